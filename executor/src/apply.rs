@@ -1,0 +1,466 @@
+//! Running a sealed plan: verify, check staleness, then walk the DAG wave by wave. Each
+//! chunk is read on one thread and encoded on another (a bounded channel between them
+//! keeps memory flat), written under a temporary name, fsynced, renamed into place, and
+//! only then recorded as committed. A crash at any point leaves either a committed file
+//! under its final name or nothing there; `--resume` re-runs what was not committed.
+
+use std::collections::{HashSet, VecDeque};
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use arrow::record_batch::RecordBatch;
+use rivet_schema::dag::{DagNode, PlanGraph};
+use rivet_schema::plan::{Plan, PlannedChunk, PlannedExport, Relation};
+use rivet_sources::postgres::{self as pg, Client, ReadFailure};
+use rivet_sources::{ChunkRead, ConnectionSettings, RangeFilter, ReadColumn, RelationRef};
+
+use crate::error::ExecError;
+use crate::manifest::{Manifest, ManifestColumn, ManifestFile, MANIFEST_FILE, SUCCESS_FILE};
+use crate::state::StateStore;
+use crate::writer::{export_schema, ChunkWriter};
+
+/// Prefix of in-progress files; never a final name, removed on the next apply.
+const TEMP_PREFIX: &str = ".rivet-tmp-";
+
+/// Progress reported while applying, for the CLI's progress display.
+#[derive(Debug, Clone)]
+pub enum ProgressEvent {
+    Started { chunks_to_run: usize, chunks_skipped: usize, estimated_rows: u64 },
+    ChunkCommitted { export: String, chunk: String, rows: u64, bytes: u64 },
+    ExportFinalized { export: String, rows: u64, files: usize },
+}
+
+/// How to apply.
+pub struct ApplyOptions<'a> {
+    /// Name of the plan in the journal and in messages.
+    pub plan_label: String,
+    pub state_path: PathBuf,
+    /// Run only the chunks this plan has not committed yet.
+    pub resume: bool,
+    pub progress: &'a (dyn Fn(ProgressEvent) + Sync),
+}
+
+/// What an apply did.
+#[derive(Debug, Clone)]
+pub struct ApplyOutcome {
+    pub run_id: String,
+    pub digest: String,
+    pub chunks_run: usize,
+    pub chunks_skipped: usize,
+    /// (export, rows, bytes, files)
+    pub exports: Vec<(String, u64, u64, usize)>,
+}
+
+fn new_run_id() -> String {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    format!("run-{ms}-{}", std::process::id())
+}
+
+/// Applies a sealed plan (already verified by [`rivet_schema::seal::open_sealed`]).
+pub fn apply_plan(plan: &Plan, opts: &ApplyOptions<'_>) -> Result<ApplyOutcome, ExecError> {
+    let state = StateStore::open(&opts.state_path)?;
+    let digest = plan.seal.digest.clone();
+    let run_id = new_run_id();
+    let body_json = serde_json::to_string(&plan.body).expect("plan types always serialize");
+    state.remember_plan(&digest, &body_json)?;
+    state.start_run(&run_id, &digest, &opts.plan_label)?;
+    state.journal(&run_id, "seal_verified", None, None, Some(&format!("sha256:{digest}")))?;
+    let state = Mutex::new(state);
+    let result = run(plan, opts, &state, &run_id);
+    let state = state.into_inner().unwrap_or_else(|p| p.into_inner());
+    match &result {
+        Ok(_) => {
+            state.journal(&run_id, "run_finished", None, None, None)?;
+            state.finish_run(&run_id, "succeeded", None)?;
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            state.journal(&run_id, "run_failed", None, None, Some(&msg))?;
+            state.finish_run(&run_id, "failed", Some(&msg))?;
+        }
+    }
+    result
+}
+
+fn lock(state: &Mutex<StateStore>) -> std::sync::MutexGuard<'_, StateStore> {
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn run(plan: &Plan, opts: &ApplyOptions<'_>, state: &Mutex<StateStore>, run_id: &str) -> Result<ApplyOutcome, ExecError> {
+    let body = &plan.body;
+    let digest = &plan.seal.digest;
+    let settings = ConnectionSettings::resolve(&body.source)?;
+    {
+        let mut client = pg::connect(&settings)?;
+        crate::stale::check_plan_is_current(&mut client, body).inspect_err(|e| {
+            let _ = lock(state).journal(run_id, "plan_stale", None, None, Some(&e.to_string()));
+        })?;
+    }
+    lock(state).journal(run_id, "plan_current", None, None, None)?;
+    let graph = PlanGraph::build(body).map_err(|e| ExecError::Resume(format!("plan graph: {e}")))?;
+    let committed: HashSet<String> = if opts.resume {
+        lock(state).committed_chunks(digest)?.into_iter().map(|c| c.chunk_id).collect()
+    } else {
+        HashSet::new()
+    };
+    let total: usize = body.exports.iter().map(|e| e.chunks.len()).sum();
+    let skipped = body
+        .exports
+        .iter()
+        .flat_map(|e| &e.chunks)
+        .filter(|c| committed.contains(&c.id))
+        .count();
+    (opts.progress)(ProgressEvent::Started {
+        chunks_to_run: total - skipped,
+        chunks_skipped: skipped,
+        estimated_rows: body.exports.iter().map(|e| e.row_estimate).sum(),
+    });
+    let mut outcome = ApplyOutcome {
+        run_id: run_id.to_owned(),
+        digest: digest.clone(),
+        chunks_run: 0,
+        chunks_skipped: skipped,
+        exports: Vec::new(),
+    };
+    // Walk the DAG in topological order, one wave (barrier) at a time: collect runnable
+    // chunk nodes until a finalize node is reached, run them, then finalize.
+    let mut pending_chunks: Vec<(&PlannedExport, &PlannedChunk)> = Vec::new();
+    let mut prepared: HashSet<String> = HashSet::new();
+    for idx in &graph.order {
+        match &graph.graph[*idx] {
+            DagNode::Chunk { export, chunk_id } => {
+                let e = body.export(export).expect("the graph was built from this body");
+                if prepared.insert(e.name.clone()) {
+                    prepare_destination(e)?;
+                }
+                let c = e.chunks.iter().find(|c| &c.id == chunk_id).expect("graph chunk ids come from the body");
+                if !committed.contains(&c.id) {
+                    pending_chunks.push((e, c));
+                }
+            }
+            DagNode::Finalize { export } => {
+                let e = body.export(export).expect("the graph was built from this body");
+                if prepared.insert(e.name.clone()) {
+                    prepare_destination(e)?;
+                }
+                let mut mine: Vec<_> = pending_chunks.iter().filter(|(pe, _)| pe.name == e.name).cloned().collect();
+                mine.sort_by_key(|(_, c)| c.seq);
+                pending_chunks.retain(|(pe, _)| pe.name != e.name);
+                outcome.chunks_run += mine.len();
+                run_chunks(&settings, e.tuning.parallelism, mine, digest, run_id, state, opts)?;
+                outcome.exports.push(finalize(e, digest, run_id, state, opts)?);
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// Creates the directory, removes leftovers of killed runs and the old `_SUCCESS`.
+fn prepare_destination(e: &PlannedExport) -> Result<(), ExecError> {
+    let dir = Path::new(&e.destination.path);
+    let werr = |path: &Path, err: std::io::Error| ExecError::Write {
+        export: e.name.clone(),
+        path: path.display().to_string(),
+        detail: err.to_string(),
+    };
+    fs::create_dir_all(dir).map_err(|err| werr(dir, err))?;
+    for entry in fs::read_dir(dir).map_err(|err| werr(dir, err))? {
+        let entry = entry.map_err(|err| werr(dir, err))?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with(TEMP_PREFIX) {
+            fs::remove_file(entry.path()).map_err(|err| werr(&entry.path(), err))?;
+        }
+    }
+    let success = dir.join(SUCCESS_FILE);
+    if success.exists() {
+        fs::remove_file(&success).map_err(|err| werr(&success, err))?;
+    }
+    Ok(())
+}
+
+fn run_chunks(
+    settings: &ConnectionSettings,
+    parallelism: u32,
+    chunks: Vec<(&PlannedExport, &PlannedChunk)>,
+    digest: &str,
+    run_id: &str,
+    state: &Mutex<StateStore>,
+    opts: &ApplyOptions<'_>,
+) -> Result<(), ExecError> {
+    if chunks.is_empty() {
+        return Ok(());
+    }
+    let workers = (parallelism.max(1) as usize).min(chunks.len());
+    let queue = Mutex::new(chunks.into_iter().collect::<VecDeque<_>>());
+    let failed = AtomicBool::new(false);
+    let results: Vec<Result<(), ExecError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| -> Result<(), ExecError> {
+                    let mut client: Option<Client> = None;
+                    loop {
+                        if failed.load(Ordering::SeqCst) {
+                            return Ok(());
+                        }
+                        let Some((e, c)) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else {
+                            return Ok(());
+                        };
+                        let conn = match &mut client {
+                            Some(conn) => conn,
+                            None => client.insert(pg::connect(settings).inspect_err(|_| failed.store(true, Ordering::SeqCst))?),
+                        };
+                        if let Err(err) = run_chunk(conn, settings, e, c, digest, run_id, state, opts) {
+                            failed.store(true, Ordering::SeqCst);
+                            let _ = lock(state).chunk_failed(digest, run_id, &e.name, &c.id, &err.to_string());
+                            return Err(err);
+                        }
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(ExecError::Resume("a worker thread panicked".into()))))
+            .collect()
+    });
+    results.into_iter().collect::<Result<Vec<()>, _>>().map(|_| ())
+}
+
+fn chunk_read(e: &PlannedExport, c: &PlannedChunk) -> ChunkRead {
+    ChunkRead {
+        relation: match &e.relation {
+            Relation::Table { schema, name } => RelationRef::Table {
+                schema: schema.clone(),
+                name: name.clone(),
+            },
+            Relation::Query { sql } => RelationRef::Query(sql.clone()),
+        },
+        columns: e
+            .columns
+            .iter()
+            .map(|col| ReadColumn {
+                name: col.name.clone(),
+                wire_type: col.wire_type.clone(),
+                logical: col.logical.clone(),
+                nullable: col.nullable,
+            })
+            .collect(),
+        range: match (&c.range, &e.chunk_key) {
+            (Some(r), Some(k)) => Some(RangeFilter {
+                column: k.column.clone(),
+                lower: r.lower,
+                upper: r.upper,
+                include_null: r.include_null,
+            }),
+            _ => None,
+        },
+        batch_rows: e.tuning.batch_rows.max(1) as usize,
+        batch_bytes: e.tuning.batch_memory_bytes.max(1) as usize,
+        statement_timeout_ms: e.tuning.statement_timeout_ms,
+        lock_timeout_ms: e.tuning.lock_timeout_ms,
+        use_cursor: c.range.is_none(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_chunk(
+    client: &mut Client,
+    settings: &ConnectionSettings,
+    e: &PlannedExport,
+    c: &PlannedChunk,
+    digest: &str,
+    run_id: &str,
+    state: &Mutex<StateStore>,
+    opts: &ApplyOptions<'_>,
+) -> Result<(), ExecError> {
+    let dir = Path::new(&e.destination.path);
+    let final_path = dir.join(&c.file);
+    let temp_path = dir.join(format!("{TEMP_PREFIX}{}-{}", c.file, std::process::id()));
+    lock(state).chunk_started(digest, run_id, &e.name, &c.id, &c.file)?;
+    let started = Instant::now();
+    let werr = |path: &Path, detail: String| ExecError::Write {
+        export: e.name.clone(),
+        path: path.display().to_string(),
+        detail,
+    };
+    let result = (|| {
+        let file = File::create(&temp_path).map_err(|err| werr(&temp_path, err.to_string()))?;
+        let writer = ChunkWriter::create(file, export_schema(e), e.format, e.compression, e.tuning.row_group_bytes)
+            .map_err(|d| werr(&temp_path, d))?;
+        let req = chunk_read(e, c);
+        let label = format!("export {}, chunk {}", e.name, c.id);
+        let (tx, rx) = sync_channel::<RecordBatch>(2);
+        let (read, written) = std::thread::scope(|s| {
+            let encoder = s.spawn(move || -> Result<ChunkWriter, String> {
+                let mut w = writer;
+                for batch in rx {
+                    w.write(&batch)?;
+                }
+                Ok(w)
+            });
+            let read = pg::read_chunk(client, &req, &label, |batch| tx.send(batch).map_err(|_| ()));
+            drop(tx);
+            let written = encoder.join().unwrap_or_else(|_| Err("the encoder thread panicked".into()));
+            (read, written)
+        });
+        let stats = match (read, written) {
+            (_, Err(d)) => {
+                return Err(ExecError::Encode {
+                    export: e.name.clone(),
+                    chunk: c.id.clone(),
+                    detail: d,
+                })
+            }
+            (Err(ReadFailure::Source(err)), _) => {
+                return Err(ExecError::Chunk {
+                    export: e.name.clone(),
+                    chunk: c.id.clone(),
+                    detail: settings.redact(&err.to_string()),
+                })
+            }
+            (Err(ReadFailure::Sink(())), _) => return Err(werr(&temp_path, "the encoder stopped early".into())),
+            (Ok(stats), Ok(w)) => {
+                let (bytes, sha) = w.finish().map_err(|d| werr(&temp_path, d))?;
+                (stats, bytes, sha)
+            }
+        };
+        fs::rename(&temp_path, &final_path).map_err(|err| werr(&final_path, err.to_string()))?;
+        sync_dir(dir).map_err(|err| werr(dir, err.to_string()))?;
+        Ok(stats)
+    })();
+    let (stats, bytes, sha) = match result {
+        Ok(v) => v,
+        Err(err) => {
+            let _ = fs::remove_file(&temp_path);
+            return Err(err);
+        }
+    };
+    let nulled = (!stats.nulled_values.is_empty()).then(|| {
+        format!(
+            "\"nulled_values\":{}",
+            serde_json::to_string(&stats.nulled_values.iter().map(|(c, n)| (c.as_str(), *n)).collect::<std::collections::BTreeMap<_, _>>())
+                .unwrap_or_default()
+        )
+    });
+    for (column, n) in &stats.nulled_values {
+        tracing::warn!(export = %e.name, chunk = %c.id, column = %column, count = n, "values with no Arrow representation (infinity) were written as NULL");
+    }
+    lock(state).chunk_committed(
+        digest,
+        run_id,
+        &e.name,
+        &c.id,
+        stats.rows,
+        bytes,
+        &sha,
+        started.elapsed().as_millis() as u64,
+        nulled.as_deref(),
+    )?;
+    (opts.progress)(ProgressEvent::ChunkCommitted {
+        export: e.name.clone(),
+        chunk: c.id.clone(),
+        rows: stats.rows,
+        bytes,
+    });
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Writes `contents` to `dir/name` atomically (temp file, fsync, rename, fsync dir).
+fn write_atomic(dir: &Path, name: &str, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let temp = dir.join(format!("{TEMP_PREFIX}{name}-{}", std::process::id()));
+    let mut f = File::create(&temp)?;
+    f.write_all(contents)?;
+    f.sync_all()?;
+    fs::rename(&temp, dir.join(name))?;
+    sync_dir(dir)
+}
+
+fn lower<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+/// Writes the manifest and then `_SUCCESS`, once every chunk of the export is committed.
+fn finalize(
+    e: &PlannedExport,
+    digest: &str,
+    run_id: &str,
+    state: &Mutex<StateStore>,
+    opts: &ApplyOptions<'_>,
+) -> Result<(String, u64, u64, usize), ExecError> {
+    let committed: Vec<_> = lock(state).committed_chunks(digest)?.into_iter().filter(|c| c.export == e.name).collect();
+    let mut files = Vec::with_capacity(e.chunks.len());
+    for c in &e.chunks {
+        let done = committed.iter().find(|k| k.chunk_id == c.id).ok_or_else(|| ExecError::Chunk {
+            export: e.name.clone(),
+            chunk: c.id.clone(),
+            detail: "not committed, so the export cannot be finalized; run `rivet apply --resume`".into(),
+        })?;
+        files.push(ManifestFile {
+            path: c.file.clone(),
+            chunk_id: c.id.clone(),
+            rows: done.rows,
+            bytes: done.bytes,
+            sha256: done.sha256.clone(),
+        });
+    }
+    let schema = export_schema(e);
+    let manifest = Manifest {
+        format_version: 1,
+        export: e.name.clone(),
+        plan_digest: digest.to_owned(),
+        run_id: run_id.to_owned(),
+        relation: serde_json::to_value(&e.relation).unwrap_or_default(),
+        format: lower(&e.format),
+        compression: lower(&e.compression),
+        rows: files.iter().map(|f| f.rows).sum(),
+        bytes: files.iter().map(|f| f.bytes).sum(),
+        schema: e
+            .columns
+            .iter()
+            .zip(schema.fields())
+            .map(|(c, f)| ManifestColumn {
+                name: c.name.clone(),
+                source_type: c.declared_type.clone(),
+                arrow_type: f.data_type().to_string(),
+                logical_type: c.logical.display_name(),
+                nullable: f.is_nullable(),
+            })
+            .collect(),
+        files,
+    };
+    let dir = Path::new(&e.destination.path);
+    let werr = |name: &str, err: std::io::Error| ExecError::Write {
+        export: e.name.clone(),
+        path: dir.join(name).display().to_string(),
+        detail: err.to_string(),
+    };
+    let mut text = serde_json::to_vec_pretty(&manifest).expect("manifest types always serialize");
+    text.push(b'\n');
+    write_atomic(dir, MANIFEST_FILE, &text).map_err(|err| werr(MANIFEST_FILE, err))?;
+    write_atomic(dir, SUCCESS_FILE, b"").map_err(|err| werr(SUCCESS_FILE, err))?;
+    lock(state).journal(
+        run_id,
+        "export_finalized",
+        Some(&e.name),
+        None,
+        Some(&format!("{{\"rows\":{},\"bytes\":{},\"files\":{}}}", manifest.rows, manifest.bytes, manifest.files.len())),
+    )?;
+    (opts.progress)(ProgressEvent::ExportFinalized {
+        export: e.name.clone(),
+        rows: manifest.rows,
+        files: manifest.files.len(),
+    });
+    Ok((e.name.clone(), manifest.rows, manifest.bytes, manifest.files.len()))
+}

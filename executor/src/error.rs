@@ -1,0 +1,58 @@
+//! Executor errors, each with the exit code the CLI maps it to: 3 when the plan is
+//! refused (seal, version, staleness), 1 for runtime failures.
+
+use rivet_schema::PlanFileError;
+use rivet_sources::SourceError;
+
+/// Why an apply stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("cannot read plan file {path}: {detail}")]
+    ReadPlan { path: String, detail: String },
+    /// Seal, format version or structure problem (exit 3).
+    #[error(transparent)]
+    PlanRefused(#[from] PlanFileError),
+    /// The source changed shape since planning (exit 3).
+    #[error("stale plan: export {export}: {relation}: {change} since the plan was made; re-run `rivet plan` and review the new plan")]
+    Stale {
+        export: String,
+        relation: String,
+        change: String,
+    },
+    #[error("export {export}: {detail}")]
+    Source { export: String, detail: String },
+    #[error("source: {0}")]
+    Connect(#[from] SourceError),
+    #[error("export {export}, chunk {chunk}: {detail}")]
+    Chunk {
+        export: String,
+        chunk: String,
+        detail: String,
+    },
+    #[error("export {export}: cannot write {path}: {detail}; check that the destination exists, is writable and has free space")]
+    Write {
+        export: String,
+        path: String,
+        detail: String,
+    },
+    #[error("export {export}, chunk {chunk}: cannot encode the output file: {detail}")]
+    Encode {
+        export: String,
+        chunk: String,
+        detail: String,
+    },
+    #[error("state database {path}: {detail}")]
+    State { path: String, detail: String },
+    #[error("--resume: {0}")]
+    Resume(String),
+}
+
+impl ExecError {
+    /// Process exit code for this error (see docs/exit-codes.md).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ExecError::PlanRefused(_) | ExecError::Stale { .. } => 3,
+            _ => 1,
+        }
+    }
+}

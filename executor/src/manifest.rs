@@ -1,0 +1,45 @@
+//! The per-export manifest: the record downstream readers and `rivet validate` trust.
+//! It is written after every chunk of the export is committed, and `_SUCCESS` after it.
+
+use serde::{Deserialize, Serialize};
+
+/// File name of the manifest inside an export's destination.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// Marker written last, once the manifest is in place.
+pub const SUCCESS_FILE: &str = "_SUCCESS";
+
+/// `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub export: String,
+    pub plan_digest: String,
+    pub run_id: String,
+    pub relation: serde_json::Value,
+    pub format: String,
+    pub compression: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub schema: Vec<ManifestColumn>,
+    pub files: Vec<ManifestFile>,
+}
+
+/// One column of the files' schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestColumn {
+    pub name: String,
+    pub source_type: String,
+    pub arrow_type: String,
+    pub logical_type: String,
+    pub nullable: bool,
+}
+
+/// One data file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    pub path: String,
+    pub chunk_id: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+}

@@ -1,0 +1,92 @@
+//! Staleness: before anything is written, the executor re-reads the catalog and refuses
+//! the plan if an exported column was dropped, retyped or changed nullability, or — when
+//! the export takes every column — a column was added.
+
+use rivet_schema::plan::{PlanBody, PlannedExport, Relation};
+use rivet_sources::postgres::{self as pg, Client, TableRequest};
+use rivet_sources::{SourceColumn, SourceError};
+
+use crate::error::ExecError;
+
+/// Checks every export of the plan against the live catalog (one batched call for the
+/// tables, one describe per query export).
+pub fn check_plan_is_current(client: &mut Client, body: &PlanBody) -> Result<(), ExecError> {
+    let tables: Vec<(&PlannedExport, TableRequest)> = body
+        .exports
+        .iter()
+        .filter_map(|e| match &e.relation {
+            Relation::Table { schema, name } => Some((
+                e,
+                TableRequest {
+                    schema: Some(schema.clone()),
+                    name: name.clone(),
+                },
+            )),
+            Relation::Query { .. } => None,
+        })
+        .collect();
+    let requests: Vec<TableRequest> = tables.iter().map(|(_, r)| r.clone()).collect();
+    let described = match pg::describe_tables(client, &requests) {
+        Ok(d) => d,
+        Err(SourceError::TableNotFound { table }) => {
+            let export = tables
+                .iter()
+                .find(|(_, r)| format!("{}.{}", r.schema.as_deref().unwrap_or(""), r.name) == table)
+                .map(|(e, _)| e.name.clone())
+                .unwrap_or_default();
+            return Err(ExecError::Stale {
+                export,
+                relation: table,
+                change: "the table no longer exists".into(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for ((export, _), info) in tables.iter().zip(described) {
+        compare(export, &info.columns)?;
+    }
+    for e in &body.exports {
+        if let Relation::Query { sql } = &e.relation {
+            let columns = pg::describe_query(client, sql).map_err(|err| ExecError::Stale {
+                export: e.name.clone(),
+                relation: "query".into(),
+                change: format!("the query no longer prepares ({err})"),
+            })?;
+            compare(e, &columns)?;
+        }
+    }
+    Ok(())
+}
+
+fn compare(export: &PlannedExport, live: &[SourceColumn]) -> Result<(), ExecError> {
+    let stale = |change: String| ExecError::Stale {
+        export: export.name.clone(),
+        relation: export.relation.display_name(),
+        change,
+    };
+    for planned in &export.columns {
+        let Some(now) = live.iter().find(|c| c.name == planned.name) else {
+            return Err(stale(format!("column `{}` was dropped", planned.name)));
+        };
+        if now.declared_type != planned.declared_type {
+            return Err(stale(format!(
+                "column `{}` changed type from {} to {}",
+                planned.name, planned.declared_type, now.declared_type
+            )));
+        }
+        if now.nullable != planned.nullable {
+            return Err(stale(format!(
+                "column `{}` changed from {} to {}",
+                planned.name,
+                if planned.nullable { "NULL" } else { "NOT NULL" },
+                if now.nullable { "NULL" } else { "NOT NULL" }
+            )));
+        }
+    }
+    if export.all_columns {
+        if let Some(added) = live.iter().find(|c| !export.columns.iter().any(|p| p.name == c.name)) {
+            return Err(stale(format!("column `{}` ({}) was added", added.name, added.declared_type)));
+        }
+    }
+    Ok(())
+}

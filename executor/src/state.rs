@@ -1,0 +1,355 @@
+//! The state database and journal (SQLite, `.rivet_state.db`). It answers "what has been
+//! committed for this plan?" for `--resume`, and keeps an append-only journal of every
+//! step for `rivet state` and audits. It stores plan bodies, digests, counts and
+//! checksums — never credentials.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::error::ExecError;
+
+/// Handle on the state database.
+pub struct StateStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// A committed chunk as recorded in state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommittedChunk {
+    pub chunk_id: String,
+    pub export: String,
+    pub file: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// One run, as `rivet state` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub plan_digest: String,
+    pub plan_path: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub status: String,
+    pub error: Option<String>,
+}
+
+/// Progress of one export of a plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportProgress {
+    pub export: String,
+    pub chunks_total: u64,
+    pub chunks_committed: u64,
+    pub chunks_failed: u64,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// One journal entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct JournalEntry {
+    pub seq: i64,
+    pub run_id: String,
+    pub at: String,
+    pub event: String,
+    pub export: Option<String>,
+    pub chunk_id: Option<String>,
+    pub detail: Option<String>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS plans (
+    plan_digest TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    first_seen_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    plan_digest TEXT NOT NULL,
+    plan_path TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    plan_digest TEXT NOT NULL,
+    chunk_id TEXT NOT NULL,
+    export TEXT NOT NULL,
+    status TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    file TEXT NOT NULL,
+    rows INTEGER,
+    bytes INTEGER,
+    sha256 TEXT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    duration_ms INTEGER,
+    error TEXT,
+    PRIMARY KEY (plan_digest, chunk_id)
+);
+CREATE TABLE IF NOT EXISTS journal (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    event TEXT NOT NULL,
+    export TEXT,
+    chunk_id TEXT,
+    detail TEXT
+);
+";
+
+const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+impl StateStore {
+    /// Opens (creating if needed) the state database at `path`.
+    pub fn open(path: &Path) -> Result<Self, ExecError> {
+        let err = |e: rusqlite::Error| ExecError::State {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| ExecError::State {
+                path: path.display().to_string(),
+                detail: e.to_string(),
+            })?;
+        }
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(StateStore {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> ExecError + '_ {
+        move |e| ExecError::State {
+            path: self.path.display().to_string(),
+            detail: e.to_string(),
+        }
+    }
+
+    /// Keeps the plan body for audit (`rivet run` plans are not written anywhere else).
+    pub fn remember_plan(&self, digest: &str, body_json: &str) -> Result<(), ExecError> {
+        self.conn
+            .execute(
+                &format!("INSERT OR IGNORE INTO plans (plan_digest, body, first_seen_at) VALUES (?1, ?2, {NOW})"),
+                params![digest, body_json],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The stored plan body for a digest.
+    pub fn plan_body(&self, digest: &str) -> Result<Option<String>, ExecError> {
+        self.conn
+            .query_row("SELECT body FROM plans WHERE plan_digest = ?1", [digest], |r| r.get(0))
+            .optional()
+            .map_err(self.err())
+    }
+
+    pub fn start_run(&self, run_id: &str, digest: &str, plan_path: &str) -> Result<(), ExecError> {
+        self.conn
+            .execute(
+                &format!("INSERT INTO runs (run_id, plan_digest, plan_path, started_at, status) VALUES (?1, ?2, ?3, {NOW}, 'running')"),
+                params![run_id, digest, plan_path],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    pub fn finish_run(&self, run_id: &str, status: &str, error: Option<&str>) -> Result<(), ExecError> {
+        self.conn
+            .execute(
+                &format!("UPDATE runs SET finished_at = {NOW}, status = ?2, error = ?3 WHERE run_id = ?1"),
+                params![run_id, status, error],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Appends a journal entry.
+    pub fn journal(
+        &self,
+        run_id: &str,
+        event: &str,
+        export: Option<&str>,
+        chunk_id: Option<&str>,
+        detail: Option<&str>,
+    ) -> Result<(), ExecError> {
+        self.conn
+            .execute(
+                &format!("INSERT INTO journal (run_id, at, event, export, chunk_id, detail) VALUES (?1, {NOW}, ?2, ?3, ?4, ?5)"),
+                params![run_id, event, export, chunk_id, detail],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    pub fn chunk_started(&self, digest: &str, run_id: &str, export: &str, chunk_id: &str, file: &str) -> Result<(), ExecError> {
+        self.conn
+            .execute(
+                &format!(
+                    "INSERT INTO chunks (plan_digest, chunk_id, export, status, run_id, file, started_at) \
+                     VALUES (?1, ?2, ?3, 'started', ?4, ?5, {NOW}) \
+                     ON CONFLICT (plan_digest, chunk_id) DO UPDATE SET status = 'started', run_id = ?4, \
+                       started_at = {NOW}, finished_at = NULL, rows = NULL, bytes = NULL, sha256 = NULL, \
+                       duration_ms = NULL, error = NULL"
+                ),
+                params![digest, chunk_id, export, run_id, file],
+            )
+            .map_err(self.err())?;
+        self.journal(run_id, "chunk_started", Some(export), Some(chunk_id), None)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn chunk_committed(
+        &self,
+        digest: &str,
+        run_id: &str,
+        export: &str,
+        chunk_id: &str,
+        rows: u64,
+        bytes: u64,
+        sha256: &str,
+        duration_ms: u64,
+        detail: Option<&str>,
+    ) -> Result<(), ExecError> {
+        let tx = self.conn.unchecked_transaction().map_err(self.err())?;
+        tx.execute(
+            &format!(
+                "UPDATE chunks SET status = 'committed', rows = ?3, bytes = ?4, sha256 = ?5, \
+                 duration_ms = ?6, finished_at = {NOW} WHERE plan_digest = ?1 AND chunk_id = ?2"
+            ),
+            params![digest, chunk_id, rows as i64, bytes as i64, sha256, duration_ms as i64],
+        )
+        .map_err(self.err())?;
+        let summary = format!(
+            "{{\"rows\":{rows},\"bytes\":{bytes},\"sha256\":\"{sha256}\",\"duration_ms\":{duration_ms}{}}}",
+            detail.map(|d| format!(",{d}")).unwrap_or_default()
+        );
+        tx.execute(
+            &format!("INSERT INTO journal (run_id, at, event, export, chunk_id, detail) VALUES (?1, {NOW}, 'chunk_committed', ?2, ?3, ?4)"),
+            params![run_id, export, chunk_id, summary],
+        )
+        .map_err(self.err())?;
+        tx.commit().map_err(self.err())
+    }
+
+    pub fn chunk_failed(&self, digest: &str, run_id: &str, export: &str, chunk_id: &str, error: &str) -> Result<(), ExecError> {
+        self.conn
+            .execute(
+                &format!("UPDATE chunks SET status = 'failed', error = ?3, finished_at = {NOW} WHERE plan_digest = ?1 AND chunk_id = ?2"),
+                params![digest, chunk_id, error],
+            )
+            .map_err(self.err())?;
+        self.journal(run_id, "chunk_failed", Some(export), Some(chunk_id), Some(error))
+    }
+
+    /// Chunks of a plan that are committed.
+    pub fn committed_chunks(&self, digest: &str) -> Result<Vec<CommittedChunk>, ExecError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT chunk_id, export, file, rows, bytes, sha256 FROM chunks WHERE plan_digest = ?1 AND status = 'committed' ORDER BY chunk_id")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([digest], |r| {
+                Ok(CommittedChunk {
+                    chunk_id: r.get(0)?,
+                    export: r.get(1)?,
+                    file: r.get(2)?,
+                    rows: r.get::<_, i64>(3)? as u64,
+                    bytes: r.get::<_, i64>(4)? as u64,
+                    sha256: r.get(5)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// Most recent runs first.
+    pub fn recent_runs(&self, limit: u32) -> Result<Vec<RunRecord>, ExecError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT run_id, plan_digest, plan_path, started_at, finished_at, status, error FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?1")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([limit], |r| {
+                Ok(RunRecord {
+                    run_id: r.get(0)?,
+                    plan_digest: r.get(1)?,
+                    plan_path: r.get(2)?,
+                    started_at: r.get(3)?,
+                    finished_at: r.get(4)?,
+                    status: r.get(5)?,
+                    error: r.get(6)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// Per-export progress of a plan, with totals from the stored plan body.
+    pub fn export_progress(&self, digest: &str) -> Result<Vec<ExportProgress>, ExecError> {
+        let totals: Vec<(String, u64)> = match self.plan_body(digest)? {
+            Some(body) => serde_json::from_str::<rivet_schema::PlanBody>(&body)
+                .map(|b| b.exports.iter().map(|e| (e.name.clone(), e.chunks.len() as u64)).collect())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let mut out = Vec::new();
+        for (export, total) in totals {
+            let (committed, failed, rows, bytes): (i64, i64, i64, i64) = self
+                .conn
+                .query_row(
+                    "SELECT COALESCE(SUM(status = 'committed'), 0), COALESCE(SUM(status = 'failed'), 0), \
+                            COALESCE(SUM(CASE WHEN status = 'committed' THEN rows END), 0), \
+                            COALESCE(SUM(CASE WHEN status = 'committed' THEN bytes END), 0) \
+                     FROM chunks WHERE plan_digest = ?1 AND export = ?2",
+                    params![digest, export],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .map_err(self.err())?;
+            out.push(ExportProgress {
+                export,
+                chunks_total: total,
+                chunks_committed: committed as u64,
+                chunks_failed: failed as u64,
+                rows: rows as u64,
+                bytes: bytes as u64,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Journal entries of a run, oldest first.
+    pub fn journal_of(&self, run_id: &str) -> Result<Vec<JournalEntry>, ExecError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, run_id, at, event, export, chunk_id, detail FROM journal WHERE run_id = ?1 ORDER BY seq")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([run_id], |r| {
+                Ok(JournalEntry {
+                    seq: r.get(0)?,
+                    run_id: r.get(1)?,
+                    at: r.get(2)?,
+                    event: r.get(3)?,
+                    export: r.get(4)?,
+                    chunk_id: r.get(5)?,
+                    detail: r.get(6)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+}

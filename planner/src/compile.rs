@@ -1,0 +1,450 @@
+//! Compiling a config against the live catalog: resolve relations and columns, pick
+//! chunk keys, read key bounds, split into chunks, assign waves, check the DAG, seal.
+
+use std::collections::BTreeMap;
+
+use rivet_schema::config::{Compression, Config, ExportConfig, ExportMode, Format};
+use rivet_schema::dag::PlanGraph;
+use rivet_schema::names::split_table_name;
+use rivet_schema::plan::{
+    ChunkKey, KeyRange, Plan, PlanBody, PlannedChunk, PlannedColumn, PlannedDestination,
+    PlannedExport, PlannedMode, PlannedWave, Relation,
+};
+use rivet_schema::LogicalType;
+use rivet_sources::postgres::{self as pg, TableRequest};
+use rivet_sources::{ConnectionSettings, RelationRef, SourceColumn, SourceError};
+
+use crate::error::PlanError;
+use crate::tuning::resolve_tuning;
+
+/// Most chunks one export may have; more means the chunk size is far too small.
+const MAX_CHUNKS: u128 = 100_000;
+/// Row width assumed when the table has no statistics yet.
+const DEFAULT_ROW_BYTES: u64 = 200;
+
+/// Connects to the config's source and compiles a sealed plan.
+pub fn plan_from_config(config: &Config) -> Result<Plan, PlanError> {
+    let settings = ConnectionSettings::resolve(&config.source)?;
+    let mut client = pg::connect(&settings)?;
+    compile(config, &mut client)
+}
+
+/// What the catalog says about one export's relation.
+struct Described {
+    relation: Relation,
+    columns: Vec<SourceColumn>,
+    primary_key: Vec<String>,
+    row_estimate: u64,
+    avg_row_bytes: Option<u64>,
+}
+
+fn cfg_err(path: String, message: impl Into<String>) -> PlanError {
+    PlanError::Config {
+        path,
+        message: message.into(),
+    }
+}
+
+/// Compiles a validated config into a sealed plan using an open connection.
+pub fn compile(config: &Config, client: &mut pg::Client) -> Result<Plan, PlanError> {
+    let described = describe_all(config, client)?;
+    let mut exports = Vec::with_capacity(config.exports.len());
+    let mut bound_requests = Vec::new();
+    let mut pending = Vec::new();
+    for (i, (e, d)) in config.exports.iter().zip(described).enumerate() {
+        let columns = select_columns(i, e, &d)?;
+        let key = match e.mode {
+            ExportMode::Chunked => {
+                let key = chunk_key_column(i, e, &d)?;
+                bound_requests.push((relation_ref(&d.relation), key.0.clone()));
+                Some(key)
+            }
+            _ => None,
+        };
+        pending.push((i, e, d, columns, key));
+    }
+    let bounds = pg::key_bounds(client, &bound_requests)?;
+    let mut bounds = bounds.into_iter();
+    for (i, e, d, columns, key) in pending {
+        let (tuning, chunk_target_bytes) =
+            resolve_tuning(config.tuning.as_ref(), e.tuning.as_ref());
+        let format = e.format;
+        let compression = e.compression.unwrap_or(match format {
+            Format::Parquet => Compression::Zstd,
+            Format::Csv => Compression::None,
+        });
+        let ext = file_extension(format, compression);
+        let (mode, chunk_key, chunks) = match key {
+            None => (
+                PlannedMode::Full,
+                None,
+                vec![PlannedChunk {
+                    id: chunk_id(&e.name, 1),
+                    seq: 1,
+                    range: None,
+                    row_estimate: d.row_estimate,
+                    file: format!("part-00001.{ext}"),
+                }],
+            ),
+            Some((column, nullable)) => {
+                let (min, max) = bounds.next().ok_or_else(|| {
+                    PlanError::Internal("fewer key bounds than chunked exports".into())
+                })?;
+                let row_bytes = d.avg_row_bytes.unwrap_or(DEFAULT_ROW_BYTES).max(1);
+                let chunk_size = match e.chunk_size {
+                    Some(n) => n,
+                    None => default_chunk_size(min, max, d.row_estimate, row_bytes, chunk_target_bytes),
+                };
+                let chunks = split_chunks(i, &e.name, min, max, nullable, chunk_size, d.row_estimate, &ext)?;
+                (
+                    PlannedMode::Chunked,
+                    Some(ChunkKey {
+                        column,
+                        min,
+                        max,
+                        nullable,
+                        chunk_size,
+                    }),
+                    chunks,
+                )
+            }
+        };
+        exports.push(PlannedExport {
+            name: e.name.clone(),
+            relation: d.relation,
+            mode,
+            wave: e.wave.unwrap_or(1),
+            all_columns: e.columns.is_none(),
+            columns,
+            primary_key: d.primary_key,
+            chunk_key,
+            row_estimate: d.row_estimate,
+            format,
+            compression,
+            destination: PlannedDestination {
+                kind: e.destination.kind,
+                path: e.destination.path.clone().unwrap_or_default(),
+            },
+            tuning,
+            chunks,
+        });
+    }
+    let mut waves: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+    for e in &exports {
+        waves.entry(e.wave).or_default().push(e.name.clone());
+    }
+    let body = PlanBody {
+        source: config.source.clone(),
+        exports,
+        waves: waves
+            .into_iter()
+            .map(|(wave, exports)| PlannedWave { wave, exports })
+            .collect(),
+    };
+    PlanGraph::build(&body).map_err(PlanError::Internal)?;
+    Ok(rivet_schema::seal::seal(body))
+}
+
+fn relation_ref(r: &Relation) -> RelationRef {
+    match r {
+        Relation::Table { schema, name } => RelationRef::Table {
+            schema: schema.clone(),
+            name: name.clone(),
+        },
+        Relation::Query { sql } => RelationRef::Query(sql.clone()),
+    }
+}
+
+fn describe_all(config: &Config, client: &mut pg::Client) -> Result<Vec<Described>, PlanError> {
+    let mut table_requests = Vec::new();
+    let mut table_export_index = Vec::new();
+    for (i, e) in config.exports.iter().enumerate() {
+        if let Some(t) = &e.table {
+            let n = split_table_name(t).map_err(|m| cfg_err(format!("exports[{i}].table"), m))?;
+            table_requests.push(TableRequest {
+                schema: n.schema,
+                name: n.name,
+            });
+            table_export_index.push(i);
+        }
+    }
+    let tables = match pg::describe_tables(client, &table_requests) {
+        Ok(t) => t,
+        Err(SourceError::TableNotFound { table }) => {
+            let i = config
+                .exports
+                .iter()
+                .position(|e| e.table.as_deref() == Some(table.as_str()))
+                .unwrap_or(0);
+            return Err(cfg_err(
+                format!("exports[{i}].table"),
+                format!(
+                    "table `{table}` does not exist in the source (or the user cannot see it); \
+                     names are exact and case-sensitive, write `schema.table` for a table \
+                     outside the default schema"
+                ),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut tables = tables.into_iter();
+    let mut out = Vec::with_capacity(config.exports.len());
+    for (i, e) in config.exports.iter().enumerate() {
+        if e.table.is_some() {
+            let t = tables
+                .next()
+                .ok_or_else(|| PlanError::Internal("fewer tables described than requested".into()))?;
+            out.push(Described {
+                relation: Relation::Table {
+                    schema: t.schema,
+                    name: t.name,
+                },
+                columns: t.columns,
+                primary_key: t.primary_key,
+                row_estimate: t.row_estimate,
+                avg_row_bytes: t.avg_row_bytes,
+            });
+        } else if let Some(sql) = &e.query {
+            let columns = pg::describe_query(client, sql).map_err(|err| match err {
+                SourceError::Query { detail, .. } => cfg_err(
+                    format!("exports[{i}].query"),
+                    format!("the source cannot prepare this query: {detail}"),
+                ),
+                other => other.into(),
+            })?;
+            out.push(Described {
+                relation: Relation::Query { sql: sql.clone() },
+                columns,
+                primary_key: Vec::new(),
+                row_estimate: 0,
+                avg_row_bytes: None,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn select_columns(i: usize, e: &ExportConfig, d: &Described) -> Result<Vec<PlannedColumn>, PlanError> {
+    let what = d.relation.display_name();
+    let chosen: Vec<(usize, &SourceColumn)> = match &e.columns {
+        None => d.columns.iter().enumerate().collect(),
+        Some(names) => names
+            .iter()
+            .enumerate()
+            .map(|(j, n)| {
+                d.columns
+                    .iter()
+                    .find(|c| &c.name == n)
+                    .map(|c| (j, c))
+                    .ok_or_else(|| {
+                        cfg_err(
+                            format!("exports[{i}].columns[{j}]"),
+                            format!(
+                                "column `{n}` does not exist in {what}; its columns are: {}",
+                                d.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                            ),
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    if chosen.is_empty() {
+        return Err(cfg_err(format!("exports[{i}]"), format!("{what} has no columns to export")));
+    }
+    chosen
+        .into_iter()
+        .map(|(j, c)| {
+            let logical = c.logical.clone().map_err(|reason| {
+                let path = match &e.columns {
+                    Some(_) => format!("exports[{i}].columns[{j}]"),
+                    None => format!("exports[{i}].{}", if e.table.is_some() { "table" } else { "query" }),
+                };
+                cfg_err(path, format!("column `{}` of {what} ({}): {reason}", c.name, c.declared_type))
+            })?;
+            Ok(PlannedColumn {
+                name: c.name.clone(),
+                declared_type: c.declared_type.clone(),
+                wire_type: c.wire_type.clone(),
+                logical,
+                nullable: c.nullable,
+            })
+        })
+        .collect()
+}
+
+/// The integer column to chunk on and whether it is nullable.
+fn chunk_key_column(i: usize, e: &ExportConfig, d: &Described) -> Result<(String, bool), PlanError> {
+    let what = d.relation.display_name();
+    let is_int = |c: &SourceColumn| {
+        matches!(
+            c.logical,
+            Ok(LogicalType::Int16 | LogicalType::Int32 | LogicalType::Int64)
+        )
+    };
+    match &e.chunk_column {
+        Some(name) => {
+            let c = d.columns.iter().find(|c| &c.name == name).ok_or_else(|| {
+                cfg_err(
+                    format!("exports[{i}].chunk_column"),
+                    format!("column `{name}` does not exist in {what}"),
+                )
+            })?;
+            if !is_int(c) {
+                return Err(cfg_err(
+                    format!("exports[{i}].chunk_column"),
+                    format!(
+                        "column `{name}` of {what} is `{}`; chunked mode needs an integer column \
+                         (smallint, integer or bigint): pick one, or use `mode: full`",
+                        c.declared_type
+                    ),
+                ));
+            }
+            Ok((c.name.clone(), c.nullable))
+        }
+        None => {
+            let pk = &d.primary_key;
+            let single = (pk.len() == 1)
+                .then(|| d.columns.iter().find(|c| c.name == pk[0]))
+                .flatten()
+                .filter(|c| is_int(c));
+            match single {
+                Some(c) => Ok((c.name.clone(), c.nullable)),
+                None => {
+                    let why = match pk.len() {
+                        0 => format!("{what} has no primary key"),
+                        1 => format!("the primary key `{}` of {what} is not an integer column", pk[0]),
+                        _ => format!("the primary key of {what} has {} columns ({})", pk.len(), pk.join(", ")),
+                    };
+                    Err(cfg_err(
+                        format!("exports[{i}].chunk_column"),
+                        format!(
+                            "chunked mode needs a single integer key and {why}; set `chunk_column` \
+                             to an integer column, or use `mode: full`"
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// Key-range width so a chunk holds about `target_bytes` of source data.
+fn default_chunk_size(min: Option<i64>, max: Option<i64>, rows: u64, row_bytes: u64, target_bytes: u64) -> u64 {
+    let (Some(min), Some(max)) = (min, max) else {
+        return 1;
+    };
+    let span = (i128::from(max) - i128::from(min) + 1).max(1) as u128;
+    let target_rows = (u128::from(target_bytes) / u128::from(row_bytes)).max(1);
+    if rows == 0 {
+        return span.min(u128::from(u64::MAX)) as u64;
+    }
+    let size = (target_rows * span).div_ceil(u128::from(rows)).max(1);
+    size.min(u128::from(u64::MAX)) as u64
+}
+
+#[allow(clippy::too_many_arguments)]
+fn split_chunks(
+    i: usize,
+    export: &str,
+    min: Option<i64>,
+    max: Option<i64>,
+    nullable: bool,
+    chunk_size: u64,
+    rows: u64,
+    ext: &str,
+) -> Result<Vec<PlannedChunk>, PlanError> {
+    let whole = |row_estimate| {
+        vec![PlannedChunk {
+            id: chunk_id(export, 1),
+            seq: 1,
+            range: Some(KeyRange {
+                lower: None,
+                upper: None,
+                include_null: nullable,
+            }),
+            row_estimate,
+            file: format!("part-00001.{ext}"),
+        }]
+    };
+    let (Some(min), Some(max)) = (min, max) else {
+        return Ok(whole(rows));
+    };
+    let span = (i128::from(max) - i128::from(min) + 1) as u128;
+    let n = span.div_ceil(u128::from(chunk_size.max(1)));
+    if n > MAX_CHUNKS {
+        return Err(cfg_err(
+            format!("exports[{i}].chunk_size"),
+            format!(
+                "chunk_size {chunk_size} over the key range {min}..={max} would make {n} chunks \
+                 (at most {MAX_CHUNKS}); raise chunk_size or omit it to size chunks from statistics"
+            ),
+        ));
+    }
+    if n <= 1 {
+        return Ok(whole(rows));
+    }
+    let n = n as u32;
+    let per_chunk = rows.div_ceil(u64::from(n));
+    Ok((0..n)
+        .map(|k| {
+            let seq = k + 1;
+            let lo = i128::from(min) + i128::from(k) * i128::from(chunk_size);
+            let hi = lo + i128::from(chunk_size);
+            PlannedChunk {
+                id: chunk_id(export, seq),
+                seq,
+                range: Some(KeyRange {
+                    lower: (k > 0).then_some(lo as i64),
+                    upper: (seq < n).then_some(hi as i64),
+                    include_null: nullable && k == 0,
+                }),
+                row_estimate: per_chunk,
+                file: format!("part-{seq:05}.{ext}"),
+            }
+        })
+        .collect())
+}
+
+fn chunk_id(export: &str, seq: u32) -> String {
+    format!("{export}/{seq:05}")
+}
+
+/// File extension for a format and codec (`parquet`, `csv`, `csv.gz`, `csv.zst`).
+fn file_extension(format: Format, compression: Compression) -> String {
+    match (format, compression) {
+        (Format::Parquet, _) => "parquet".into(),
+        (Format::Csv, Compression::Gzip) => "csv.gz".into(),
+        (Format::Csv, Compression::Zstd) => "csv.zst".into(),
+        (Format::Csv, _) => "csv".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_the_whole_key_space_with_open_ends() {
+        let c = split_chunks(0, "t", Some(1), Some(250), true, 100, 250, "parquet").unwrap();
+        let ranges: Vec<_> = c.iter().map(|c| c.range.clone().unwrap()).collect();
+        assert_eq!(ranges.len(), 3);
+        assert_eq!((ranges[0].lower, ranges[0].upper, ranges[0].include_null), (None, Some(101), true));
+        assert_eq!((ranges[1].lower, ranges[1].upper, ranges[1].include_null), (Some(101), Some(201), false));
+        assert_eq!((ranges[2].lower, ranges[2].upper), (Some(201), None));
+        assert_eq!(c[2].id, "t/00003");
+        assert_eq!(c[2].file, "part-00003.parquet");
+    }
+
+    #[test]
+    fn extreme_key_ranges_do_not_overflow() {
+        let c = split_chunks(0, "t", Some(i64::MIN), Some(i64::MAX), false, u64::MAX / 4 + 1, 10, "csv").unwrap();
+        assert_eq!(c.len(), 4);
+        assert!(split_chunks(0, "t", Some(0), Some(10_000_000), false, 1, 10, "csv").is_err());
+    }
+
+    #[test]
+    fn default_chunk_size_follows_row_width_and_density() {
+        // 1M rows over keys 1..=2M (half dense), 100 bytes a row, 10 MB target → 100k rows → 200k keys
+        assert_eq!(default_chunk_size(Some(1), Some(2_000_000), 1_000_000, 100, 10_000_000), 200_000);
+    }
+}

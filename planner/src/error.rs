@@ -1,0 +1,25 @@
+//! Planning errors. `Config` problems (a bad table name, a missing column, a chunk key
+//! that is not an integer) map to exit code 2 with the key path; source failures to 1.
+
+use rivet_sources::SourceError;
+
+/// Why a plan could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The config does not fit the source: names the key path and the fix.
+    #[error("{path}: {message}")]
+    Config { path: String, message: String },
+    /// The source could not be reached or queried.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The compiled plan is inconsistent (a bug in rivet).
+    #[error("internal planning error: {0}; please report it")]
+    Internal(String),
+}
+
+impl PlanError {
+    /// True when the user must change the config (exit code 2).
+    pub fn is_config_error(&self) -> bool {
+        matches!(self, PlanError::Config { .. })
+    }
+}

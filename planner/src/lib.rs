@@ -1,0 +1,18 @@
+//! Config + live catalog → sealed plan, and the two read-only views of plans:
+//! `plan show` (a reviewable tree) and `plan diff` (structural vs volume changes).
+//!
+//! **Architecture invariant:** the planner reads the source catalog and statistics but
+//! never table rows, and never writes anything but the plan it returns. The executor
+//! does not depend on this crate.
+
+mod compile;
+mod diff;
+mod error;
+mod show;
+mod tuning;
+
+pub use compile::{compile, plan_from_config};
+pub use diff::{diff_plans, PlanDiff};
+pub use error::PlanError;
+pub use show::{render_plan, show_json, summary_line};
+pub use tuning::resolve_tuning;

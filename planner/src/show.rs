@@ -1,0 +1,175 @@
+//! `rivet plan show`: the sealed plan as an indented tree a reviewer can read in a pull
+//! request, and the same facts as JSON for machines.
+
+use std::fmt::Write;
+
+use rivet_schema::plan::{KeyRange, Plan, PlannedExport, PlannedMode};
+use serde_json::json;
+
+fn source_line(plan: &Plan) -> String {
+    let s = &plan.body.source;
+    let kind = serde_json::to_value(s.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let via = if let Some(v) = &s.url_env {
+        format!("url from env {v}")
+    } else if let Some(f) = &s.url_file {
+        format!("url from file {f}")
+    } else if s.url.is_some() {
+        "inline url".into()
+    } else {
+        format!(
+            "{}:{} db {} user {}{}",
+            s.host.as_deref().unwrap_or("localhost"),
+            s.port.unwrap_or(5432),
+            s.database.as_deref().unwrap_or("-"),
+            s.user.as_deref().unwrap_or("-"),
+            s.password_env.as_deref().map(|p| format!(" password from env {p}")).unwrap_or_default()
+        )
+    };
+    format!("{kind} ({via})")
+}
+
+fn range_text(column: &str, r: &KeyRange) -> String {
+    let mut parts = Vec::new();
+    match (r.lower, r.upper) {
+        (Some(lo), Some(hi)) => parts.push(format!("{lo} <= {column} < {hi}")),
+        (Some(lo), None) => parts.push(format!("{column} >= {lo}")),
+        (None, Some(hi)) => parts.push(format!("{column} < {hi}")),
+        (None, None) => parts.push("all keys".into()),
+    }
+    if r.include_null {
+        parts.push(format!("{column} IS NULL"));
+    }
+    parts.join(" or ")
+}
+
+fn lower(v: impl serde::Serialize) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+/// One line: `3 exports, 41 columns, 12 chunks, ~1,234 rows, 2 waves → local`.
+pub fn summary_line(plan: &Plan) -> String {
+    let b = &plan.body;
+    let cols: usize = b.exports.iter().map(|e| e.columns.len()).sum();
+    let chunks: usize = b.exports.iter().map(|e| e.chunks.len()).sum();
+    let rows: u64 = b.exports.iter().map(|e| e.row_estimate).sum();
+    let mut dests: Vec<String> = b.exports.iter().map(|e| format!("{} {}", lower(e.destination.kind), e.destination.path)).collect();
+    dests.sort();
+    dests.dedup();
+    format!(
+        "{} export(s), {cols} column(s), {chunks} chunk(s), ~{rows} row(s) estimated, {} wave(s); destinations: {}",
+        b.exports.len(),
+        b.waves.len(),
+        dests.join(", ")
+    )
+}
+
+fn render_export(out: &mut String, e: &PlannedExport) {
+    let _ = writeln!(
+        out,
+        "  export {}: {} -> {} {} ({}, {})",
+        e.name,
+        e.relation.display_name(),
+        lower(e.destination.kind),
+        e.destination.path,
+        lower(e.format),
+        lower(e.compression)
+    );
+    match (&e.mode, &e.chunk_key) {
+        (PlannedMode::Chunked, Some(k)) => {
+            let bounds = match (k.min, k.max) {
+                (Some(a), Some(b)) => format!("keys {a}..={b}"),
+                _ => "no rows at plan time".into(),
+            };
+            let _ = writeln!(
+                out,
+                "    mode chunked on {} ({bounds}), chunk_size {}, {} chunk(s), ~{} row(s)",
+                k.column,
+                k.chunk_size,
+                e.chunks.len(),
+                e.row_estimate
+            );
+        }
+        _ => {
+            let _ = writeln!(out, "    mode full (server-side cursor), ~{} row(s)", e.row_estimate);
+        }
+    }
+    let t = &e.tuning;
+    let _ = writeln!(
+        out,
+        "    tuning {}: parallelism {}, batch {} rows / {} MiB, row group {} MiB, statement_timeout {} ms, lock_timeout {} ms",
+        t.profile,
+        t.parallelism,
+        t.batch_rows,
+        t.batch_memory_bytes / (1024 * 1024),
+        t.row_group_bytes / (1024 * 1024),
+        t.statement_timeout_ms,
+        t.lock_timeout_ms
+    );
+    let _ = writeln!(
+        out,
+        "    columns ({}{}):",
+        e.columns.len(),
+        if e.all_columns { ", all" } else { ", subset" }
+    );
+    for c in &e.columns {
+        let _ = writeln!(
+            out,
+            "      {:<24} {:<28} -> {}{}",
+            c.name,
+            c.declared_type,
+            c.logical.display_name(),
+            if c.nullable { "" } else { " not null" }
+        );
+    }
+    let _ = writeln!(out, "    chunks ({}):", e.chunks.len());
+    for c in &e.chunks {
+        let range = match (&c.range, &e.chunk_key) {
+            (Some(r), Some(k)) => range_text(&k.column, r),
+            _ => "whole relation".into(),
+        };
+        let _ = writeln!(out, "      {:<20} {:<36} ~{} rows -> {}", c.id, range, c.row_estimate, c.file);
+    }
+}
+
+/// The plan as an indented tree.
+pub fn render_plan(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "plan sha256:{} (format {})", plan.seal.digest, plan.format_version);
+    let _ = writeln!(out, "source: {}", source_line(plan));
+    let _ = writeln!(out, "summary: {}", summary_line(plan));
+    for w in &plan.body.waves {
+        let _ = writeln!(out, "wave {}", w.wave);
+        for name in &w.exports {
+            if let Some(e) = plan.body.export(name) {
+                render_export(&mut out, e);
+            }
+        }
+    }
+    out
+}
+
+/// The facts of `render_plan` as JSON (`plan show --json`).
+pub fn show_json(plan: &Plan) -> serde_json::Value {
+    json!({
+        "format_version": 1,
+        "plan_format_version": plan.format_version,
+        "digest": plan.seal.digest,
+        "waves": plan.body.waves,
+        "exports": plan.body.exports.iter().map(|e| json!({
+            "name": e.name,
+            "relation": e.relation,
+            "mode": e.mode,
+            "wave": e.wave,
+            "format": e.format,
+            "compression": e.compression,
+            "destination": e.destination,
+            "row_estimate": e.row_estimate,
+            "chunk_key": e.chunk_key,
+            "columns": e.columns.iter().map(|c| json!({
+                "name": c.name, "declared_type": c.declared_type,
+                "type": c.logical.display_name(), "nullable": c.nullable,
+            })).collect::<Vec<_>>(),
+            "chunks": e.chunks,
+        })).collect::<Vec<_>>(),
+    })
+}

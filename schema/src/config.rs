@@ -1,0 +1,241 @@
+//! The YAML configuration a user writes: one source and a list of exports. The types
+//! are the single source of truth for the config's JSON Schema (`rivet schema config`)
+//! and for the generated reference in `docs/config-reference.md`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A whole `rivet.yaml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The database to read from.
+    pub source: SourceConfig,
+    /// Tuning applied to every export unless the export sets its own `tuning`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuning: Option<Tuning>,
+    /// The tables or queries to export, each to its own destination.
+    #[schemars(length(min = 1))]
+    pub exports: Vec<ExportConfig>,
+}
+
+/// Database engines Rivet knows. Only `postgres` runs in this version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Postgres,
+    Mysql,
+    Mssql,
+}
+
+/// Where the source database is and how to authenticate. Credentials are only ever
+/// given by reference (an environment variable or a file), so a config and the plan made
+/// from it can be committed and reviewed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Engine of the source database.
+    #[serde(rename = "type")]
+    pub kind: SourceKind,
+    /// Connection URL written inline. Must not contain a password; use `url_env` or
+    /// `url_file` for URLs that carry credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Name of an environment variable holding the connection URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_env: Option<String>,
+    /// Path of a file whose first line is the connection URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_file: Option<String>,
+    /// Host name or IP address (structured form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// TCP port (structured form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// User name (structured form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Name of an environment variable holding the password (structured form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// Database name (structured form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+}
+
+/// Export modes Rivet knows. `full` and `chunked` run in this version; the others are
+/// recognized and refused with a clear message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportMode {
+    /// The whole table or query as one chunk, read through a server-side cursor.
+    #[default]
+    Full,
+    /// Key-range chunks on an integer column, each read in its own short transaction.
+    Chunked,
+    Incremental,
+    TimeWindow,
+    Cdc,
+}
+
+/// Output file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    #[default]
+    Parquet,
+    Csv,
+}
+
+/// Compression codec. Parquet takes all of them (default `zstd`); CSV takes `gzip`,
+/// `zstd` or `none` (default `none`) and compresses the whole file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    Zstd,
+    Snappy,
+    Gzip,
+    Lz4,
+    None,
+}
+
+/// One table or query to export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportConfig {
+    /// Unique name of the export; used in chunk ids, file names and the state journal.
+    #[schemars(length(min = 1), regex(pattern = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"))]
+    pub name: String,
+    /// Table to export: `name` (schema `public`) or `schema.table`. Names are exact catalog
+    /// names (case and spaces kept); quote a dot inside a name as `"my.schema"."my.table"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// A SELECT statement to export instead of a table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Read the SELECT statement from this file (not supported yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_file: Option<String>,
+    /// How rows are split into chunks.
+    #[serde(default)]
+    pub mode: ExportMode,
+    /// Integer column to split `chunked` exports on; defaults to a single-column integer
+    /// primary key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk_column: Option<String>,
+    /// Width of each chunk's key range (in key values, not rows). Defaults to a size
+    /// computed from the table's average row width so that a chunk is about 64 MB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub chunk_size: Option<u64>,
+    /// Export only these columns, in this order (default: all columns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
+    /// Output format.
+    #[serde(default)]
+    pub format: Format,
+    /// Compression codec (default `zstd` for Parquet, `none` for CSV).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<Compression>,
+    /// Where the files go.
+    pub destination: DestinationConfig,
+    /// Wave this export runs in (lower first; default 1). Every export of a wave finishes
+    /// before the next wave starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub wave: Option<u32>,
+    /// Tuning for this export; overrides the top-level `tuning` key by key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuning: Option<Tuning>,
+    /// Cursor column for `incremental` mode (not supported yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor_column: Option<String>,
+    /// Time column for `time_window` mode (not supported yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_column: Option<String>,
+    /// Window length in days for `time_window` mode (not supported yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days_window: Option<u32>,
+    /// Quality gates (not supported yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<serde_json::Value>,
+}
+
+/// Destination kinds Rivet knows. Only `local` runs in this version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DestinationKind {
+    Local,
+    S3,
+    Gcs,
+    Azure,
+    Stdout,
+}
+
+/// Where an export's files are written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationConfig {
+    /// Kind of destination.
+    #[serde(rename = "type")]
+    pub kind: DestinationKind,
+    /// Directory for `local` destinations; relative paths resolve against the working
+    /// directory of `rivet apply`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Bucket for `s3` and `gcs` (not supported yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    /// Key prefix inside the bucket or container (not supported yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+}
+
+/// Source-protection and memory settings. Every key is optional; `profile` supplies the
+/// defaults and explicit keys override it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tuning {
+    /// Preset: `safe` (small chunks, one connection), `balanced` (default), `fast`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
+    /// Chunks of one export read at the same time, each on its own connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 64))]
+    pub parallelism: Option<u32>,
+    /// Rows per Arrow batch handed from the reader to the writer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub batch_size: Option<u32>,
+    /// Memory target for one batch; the batch is cut when it reaches this size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_batch_memory_mb: Option<u32>,
+    /// Target size of a Parquet row group before compression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub row_group_mb: Option<u32>,
+    /// `statement_timeout` set with `SET LOCAL` in every read transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub statement_timeout_ms: Option<u64>,
+    /// `lock_timeout` set with `SET LOCAL` in every read transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub lock_timeout_ms: Option<u64>,
+    /// Target bytes of source data per chunk when `chunk_size` is not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub chunk_target_mb: Option<u32>,
+}
+
+/// Tuning presets. See `docs/execution.md` for what each sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    Safe,
+    #[default]
+    Balanced,
+    Fast,
+}

@@ -1,0 +1,72 @@
+//! Errors a user sees when a config or a plan file is rejected. Each problem carries
+//! the key path (`exports[1].chunk_size`) so the message can point at the exact place.
+
+use std::fmt;
+
+/// One thing wrong with a config, located by its key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// Key path in the config, e.g. `exports[1].chunk_size` (empty for the document root).
+    pub path: String,
+    /// What is wrong and what to do about it.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Why a config could not be used. Maps to exit code 2 in the CLI.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The text is not YAML at all.
+    #[error("{file}: not valid YAML: {detail}")]
+    Syntax { file: String, detail: String },
+    /// The YAML parsed but breaks the schema or a semantic rule.
+    #[error("{file}: invalid config:\n{}", problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        file: String,
+        problems: Vec<ConfigProblem>,
+    },
+    /// The config asks for a feature that this version recognizes but does not run yet.
+    #[error("{file}: {path}: {feature} is not supported yet in this version of rivet; {hint}")]
+    NotSupportedYet {
+        file: String,
+        path: String,
+        feature: String,
+        hint: String,
+    },
+}
+
+/// Why a plan file was refused. Maps to exit code 3 in the CLI.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanFileError {
+    #[error("{file}: not a rivet plan (not valid JSON: {detail}); create one with `rivet plan -c rivet.yaml -o plan.json`")]
+    NotJson { file: String, detail: String },
+    #[error("{file}: not a rivet plan: {detail}; create one with `rivet plan -c rivet.yaml -o plan.json`")]
+    NotAPlan { file: String, detail: String },
+    #[error("{file}: plan format_version {found} is not understood by this rivet (it reads version {supported}); re-plan with this rivet or apply with the rivet that made the plan")]
+    UnknownFormatVersion {
+        file: String,
+        found: String,
+        supported: u32,
+    },
+    #[error("{file}: seal mismatch: the plan was edited after it was sealed (sealed digest {sealed}, content now hashes to {actual}); plans must not be edited by hand: re-run `rivet plan` and review the new plan")]
+    SealMismatch {
+        file: String,
+        sealed: String,
+        actual: String,
+    },
+    #[error("{file}: sealed plan does not match this rivet's plan types at {path}: {detail}")]
+    Malformed {
+        file: String,
+        path: String,
+        detail: String,
+    },
+}

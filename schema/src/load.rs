@@ -1,0 +1,353 @@
+//! Turning YAML text into a [`Config`] a planner can trust: JSON Schema validation (so
+//! every problem carries its key path), typed deserialization, then semantic rules the
+//! schema cannot express. All problems found are reported together.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use crate::config::{
+    Compression, Config, DestinationKind, ExportConfig, ExportMode, Format, SourceKind,
+};
+use crate::error::{ConfigError, ConfigProblem};
+
+/// Parses and validates a config. `file` only names the file in errors.
+pub fn parse_config(file: &str, text: &str) -> Result<Config, ConfigError> {
+    let value: Value = serde_norway::from_str(text).map_err(|e| ConfigError::Syntax {
+        file: file.into(),
+        detail: e.to_string(),
+    })?;
+    let invalid = |problems: Vec<ConfigProblem>| ConfigError::Invalid {
+        file: file.into(),
+        problems,
+    };
+    let problems = schema_problems(&value);
+    if !problems.is_empty() {
+        return Err(invalid(problems));
+    }
+    let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+        invalid(vec![ConfigProblem {
+            path: e.path().to_string(),
+            message: e.inner().to_string(),
+        }])
+    })?;
+    if let Some((path, feature, hint)) = unsupported_feature(&config) {
+        return Err(ConfigError::NotSupportedYet {
+            file: file.into(),
+            path,
+            feature,
+            hint,
+        });
+    }
+    let problems = semantic_problems(&config);
+    if !problems.is_empty() {
+        return Err(invalid(problems));
+    }
+    Ok(config)
+}
+
+/// Converts a JSON pointer into the dotted key path users see: `exports[1].chunk_size`.
+fn key_path(instance: &Value, pointer: &str) -> String {
+    let mut out = String::new();
+    let mut node = Some(instance);
+    for raw in pointer.split('/').skip(1) {
+        let seg = raw.replace("~1", "/").replace("~0", "~");
+        match node {
+            Some(Value::Array(items)) => {
+                out.push_str(&format!("[{seg}]"));
+                node = seg.parse::<usize>().ok().and_then(|i| items.get(i));
+            }
+            other => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(&seg);
+                node = other.and_then(|v| v.get(&seg));
+            }
+        }
+    }
+    out
+}
+
+/// Property names the schema allows at `pointer` (following `$ref`, `items`, `anyOf`).
+fn known_keys(root: &Value, instance: &Value, pointer: &str) -> Vec<String> {
+    fn resolve<'a>(root: &'a Value, mut s: &'a Value) -> &'a Value {
+        while let Some(r) = s.get("$ref").and_then(Value::as_str) {
+            let path = r.trim_start_matches('#');
+            match root.pointer(path) {
+                Some(t) => s = t,
+                None => break,
+            }
+        }
+        s
+    }
+    fn objects<'a>(root: &'a Value, s: &'a Value) -> Vec<&'a Value> {
+        let s = resolve(root, s);
+        let mut out = vec![s];
+        for key in ["anyOf", "oneOf", "allOf"] {
+            if let Some(alts) = s.get(key).and_then(Value::as_array) {
+                for alt in alts {
+                    out.extend(objects(root, alt));
+                }
+            }
+        }
+        out
+    }
+    let mut schemas = vec![root];
+    let mut node = Some(instance);
+    for seg in pointer.split('/').skip(1) {
+        let mut next = Vec::new();
+        for s in schemas {
+            for o in objects(root, s) {
+                let child = if matches!(node, Some(Value::Array(_))) {
+                    o.get("items")
+                } else {
+                    o.get("properties").and_then(|p| p.get(seg))
+                };
+                next.extend(child);
+            }
+        }
+        node = node.and_then(|v| match v {
+            Value::Array(items) => seg.parse::<usize>().ok().and_then(|i| items.get(i)),
+            other => other.get(seg),
+        });
+        schemas = next;
+    }
+    let mut keys: Vec<String> = schemas
+        .into_iter()
+        .flat_map(|s| objects(root, s))
+        .filter_map(|o| o.get("properties").and_then(Value::as_object))
+        .flat_map(|p| p.keys().cloned())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+fn schema_problems(instance: &Value) -> Vec<ConfigProblem> {
+    let schema = crate::config_json_schema();
+    let validator = jsonschema::validator_for(&schema)
+        .expect("the generated config schema is a valid JSON Schema");
+    let mut problems = Vec::new();
+    for error in validator.iter_errors(instance) {
+        let pointer = error.instance_path().as_str().to_owned();
+        let path = key_path(instance, &pointer);
+        let message = match error.kind() {
+            jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => {
+                let known = known_keys(&schema, instance, &pointer);
+                unexpected
+                    .iter()
+                    .map(|key| unknown_key_message(key, &known))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }
+            _ if path.contains("url") || path.contains("password") => {
+                // Never echo a value that may carry a credential.
+                error.masked().to_string()
+            }
+            _ => error.to_string(),
+        };
+        problems.push(ConfigProblem { path, message });
+    }
+    problems
+}
+
+fn unknown_key_message(key: &str, known: &[String]) -> String {
+    if key == "password" {
+        return "unknown key `password`: literal passwords are not accepted; put the password \
+                in an environment variable and name it with `password_env`"
+            .into();
+    }
+    let best = known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(key, k), k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match best {
+        Some((_, k)) => format!("unknown key `{key}`; did you mean `{k}`?"),
+        None => format!(
+            "unknown key `{key}`; allowed keys here: {}",
+            known.join(", ")
+        ),
+    }
+}
+
+/// The first feature the config uses that this version recognizes but does not run.
+fn unsupported_feature(config: &Config) -> Option<(String, String, String)> {
+    let later = "see the issue tracker and docs/config-reference.md for what runs today";
+    match config.source.kind {
+        SourceKind::Postgres => {}
+        SourceKind::Mysql | SourceKind::Mssql => {
+            return Some((
+                "source.type".into(),
+                format!("source type `{}`", kind_name(&config.source.kind)),
+                format!("only `postgres` sources run today; {later}"),
+            ))
+        }
+    }
+    for (i, e) in config.exports.iter().enumerate() {
+        let at = |key: &str| format!("exports[{i}].{key}");
+        match e.mode {
+            ExportMode::Full | ExportMode::Chunked => {}
+            other => {
+                return Some((
+                    at("mode"),
+                    format!("mode `{}`", kind_name(&other)),
+                    format!("use `full` or `chunked`; {later}"),
+                ))
+            }
+        }
+        let refused: [(&str, bool); 5] = [
+            ("query_file", e.query_file.is_some()),
+            ("cursor_column", e.cursor_column.is_some()),
+            ("time_column", e.time_column.is_some()),
+            ("days_window", e.days_window.is_some()),
+            ("quality", e.quality.is_some()),
+        ];
+        if let Some((key, _)) = refused.iter().find(|(_, set)| *set) {
+            return Some((
+                at(key),
+                format!("the `{key}` key"),
+                format!("remove it; {later}"),
+            ));
+        }
+        if e.destination.kind != DestinationKind::Local {
+            return Some((
+                at("destination.type"),
+                format!(
+                    "destination type `{}`",
+                    kind_name(&e.destination.kind)
+                ),
+                format!("use `type: local` with a `path`; {later}"),
+            ));
+        }
+    }
+    None
+}
+
+fn kind_name<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// True when a URL carries a password (`scheme://user:secret@host` or `password=`).
+pub fn url_has_password(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    if lower.contains("password=") {
+        return true;
+    }
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    match authority.rsplit_once('@') {
+        Some((userinfo, _)) => userinfo.contains(':'),
+        None => false,
+    }
+}
+
+fn semantic_problems(config: &Config) -> Vec<ConfigProblem> {
+    let mut problems = Vec::new();
+    let mut push = |path: String, message: &str| {
+        problems.push(ConfigProblem {
+            path,
+            message: message.to_owned(),
+        })
+    };
+    let s = &config.source;
+    let structured = s.host.is_some()
+        || s.port.is_some()
+        || s.user.is_some()
+        || s.password_env.is_some()
+        || s.database.is_some();
+    let forms = [s.url.is_some(), s.url_env.is_some(), s.url_file.is_some(), structured]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if forms != 1 {
+        push(
+            "source".into(),
+            "give exactly one of `url`, `url_env`, `url_file`, or the structured keys \
+             (`host`, `port`, `user`, `password_env`, `database`)",
+        );
+    }
+    if s.url.as_deref().is_some_and(url_has_password) {
+        push(
+            "source.url".into(),
+            "this URL contains a password; move the URL into an environment variable \
+             (`url_env`) or a file (`url_file`) so the config and plan stay secret-free",
+        );
+    }
+    let mut names = HashSet::new();
+    for (i, e) in config.exports.iter().enumerate() {
+        let at = |key: &str| format!("exports[{i}].{key}");
+        if !names.insert(e.name.as_str()) {
+            push(
+                at("name"),
+                &format!(
+                    "duplicate export name `{}`; every export needs its own name",
+                    e.name
+                ),
+            );
+        }
+        export_problems(e, &at, &mut push);
+    }
+    problems
+}
+
+fn export_problems(
+    e: &ExportConfig,
+    at: &dyn Fn(&str) -> String,
+    push: &mut dyn FnMut(String, &str),
+) {
+    match (&e.table, &e.query) {
+        (Some(_), Some(_)) => push(at("table"), "give either `table` or `query`, not both"),
+        (None, None) => push(at("table"), "missing `table` (or `query`): what should be exported?"),
+        (Some(t), None) if crate::names::split_table_name(t).is_err() => push(
+            at("table"),
+            "cannot read this table name; write `table` or `schema.table`, quoting a part that \
+             contains a dot as \"my.part\"",
+        ),
+        _ => {}
+    }
+    if e.mode == ExportMode::Full {
+        if e.chunk_column.is_some() {
+            push(at("chunk_column"), "`chunk_column` only applies to `mode: chunked`; set the mode or remove the key");
+        }
+        if e.chunk_size.is_some() {
+            push(at("chunk_size"), "`chunk_size` only applies to `mode: chunked`; set the mode or remove the key");
+        }
+    }
+    if e.mode == ExportMode::Chunked && e.query.is_some() && e.chunk_column.is_none() {
+        push(at("chunk_column"), "a chunked `query` export needs `chunk_column`: the integer column of the query's result to split on");
+    }
+    if let Some(cols) = &e.columns {
+        if cols.is_empty() {
+            push(at("columns"), "an empty column list exports nothing; remove the key to export every column");
+        }
+        let mut seen = HashSet::new();
+        for (j, c) in cols.iter().enumerate() {
+            if !seen.insert(c) {
+                push(format!("{}[{j}]", at("columns")), &format!("column `{c}` is listed twice"));
+            }
+        }
+    }
+    if e.format == Format::Csv
+        && matches!(e.compression, Some(Compression::Snappy | Compression::Lz4))
+    {
+        push(at("compression"), "CSV files can be compressed with `gzip`, `zstd` or `none`; `snappy` and `lz4` apply to Parquet only");
+    }
+    let d = &e.destination;
+    if d.kind == DestinationKind::Local {
+        match d.path.as_deref() {
+            None | Some("") => push(at("destination.path"), "a local destination needs `path`: the directory to write into"),
+            _ => {}
+        }
+        if d.bucket.is_some() {
+            push(at("destination.bucket"), "`bucket` does not apply to a local destination");
+        }
+        if d.prefix.is_some() {
+            push(at("destination.prefix"), "`prefix` does not apply to a local destination; put the directory in `path`");
+        }
+    }
+}

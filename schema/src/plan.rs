@@ -1,0 +1,201 @@
+//! The sealed plan: everything `rivet apply` needs, and nothing it may not see.
+//!
+//! A plan file is `{format_version, seal, body}`. The seal is sha256 over the canonical
+//! JSON of `{format_version, body}` (see [`crate::seal`]), so re-indenting the file keeps
+//! it valid while any edited value breaks it. Nothing time- or machine-dependent lives in
+//! the body: the same config against the same catalog yields the same digest.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Compression, DestinationKind, Format, SourceConfig};
+use crate::types::LogicalType;
+
+/// The plan format this build writes and reads. Bump it when an older executor must
+/// refuse plans made by a newer planner.
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+/// A plan file as written to disk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// Version of the plan format; executors refuse versions they do not understand.
+    pub format_version: u32,
+    /// The seal over `format_version` and `body`.
+    pub seal: Seal,
+    /// The sealed content.
+    pub body: PlanBody,
+}
+
+/// Proof that the body has not changed since planning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Seal {
+    /// Always `sha256`.
+    pub algorithm: String,
+    /// Lowercase hex sha256 of the canonical JSON of `{format_version, body}`.
+    pub digest: String,
+}
+
+/// The sealed content of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanBody {
+    /// How to reach the source, copied from the config; it holds references to
+    /// credentials (`url_env`, `url_file`, `password_env`), never secrets.
+    pub source: SourceConfig,
+    /// Exports in config order.
+    pub exports: Vec<PlannedExport>,
+    /// Waves in execution order; each lists the exports that run in it.
+    pub waves: Vec<PlannedWave>,
+}
+
+/// A barrier-separated group of exports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedWave {
+    pub wave: u32,
+    pub exports: Vec<String>,
+}
+
+/// What an export reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Relation {
+    /// A catalog table, by exact schema and name.
+    Table { schema: String, name: String },
+    /// A user query, used as a subquery.
+    Query { sql: String },
+}
+
+impl Relation {
+    /// Human form: `schema.name` or `query`.
+    pub fn display_name(&self) -> String {
+        match self {
+            Relation::Table { schema, name } => format!("{schema}.{name}"),
+            Relation::Query { .. } => "query".to_owned(),
+        }
+    }
+}
+
+/// How a planned export is split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlannedMode {
+    Full,
+    Chunked,
+}
+
+/// One output column, resolved from the catalog at plan time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedColumn {
+    /// Exact column name.
+    pub name: String,
+    /// Type as declared in the catalog (e.g. `numeric(12,2)`, `public.mood`, `integer[]`).
+    pub declared_type: String,
+    /// Base type the engine sends on the wire (domains resolved, enums as `enum`).
+    pub wire_type: String,
+    /// Type in the output files.
+    pub logical: LogicalType,
+    /// Whether the column may hold NULL.
+    pub nullable: bool,
+}
+
+/// The integer column an export is chunked on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkKey {
+    pub column: String,
+    /// Key bounds read at plan time (absent for an empty table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i64>,
+    /// Whether the key column may hold NULL; such rows go to the first chunk.
+    pub nullable: bool,
+    /// Width of each chunk's range in key values.
+    pub chunk_size: u64,
+}
+
+/// Destination resolved from the config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedDestination {
+    #[serde(rename = "type")]
+    pub kind: DestinationKind,
+    /// Directory for local destinations, as written in the config.
+    pub path: String,
+}
+
+/// Effective tuning for an export after profile and overrides are applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedTuning {
+    pub profile: String,
+    pub parallelism: u32,
+    pub batch_rows: u32,
+    pub batch_memory_bytes: u64,
+    pub row_group_bytes: u64,
+    pub statement_timeout_ms: u64,
+    pub lock_timeout_ms: u64,
+}
+
+/// Half-open key range `[lower, upper)`; a missing bound is unbounded on that side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lower: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upper: Option<i64>,
+    /// Whether rows whose key is NULL belong to this chunk.
+    pub include_null: bool,
+}
+
+/// One unit of work: read, encode, write, record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedChunk {
+    /// Stable id `<export>/<seq>`.
+    pub id: String,
+    pub seq: u32,
+    /// Key range (chunked mode only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<KeyRange>,
+    /// Estimated rows in the chunk.
+    pub row_estimate: u64,
+    /// Output file name inside the destination.
+    pub file: String,
+}
+
+/// One export as it will run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedExport {
+    pub name: String,
+    pub relation: Relation,
+    pub mode: PlannedMode,
+    pub wave: u32,
+    pub columns: Vec<PlannedColumn>,
+    /// Primary key columns (empty when the table has none).
+    pub primary_key: Vec<String>,
+    /// True when the config exported every column (no `columns:` subset); then a column
+    /// added to the table since planning also makes the plan stale.
+    pub all_columns: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk_key: Option<ChunkKey>,
+    pub row_estimate: u64,
+    pub format: Format,
+    pub compression: Compression,
+    pub destination: PlannedDestination,
+    pub tuning: PlannedTuning,
+    pub chunks: Vec<PlannedChunk>,
+}
+
+impl PlanBody {
+    /// The export with this name.
+    pub fn export(&self, name: &str) -> Option<&PlannedExport> {
+        self.exports.iter().find(|e| e.name == name)
+    }
+}

@@ -1,0 +1,57 @@
+//! Engine-neutral column types as recorded in a plan. Each variant names one Arrow
+//! representation, so a reviewer reading the plan knows exactly what readers will see,
+//! and the executor builds the Arrow schema from the plan alone.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The type a column has in the output files.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LogicalType {
+    Boolean,
+    Int16,
+    Int32,
+    Int64,
+    /// Unsigned 32-bit (PostgreSQL `oid`).
+    UInt32,
+    Float32,
+    Float64,
+    /// Exact decimal; Decimal128 up to 38 digits, Decimal256 above.
+    Decimal {
+        precision: u8,
+        scale: i8,
+    },
+    /// A decimal with no declared precision, kept digit for digit as text.
+    DecimalText,
+    Utf8,
+    Binary,
+    /// Days since 1970-01-01 (Arrow Date32).
+    Date,
+    /// Microseconds, no time zone (Arrow Timestamp(µs)).
+    Timestamp,
+    /// Microseconds in UTC (Arrow Timestamp(µs, "UTC")).
+    TimestampUtc,
+    /// Microseconds since midnight (Arrow Time64(µs)).
+    Time,
+    /// 16 bytes with the `arrow.uuid` extension (Parquet UUID).
+    Uuid,
+    /// UTF-8 text with the `arrow.json` extension (Parquet JSON).
+    Json,
+    /// One-dimensional array of the element type (Arrow List).
+    List { element: Box<LogicalType> },
+}
+
+impl LogicalType {
+    /// Short human name used by `plan show`.
+    pub fn display_name(&self) -> String {
+        match self {
+            LogicalType::Decimal { precision, scale } => format!("decimal({precision},{scale})"),
+            LogicalType::List { element } => format!("list<{}>", element.display_name()),
+            other => serde_json::to_value(other)
+                .ok()
+                .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| format!("{other:?}")),
+        }
+    }
+}

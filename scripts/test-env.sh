@@ -1,0 +1,306 @@
+#!/usr/bin/env bash
+# Bring up (idempotently) the servers Rivet's live tests need and print the
+# environment they read, as `export VAR=...` lines on stdout. Everything else
+# goes to stderr, so callers can do:
+#
+#   eval "$(scripts/test-env.sh)"
+#
+# Usage:
+#   scripts/test-env.sh [start]   start/refresh everything (default)
+#   scripts/test-env.sh stop      stop the throwaway PostgreSQL cluster
+#   scripts/test-env.sh status    say whether it is running
+#
+# State lives outside the repo so a fresh clone reuses it:
+#   ${RIVET_TEST_ENV_DIR:-$HOME/.cache/rivet-test-env}
+# (as root the default is /var/cache/rivet-test-env, because the `postgres`
+# user that runs the server usually cannot enter root's home directory).
+#
+# PostgreSQL 15 cluster: 127.0.0.1:55432, scram-sha-256 password auth,
+# wal_level=logical, pg_stat_statements preloaded with track=all.
+set -euo pipefail
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+if [[ $EUID -eq 0 ]]; then
+    DEFAULT_ENV_DIR=/var/cache/rivet-test-env
+else
+    DEFAULT_ENV_DIR=$HOME/.cache/rivet-test-env
+fi
+ENV_DIR=${RIVET_TEST_ENV_DIR:-$DEFAULT_ENV_DIR}
+
+PG_MAJOR=15
+PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+PG_DIR=$ENV_DIR/pg
+PG_DATA=$PG_DIR/data
+PG_LOG=$PG_DIR/server.log
+PG_HOST=127.0.0.1
+PG_PORT=55432
+PG_SUPERUSER=postgres
+PG_SUPERUSER_PW=rivet-test-superuser
+PG_READER=rivet_reader
+PG_READER_PW=rivet-test-pw-Zq9
+PG_DB=rivet_fixture_db
+PG_SEED=$REPO_ROOT/fixtures/postgres/seed.sql
+PG_SEED_HASH_FILE=$PG_DIR/seed.sha256
+
+log() { printf 'test-env: %s\n' "$*" >&2; }
+die() { printf 'test-env: error: %s\n' "$*" >&2; exit 1; }
+
+# --- privileges ---------------------------------------------------------------
+# PostgreSQL refuses to run as root: as root, run its server binaries as the
+# `postgres` user; otherwise run them as the current user.
+if [[ $EUID -eq 0 ]]; then
+    AS_PG=(runuser -u postgres --)
+    SUDO=()
+else
+    AS_PG=()
+    if command -v sudo >/dev/null 2>&1; then SUDO=(sudo); else SUDO=(); fi
+fi
+
+apt_install() {
+    command -v apt-get >/dev/null 2>&1 \
+        || die "missing $* and apt-get is not available; install it by hand"
+    log "installing missing packages: $*"
+    "${SUDO[@]}" apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "$@" >&2
+}
+
+ensure_packages() {
+    local pkgs=()
+    if [[ ! -x $PG_BIN/initdb || ! -x $PG_BIN/pg_ctl || ! -x $PG_BIN/postgres ]]; then
+        pkgs+=("postgresql-$PG_MAJOR")
+    elif [[ ! -f /usr/share/postgresql/$PG_MAJOR/extension/pg_stat_statements.control ]]; then
+        pkgs+=("postgresql-$PG_MAJOR")   # contrib ships inside postgresql-15 on Debian 12
+    fi
+    if [[ ! -x $PG_BIN/psql || ! -x $PG_BIN/pg_isready ]]; then
+        pkgs+=("postgresql-client-$PG_MAJOR")
+    fi
+    command -v sha256sum >/dev/null 2>&1 || pkgs+=(coreutils)
+    if [[ $EUID -eq 0 ]] && ! command -v runuser >/dev/null 2>&1; then
+        pkgs+=(util-linux)
+    fi
+    if ((${#pkgs[@]})); then apt_install "${pkgs[@]}"; fi
+    if [[ $EUID -eq 0 ]] && ! id -u postgres >/dev/null 2>&1; then
+        die "user 'postgres' does not exist (it is created by the postgresql-$PG_MAJOR package)"
+    fi
+}
+
+# --- cluster ------------------------------------------------------------------
+postmaster_pid() {
+    head -n 1 "$PG_DATA/postmaster.pid" 2>/dev/null
+}
+
+pg_running() {
+    [[ -f $PG_DATA/PG_VERSION ]] || return 1
+    "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1 || return 1
+    # A postmaster killed with SIGKILL lingers as a zombie until it is reaped;
+    # pg_ctl (and a new postmaster) still count it as alive.
+    local pid state
+    pid=$(postmaster_pid) || return 1
+    state=$(ps -o stat= -p "$pid" 2>/dev/null) || return 1
+    [[ $state != Z* ]]
+}
+
+pg_start() {
+    local attempt i pid
+    for attempt in 1 2 3; do
+        # After a crash, wait for the dead postmaster to be reaped, or the new
+        # one refuses to start ("lock file postmaster.pid already exists").
+        pid=$(postmaster_pid) || pid=
+        for ((i = 0; i < 30; i++)); do
+            [[ -n $pid ]] && [[ $(ps -o stat= -p "$pid" 2>/dev/null) == Z* ]] || break
+            sleep 1
+        done
+        log "starting PostgreSQL on $PG_HOST:$PG_PORT (log: $PG_LOG)"
+        if "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$PG_DATA" -w -t 60 -l "$PG_LOG" start >&2; then
+            return 0
+        fi
+        log "pg_ctl start failed (attempt $attempt)"
+        sleep 2
+    done
+    tail -n 30 "$PG_LOG" >&2 || true
+    die "could not start PostgreSQL; see $PG_LOG"
+}
+
+admin_psql() {
+    # admin_psql DB [psql args...]
+    local db=$1; shift
+    PGPASSWORD=$PG_SUPERUSER_PW PGCONNECT_TIMEOUT=10 "$PG_BIN/psql" -X -q \
+        -v ON_ERROR_STOP=1 -h "$PG_HOST" -p "$PG_PORT" -U "$PG_SUPERUSER" -d "$db" "$@"
+}
+
+write_config() {
+    # Rewritten on every run; postgresql.conf includes it. Returns the content
+    # so the caller can tell whether a restart is needed.
+    cat >"$PG_DATA/rivet.conf.new" <<EOF
+# Managed by scripts/test-env.sh -- rewritten on every run.
+listen_addresses = '$PG_HOST'
+port = $PG_PORT
+unix_socket_directories = '$PG_DIR'
+password_encryption = 'scram-sha-256'
+wal_level = logical
+max_wal_senders = 10
+max_replication_slots = 10
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track = all
+logging_collector = off
+log_line_prefix = '%m [%p] %q%u@%d '
+EOF
+    if [[ $EUID -eq 0 ]]; then chown postgres: "$PG_DATA/rivet.conf.new"; fi
+    if cmp -s "$PG_DATA/rivet.conf.new" "$PG_DATA/rivet.conf" 2>/dev/null; then
+        rm -f "$PG_DATA/rivet.conf.new"
+        return 1
+    fi
+    mv "$PG_DATA/rivet.conf.new" "$PG_DATA/rivet.conf"
+    return 0
+}
+
+ensure_dirs() {
+    mkdir -p "$PG_DIR"
+    if [[ $EUID -eq 0 ]]; then
+        chown postgres: "$PG_DIR"
+        chmod 700 "$PG_DIR"
+        "${AS_PG[@]}" test -w "$PG_DIR" \
+            || die "user 'postgres' cannot write $PG_DIR (is a parent directory closed to it?); set RIVET_TEST_ENV_DIR to a directory it can reach"
+    fi
+}
+
+init_cluster() {
+    [[ -f $PG_DATA/PG_VERSION ]] && return 0
+    if [[ -e $PG_DATA ]] && [[ -n $(ls -A "$PG_DATA" 2>/dev/null) ]]; then
+        die "$PG_DATA exists but holds no cluster; remove it and rerun"
+    fi
+    log "initdb $PG_DATA"
+    local pwfile=$PG_DIR/.pwfile
+    (umask 077 && printf '%s\n' "$PG_SUPERUSER_PW" >"$pwfile")
+    if [[ $EUID -eq 0 ]]; then chown postgres: "$pwfile"; fi
+    "${AS_PG[@]}" "$PG_BIN/initdb" -D "$PG_DATA" -U "$PG_SUPERUSER" --pwfile="$pwfile" \
+        -A scram-sha-256 --encoding=UTF8 --locale=C >&2 \
+        || { rm -f "$pwfile"; die "initdb failed"; }
+    rm -f "$pwfile"
+    printf "\ninclude_if_exists = 'rivet.conf'\n" >>"$PG_DATA/postgresql.conf"
+    rm -f "$PG_SEED_HASH_FILE"
+}
+
+start_cluster() {
+    local restart=0
+    if write_config; then restart=1; fi
+    if pg_running; then
+        if ((restart)); then
+            log "configuration changed; restarting PostgreSQL"
+            "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 -l "$PG_LOG" restart >&2
+        else
+            log "PostgreSQL already running on $PG_HOST:$PG_PORT"
+        fi
+    else
+        if "$PG_BIN/pg_isready" -q -h "$PG_HOST" -p "$PG_PORT" -t 2; then
+            die "something else is already listening on $PG_HOST:$PG_PORT"
+        fi
+        pg_start
+    fi
+    local i
+    for ((i = 0; i < 60; i++)); do
+        if "$PG_BIN/pg_isready" -q -h "$PG_HOST" -p "$PG_PORT" -t 2; then return 0; fi
+        sleep 1
+    done
+    tail -n 30 "$PG_LOG" >&2 || true
+    die "PostgreSQL on $PG_HOST:$PG_PORT did not become ready"
+}
+
+stop_cluster() {
+    if pg_running; then
+        log "stopping PostgreSQL ($PG_DATA)"
+        "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >&2
+    else
+        log "PostgreSQL ($PG_DATA) is not running"
+    fi
+}
+
+# --- roles, database, fixtures ------------------------------------------------
+setup_database() {
+    admin_psql postgres -v reader="$PG_READER" -v reader_pw="$PG_READER_PW" >&2 <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN', :'reader')
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'reader') \gexec
+SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', :'reader', :'reader_pw') \gexec
+SQL
+    local exists
+    exists=$(admin_psql postgres -At -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'")
+    if [[ $exists != 1 ]]; then
+        log "creating database $PG_DB"
+        admin_psql postgres -c "CREATE DATABASE $PG_DB OWNER $PG_SUPERUSER TEMPLATE template0 ENCODING 'UTF8'" >&2
+    fi
+    admin_psql "$PG_DB" -c "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >&2
+
+    [[ -f $PG_SEED ]] || die "seed file not found: $PG_SEED"
+    local want have=""
+    want=$(sha256sum "$PG_SEED" | cut -d' ' -f1)
+    [[ -f $PG_SEED_HASH_FILE ]] && have=$(<"$PG_SEED_HASH_FILE")
+    local present
+    present=$(admin_psql "$PG_DB" -At -c "SELECT to_regclass('rivet_fixture.all_types') IS NOT NULL")
+    if [[ $want != "$have" || $present != t ]]; then
+        log "loading $PG_SEED into $PG_DB"
+        rm -f "$PG_SEED_HASH_FILE"
+        admin_psql "$PG_DB" -f "$PG_SEED" >&2
+        printf '%s\n' "$want" >"$PG_SEED_HASH_FILE"
+    else
+        log "fixtures up to date (seed sha256 $want)"
+    fi
+
+    # Grants are reapplied every run: reloading the seed drops the schemas.
+    admin_psql "$PG_DB" -v reader="$PG_READER" -v db="$PG_DB" >&2 <<'SQL'
+GRANT CONNECT, CREATE ON DATABASE :"db" TO :"reader";
+GRANT USAGE ON SCHEMA rivet_fixture, "Sales Data" TO :"reader";
+GRANT SELECT ON ALL TABLES IN SCHEMA rivet_fixture, "Sales Data" TO :"reader";
+SQL
+}
+
+print_env() {
+    cat <<EOF
+export RIVET_TEST_PG_URL='postgres://$PG_READER:$PG_READER_PW@$PG_HOST:$PG_PORT/$PG_DB'
+export RIVET_TEST_PG_ADMIN_URL='postgres://$PG_SUPERUSER:$PG_SUPERUSER_PW@$PG_HOST:$PG_PORT/$PG_DB'
+export RIVET_TEST_PG_PASSWORD='$PG_READER_PW'
+export RIVET_TEST_ENV_DIR='$ENV_DIR'
+EOF
+}
+
+take_lock() {
+    # Serialise concurrent runs (e.g. two test processes starting at once).
+    mkdir -p "$ENV_DIR"
+    if command -v flock >/dev/null 2>&1; then
+        exec 9>"$ENV_DIR/.lock"
+        flock -w 300 9 || die "timed out waiting for $ENV_DIR/.lock"
+    fi
+}
+
+main() {
+    local cmd=${1:-start}
+    case $cmd in start | up | stop | down) take_lock ;; esac
+    case $cmd in
+        start | up)
+            ensure_packages
+            ensure_dirs
+            init_cluster
+            start_cluster
+            setup_database
+            print_env
+            ;;
+        stop | down)
+            stop_cluster
+            ;;
+        status)
+            if pg_running; then log "PostgreSQL running ($PG_DATA, $PG_HOST:$PG_PORT)"; else
+                log "PostgreSQL not running ($PG_DATA)"; exit 3; fi
+            ;;
+        env)
+            print_env
+            ;;
+        -h | --help | help)
+            sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+            ;;
+        *)
+            die "unknown command '$cmd' (expected start, stop, status, env)"
+            ;;
+    esac
+}
+
+main "$@"

@@ -1,0 +1,25 @@
+//! Source errors. Messages never contain credentials: anything that came from a
+//! connection string goes through [`crate::connection::redact`] first.
+
+/// Why talking to a source failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("environment variable `{var}` (named by source.{key}) is not set; export it before running rivet")]
+    MissingEnv { key: &'static str, var: String },
+    #[error("cannot read source.url_file `{path}`: {detail}")]
+    UrlFile { path: String, detail: String },
+    #[error("invalid connection settings ({origin}): {detail}")]
+    Settings { origin: String, detail: String },
+    #[error("cannot connect to {target}: {detail}; check the host, port, credentials and that the server accepts connections")]
+    Connect { target: String, detail: String },
+    #[error("{context}: {detail}")]
+    Query { context: String, detail: String },
+    #[error("table `{table}` was not found in the source database; check the schema and exact name (names are case-sensitive)")]
+    TableNotFound { table: String },
+    #[error("column `{column}` of {relation}: cannot decode value: {detail}")]
+    Decode {
+        relation: String,
+        column: String,
+        detail: String,
+    },
+}

@@ -1,0 +1,203 @@
+//! Batched catalog introspection: one round trip per kind of fact (relations with their
+//! keys and statistics, columns, the closure of types involved, key bounds), however
+//! many tables the config names.
+
+use std::collections::HashMap;
+
+use postgres::Client;
+
+use super::types::{resolve, PgTypeRow};
+use super::{error_text, quote_ident};
+use crate::error::SourceError;
+use crate::{RelationRef, SourceColumn, TableInfo};
+
+/// A table to describe; `schema: None` means the connection's `current_schema()`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRequest {
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+fn query_err(context: &str) -> impl Fn(postgres::Error) -> SourceError + '_ {
+    move |e| SourceError::Query {
+        context: context.to_owned(),
+        detail: error_text(&e),
+    }
+}
+
+/// Describes every requested table, in request order.
+pub fn describe_tables(
+    client: &mut Client,
+    requests: &[TableRequest],
+) -> Result<Vec<TableInfo>, SourceError> {
+    if requests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let schemas: Vec<Option<String>> = requests.iter().map(|r| r.schema.clone()).collect();
+    let names: Vec<String> = requests.iter().map(|r| r.name.clone()).collect();
+    let rels = client
+        .query(
+            "SELECT r.ord, n.nspname, c.relname, c.oid, c.reltuples::float8, c.relpages::int8, \
+                    COALESCE((SELECT array_agg(a.attname::text ORDER BY k.n) \
+                              FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) \
+                              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum), \
+                             '{}'::text[]) \
+             FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(sch, rel, ord) \
+             JOIN pg_namespace n ON n.nspname = COALESCE(r.sch, current_schema()) \
+             JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = r.rel \
+                            AND c.relkind IN ('r', 'p', 'v', 'm', 'f') \
+             LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary \
+             ORDER BY r.ord",
+            &[&schemas, &names],
+        )
+        .map_err(query_err("reading table definitions from pg_class"))?;
+    let mut found: HashMap<i64, (String, String, u32, f64, i64, Vec<String>)> = HashMap::new();
+    for row in &rels {
+        found.insert(
+            row.get(0),
+            (row.get(1), row.get(2), row.get(3), row.get(4), row.get(5), row.get(6)),
+        );
+    }
+    for (i, r) in requests.iter().enumerate() {
+        if !found.contains_key(&(i as i64 + 1)) {
+            return Err(SourceError::TableNotFound {
+                table: match &r.schema {
+                    Some(s) => format!("{s}.{}", r.name),
+                    None => r.name.clone(),
+                },
+            });
+        }
+    }
+    let oids: Vec<u32> = found.values().map(|v| v.2).collect();
+    let cols = client
+        .query(
+            "SELECT a.attrelid, a.attname::text, format_type(a.atttypid, a.atttypmod), \
+                    a.atttypid, a.atttypmod, a.attnotnull \
+             FROM pg_attribute a \
+             WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped \
+             ORDER BY a.attrelid, a.attnum",
+            &[&oids],
+        )
+        .map_err(query_err("reading column definitions from pg_attribute"))?;
+    let type_oids: Vec<u32> = cols.iter().map(|r| r.get::<_, u32>(3)).collect();
+    let types = type_closure(client, &type_oids)?;
+    let mut by_rel: HashMap<u32, Vec<SourceColumn>> = HashMap::new();
+    for row in &cols {
+        let resolved = resolve(&types, row.get(3), row.get(4));
+        by_rel.entry(row.get(0)).or_default().push(SourceColumn {
+            name: row.get(1),
+            declared_type: row.get(2),
+            wire_type: resolved.wire_type,
+            logical: resolved.logical,
+            nullable: !row.get::<_, bool>(5),
+        });
+    }
+    let mut out = Vec::with_capacity(requests.len());
+    for i in 0..requests.len() {
+        let (schema, name, oid, reltuples, relpages, pk) = found
+            .remove(&(i as i64 + 1))
+            .expect("every request was checked to have a relation above");
+        let row_estimate = if reltuples > 0.0 { reltuples.round() as u64 } else { 0 };
+        let avg_row_bytes = (reltuples > 0.0 && relpages > 0)
+            .then(|| ((relpages as f64 * 8192.0) / reltuples).ceil() as u64);
+        out.push(TableInfo {
+            schema,
+            name,
+            columns: by_rel.get(&oid).cloned().unwrap_or_default(),
+            primary_key: pk,
+            row_estimate,
+            avg_row_bytes,
+        });
+    }
+    Ok(out)
+}
+
+/// Every `pg_type` row reachable from `roots` through domains and array elements.
+fn type_closure(client: &mut Client, roots: &[u32]) -> Result<HashMap<u32, PgTypeRow>, SourceError> {
+    let rows = client
+        .query(
+            "WITH RECURSIVE ty(oid) AS ( \
+                 SELECT unnest($1::oid[]) \
+                 UNION \
+                 SELECT x.next FROM ty JOIN pg_type t ON t.oid = ty.oid \
+                 CROSS JOIN LATERAL (VALUES (t.typbasetype), (t.typelem)) AS x(next) \
+                 WHERE x.next <> 0) \
+             SELECT t.oid, n.nspname::text, t.typname::text, t.typtype::text, t.typbasetype, \
+                    t.typtypmod, t.typelem, t.typcategory::text \
+             FROM ty JOIN pg_type t ON t.oid = ty.oid JOIN pg_namespace n ON n.oid = t.typnamespace",
+            &[&roots],
+        )
+        .map_err(query_err("reading type definitions from pg_type"))?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let first = |s: String| s.bytes().next().unwrap_or(b'?');
+            let t = PgTypeRow {
+                oid: r.get(0),
+                namespace: r.get(1),
+                name: r.get(2),
+                typtype: first(r.get(3)),
+                basetype: r.get(4),
+                basetypmod: r.get(5),
+                elem: r.get(6),
+                category: first(r.get(7)),
+            };
+            (t.oid, t)
+        })
+        .collect())
+}
+
+/// Describes a query's result columns without running it (a prepared statement).
+/// Nullability is unknown for query results, so every column is nullable.
+pub fn describe_query(client: &mut Client, sql: &str) -> Result<Vec<SourceColumn>, SourceError> {
+    let stmt = client
+        .prepare(sql)
+        .map_err(query_err("describing the export's query"))?;
+    let oids: Vec<u32> = stmt.columns().iter().map(|c| c.type_().oid()).collect();
+    let types = type_closure(client, &oids)?;
+    Ok(stmt
+        .columns()
+        .iter()
+        .map(|c| {
+            let resolved = resolve(&types, c.type_().oid(), -1);
+            SourceColumn {
+                name: c.name().to_owned(),
+                declared_type: c.type_().name().to_owned(),
+                wire_type: resolved.wire_type,
+                logical: resolved.logical,
+                nullable: true,
+            }
+        })
+        .collect())
+}
+
+/// `min` and `max` of each `(relation, integer column)`, in one statement.
+pub fn key_bounds(
+    client: &mut Client,
+    requests: &[(RelationRef, String)],
+) -> Result<Vec<(Option<i64>, Option<i64>)>, SourceError> {
+    if requests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = requests
+        .iter()
+        .enumerate()
+        .map(|(i, (rel, col))| {
+            let col = quote_ident(col);
+            format!(
+                "SELECT {i}::int4, min({col})::int8, max({col})::int8 FROM {}",
+                super::read::from_clause(rel)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let rows = client
+        .query(sql.as_str(), &[])
+        .map_err(query_err("reading chunk key bounds (min/max)"))?;
+    let mut out = vec![(None, None); requests.len()];
+    for r in rows {
+        let i: i32 = r.get(0);
+        out[i as usize] = (r.get(1), r.get(2));
+    }
+    Ok(out)
+}

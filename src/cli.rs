@@ -1,0 +1,128 @@
+//! Argument definitions. Help text teaches the workflow: plan, review, apply, inspect.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Extract database tables into Parquet and CSV through sealed, reviewable plans.
+///
+/// Workflow: `rivet plan -c rivet.yaml -o plan.json` reads the source catalog and seals
+/// a plan; `rivet plan show plan.json` renders it for review; `rivet apply plan.json`
+/// executes exactly that plan and journals every step; `rivet state` shows what ran.
+/// Credentials are never written anywhere: configs name environment variables or files.
+#[derive(Debug, Parser)]
+#[command(name = "rivet", version, propagate_version = true)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug); RIVET_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compile a config against the live source into a sealed plan (or show/diff plans).
+    Plan(PlanArgs),
+    /// Execute a sealed plan: verify its seal and freshness, then export every chunk.
+    ///
+    /// Exit codes: 0 done, 1 runtime failure, 3 plan refused (edited, unknown format
+    /// version, or stale because the source changed shape since planning).
+    Apply(ApplyArgs),
+    /// Plan and apply in one step; the plan is kept beside the state database for audit.
+    Run(RunArgs),
+    /// Show recent runs and per-export progress from the state database.
+    State(StateArgs),
+    /// Show the journal of a run (default: the latest).
+    Journal(JournalArgs),
+    /// Print the JSON Schema of the config or of plan files.
+    Schema {
+        #[arg(value_enum)]
+        what: SchemaKind,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SchemaKind {
+    Config,
+    Plan,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct PlanArgs {
+    #[command(subcommand)]
+    pub action: Option<PlanAction>,
+    /// Config file to plan from.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where to write the sealed plan.
+    #[arg(short, long, value_name = "FILE", default_value = "plan.json")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanAction {
+    /// Render a plan as a tree: waves, exports, columns and types, chunks and key ranges.
+    Show {
+        plan: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare two plans. Exit 0 when equivalent, 2 when different, 1 on error.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The sealed plan made by `rivet plan`.
+    pub plan: PathBuf,
+    /// Run only the chunks of this plan that are not committed yet.
+    #[arg(long)]
+    pub resume: bool,
+    /// State database (default: .rivet_state.db beside the plan).
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Config file.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// State database (default: .rivet_state.db beside the config).
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// State database (default: ./.rivet_state.db).
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// How many recent runs to list.
+    #[arg(long, default_value_t = 10)]
+    pub limit: u32,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JournalArgs {
+    /// Run id (default: the most recent run).
+    pub run_id: Option<String>,
+    /// State database (default: ./.rivet_state.db).
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,273 @@
+//! One function per command: read inputs, call the library, print results.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use rivet_executor::{apply_plan, ApplyOptions, ProgressEvent, StateStore};
+use rivet_schema::seal::{open_sealed, to_pretty_json};
+use rivet_schema::Plan;
+use serde_json::json;
+
+use crate::cli::{Cli, Command, PlanAction, SchemaKind};
+use crate::exit::UsageError;
+
+const STATE_FILE: &str = ".rivet_state.db";
+
+pub fn dispatch(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Plan(args) => match args.action {
+            Some(PlanAction::Show { plan, json }) => show(&plan, json),
+            Some(PlanAction::Diff { old, new, json }) => diff(&old, &new, json),
+            None => {
+                let config = args.config.ok_or_else(|| {
+                    UsageError("`rivet plan` needs a config: rivet plan -c rivet.yaml -o plan.json".into())
+                })?;
+                plan(&config, &args.out)
+            }
+        },
+        Command::Apply(args) => {
+            let state = args.state.unwrap_or_else(|| beside(&args.plan, STATE_FILE));
+            let plan = read_plan(&args.plan)?;
+            apply(&plan, &args.plan.display().to_string(), &state, args.resume)
+        }
+        Command::Run(args) => run(&args.config, args.state),
+        Command::State(args) => state(&args.state.unwrap_or_else(|| PathBuf::from(STATE_FILE)), args.limit, args.json),
+        Command::Journal(args) => journal(
+            &args.state.unwrap_or_else(|| PathBuf::from(STATE_FILE)),
+            args.run_id,
+            args.json,
+        ),
+        Command::Schema { what } => {
+            let schema = match what {
+                SchemaKind::Config => rivet_schema::config_json_schema(),
+                SchemaKind::Plan => rivet_schema::plan_json_schema(),
+            };
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(0)
+        }
+    }
+}
+
+/// `name` in the directory holding `file`.
+fn beside(file: &Path, name: &str) -> PathBuf {
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join(name),
+        _ => PathBuf::from(name),
+    }
+}
+
+fn read_config(path: &Path) -> Result<rivet_schema::Config> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config {}", path.display()))
+        .map_err(|e| UsageError(format!("{e:#}")))?;
+    Ok(rivet_schema::load::parse_config(&path.display().to_string(), &text)?)
+}
+
+fn read_plan(path: &Path) -> Result<Plan> {
+    let text = std::fs::read_to_string(path).map_err(|e| rivet_executor::ExecError::ReadPlan {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    })?;
+    Ok(open_sealed(&path.display().to_string(), &text)?)
+}
+
+fn write_file_atomic(path: &Path, text: &str) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("plan"), std::process::id()));
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn plan(config_path: &Path, out: &Path) -> Result<u8> {
+    let config = read_config(config_path)?;
+    let plan = rivet_planner::plan_from_config(&config)?;
+    write_file_atomic(out, &to_pretty_json(&plan))?;
+    eprintln!("planned {}", rivet_planner::summary_line(&plan));
+    eprintln!("wrote {} (sha256:{})", out.display(), plan.seal.digest);
+    eprintln!("review it with `rivet plan show {}`, then run `rivet apply {}`", out.display(), out.display());
+    Ok(0)
+}
+
+fn show(path: &Path, as_json: bool) -> Result<u8> {
+    let plan = read_plan(path)?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&rivet_planner::show_json(&plan))?);
+    } else {
+        print!("{}", rivet_planner::render_plan(&plan));
+    }
+    Ok(0)
+}
+
+fn diff(old: &Path, new: &Path, as_json: bool) -> Result<u8> {
+    let a = read_plan(old)?;
+    let b = read_plan(new)?;
+    let d = rivet_planner::diff_plans(&a, &b);
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+    } else {
+        print!("{}", d.render());
+    }
+    Ok(if d.is_empty() { 0 } else { 2 })
+}
+
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} chunks {msg}")
+            .expect("the progress template is valid"),
+    );
+    bar
+}
+
+fn apply(plan: &Plan, label: &str, state: &Path, resume: bool) -> Result<u8> {
+    let bar = progress_bar();
+    let rows = std::sync::atomic::AtomicU64::new(0);
+    let on_event = |ev: ProgressEvent| match ev {
+        ProgressEvent::Started { chunks_to_run, chunks_skipped, estimated_rows } => {
+            bar.set_length(chunks_to_run as u64);
+            if chunks_skipped > 0 {
+                bar.println(format!("resuming: {chunks_skipped} chunk(s) already committed are skipped"));
+            }
+            bar.set_message(format!("~{estimated_rows} rows estimated"));
+        }
+        ProgressEvent::ChunkCommitted { export, chunk, rows: r, bytes } => {
+            let total = rows.fetch_add(r, std::sync::atomic::Ordering::Relaxed) + r;
+            bar.inc(1);
+            bar.set_message(format!("{total} rows; last {chunk} ({export}: {r} rows, {bytes} bytes)"));
+        }
+        ProgressEvent::ExportFinalized { export, rows, files } => {
+            bar.println(format!("export {export}: {rows} rows in {files} file(s), manifest.json and _SUCCESS written"));
+        }
+    };
+    let opts = ApplyOptions {
+        plan_label: label.to_owned(),
+        state_path: state.to_owned(),
+        resume,
+        progress: &on_event,
+    };
+    let result = apply_plan(plan, &opts);
+    bar.finish_and_clear();
+    let outcome = result?;
+    for (name, rows, bytes, files) in &outcome.exports {
+        let dest = plan.body.export(name).map(|e| e.destination.path.clone()).unwrap_or_default();
+        eprintln!("  {name}: {rows} rows, {bytes} bytes, {files} file(s) -> {dest}");
+    }
+    eprintln!(
+        "applied sha256:{} as {}: {} chunk(s) run, {} skipped; state in {}",
+        outcome.digest,
+        outcome.run_id,
+        outcome.chunks_run,
+        outcome.chunks_skipped,
+        state.display()
+    );
+    Ok(0)
+}
+
+fn run(config_path: &Path, state: Option<PathBuf>) -> Result<u8> {
+    let config = read_config(config_path)?;
+    let plan = rivet_planner::plan_from_config(&config)?;
+    let state = state.unwrap_or_else(|| beside(config_path, STATE_FILE));
+    let plans_dir = beside(&state, ".rivet_plans");
+    let kept = plans_dir.join(format!("{}.json", plan.seal.digest));
+    write_file_atomic(&kept, &to_pretty_json(&plan))?;
+    eprintln!("planned {}", rivet_planner::summary_line(&plan));
+    eprintln!("plan kept at {}", kept.display());
+    apply(&plan, &kept.display().to_string(), &state, false)
+}
+
+fn open_state(path: &Path) -> Result<StateStore> {
+    if !path.exists() {
+        return Err(UsageError(format!(
+            "no state database at {}; run `rivet apply` first, or point --state at the right file",
+            path.display()
+        ))
+        .into());
+    }
+    Ok(StateStore::open(path)?)
+}
+
+fn state(path: &Path, limit: u32, as_json: bool) -> Result<u8> {
+    let store = open_state(path)?;
+    let runs = store.recent_runs(limit)?;
+    let latest_digest = runs.first().map(|r| r.plan_digest.clone());
+    let progress = match &latest_digest {
+        Some(d) => store.export_progress(d)?,
+        None => Vec::new(),
+    };
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "format_version": 1,
+                "runs": runs,
+                "latest_plan_digest": latest_digest,
+                "exports": progress,
+            }))?
+        );
+        return Ok(0);
+    }
+    if runs.is_empty() {
+        println!("no runs recorded in {}", path.display());
+        return Ok(0);
+    }
+    println!("recent runs ({}):", path.display());
+    for r in &runs {
+        println!(
+            "  {}  {:<9} plan sha256:{}  started {}  finished {}  ({}){}",
+            r.run_id,
+            r.status,
+            &r.plan_digest[..12.min(r.plan_digest.len())],
+            r.started_at,
+            r.finished_at.as_deref().unwrap_or("-"),
+            r.plan_path,
+            r.error.as_deref().map(|e| format!("\n      error: {e}")).unwrap_or_default()
+        );
+    }
+    if let Some(d) = latest_digest {
+        println!("exports of the latest plan (sha256:{}):", &d[..12.min(d.len())]);
+        for p in progress {
+            println!(
+                "  {:<24} {}/{} chunks committed{}, {} rows, {} bytes",
+                p.export,
+                p.chunks_committed,
+                p.chunks_total,
+                if p.chunks_failed > 0 { format!(" ({} failed)", p.chunks_failed) } else { String::new() },
+                p.rows,
+                p.bytes
+            );
+        }
+    }
+    Ok(0)
+}
+
+fn journal(path: &Path, run_id: Option<String>, as_json: bool) -> Result<u8> {
+    let store = open_state(path)?;
+    let run_id = match run_id {
+        Some(r) => r,
+        None => store
+            .recent_runs(1)?
+            .into_iter()
+            .next()
+            .map(|r| r.run_id)
+            .ok_or_else(|| UsageError(format!("no runs recorded in {}", path.display())))?,
+    };
+    let entries = store.journal_of(&run_id)?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&json!({"format_version": 1, "run_id": run_id, "entries": entries}))?);
+        return Ok(0);
+    }
+    for e in entries {
+        println!(
+            "{}  {:<18} {}{}{}",
+            e.at,
+            e.event,
+            e.export.as_deref().unwrap_or(""),
+            e.chunk_id.as_deref().map(|c| format!(" {c}")).unwrap_or_default(),
+            e.detail.as_deref().map(|d| format!("  {d}")).unwrap_or_default()
+        );
+    }
+    Ok(0)
+}
