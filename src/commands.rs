@@ -21,7 +21,9 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             Some(PlanAction::Diff { old, new, json }) => diff(&old, &new, json),
             None => {
                 let config = args.config.ok_or_else(|| {
-                    UsageError("`rivet plan` needs a config: rivet plan -c rivet.yaml -o plan.json".into())
+                    UsageError(
+                        "`rivet plan` needs a config: rivet plan -c rivet.yaml -o plan.json".into(),
+                    )
                 })?;
                 plan(&config, &args.out)
             }
@@ -32,7 +34,11 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             apply(&plan, &args.plan.display().to_string(), &state, args.resume)
         }
         Command::Run(args) => run(&args.config, args.state),
-        Command::State(args) => state(&args.state.unwrap_or_else(|| PathBuf::from(STATE_FILE)), args.limit, args.json),
+        Command::State(args) => state(
+            &args.state.unwrap_or_else(|| PathBuf::from(STATE_FILE)),
+            args.limit,
+            args.json,
+        ),
         Command::Journal(args) => journal(
             &args.state.unwrap_or_else(|| PathBuf::from(STATE_FILE)),
             args.run_id,
@@ -61,7 +67,10 @@ fn read_config(path: &Path) -> Result<rivet_schema::Config> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config {}", path.display()))
         .map_err(|e| UsageError(format!("{e:#}")))?;
-    Ok(rivet_schema::load::parse_config(&path.display().to_string(), &text)?)
+    Ok(rivet_schema::load::parse_config(
+        &path.display().to_string(),
+        &text,
+    )?)
 }
 
 fn read_plan(path: &Path) -> Result<Plan> {
@@ -73,9 +82,16 @@ fn read_plan(path: &Path) -> Result<Plan> {
 }
 
 fn write_file_atomic(path: &Path, text: &str) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("plan"), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("plan"),
+        std::process::id()
+    ));
     std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
@@ -87,14 +103,21 @@ fn plan(config_path: &Path, out: &Path) -> Result<u8> {
     write_file_atomic(out, &to_pretty_json(&plan))?;
     eprintln!("planned {}", rivet_planner::summary_line(&plan));
     eprintln!("wrote {} (sha256:{})", out.display(), plan.seal.digest);
-    eprintln!("review it with `rivet plan show {}`, then run `rivet apply {}`", out.display(), out.display());
+    eprintln!(
+        "review it with `rivet plan show {}`, then run `rivet apply {}`",
+        out.display(),
+        out.display()
+    );
     Ok(0)
 }
 
 fn show(path: &Path, as_json: bool) -> Result<u8> {
     let plan = read_plan(path)?;
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&rivet_planner::show_json(&plan))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rivet_planner::show_json(&plan))?
+        );
     } else {
         print!("{}", rivet_planner::render_plan(&plan));
     }
@@ -116,8 +139,10 @@ fn diff(old: &Path, new: &Path, as_json: bool) -> Result<u8> {
 fn progress_bar() -> ProgressBar {
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} chunks {msg}")
-            .expect("the progress template is valid"),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} chunks {msg}",
+        )
+        .expect("the progress template is valid"),
     );
     bar
 }
@@ -126,19 +151,36 @@ fn apply(plan: &Plan, label: &str, state: &Path, resume: bool) -> Result<u8> {
     let bar = progress_bar();
     let rows = std::sync::atomic::AtomicU64::new(0);
     let on_event = |ev: ProgressEvent| match ev {
-        ProgressEvent::Started { chunks_to_run, chunks_skipped, estimated_rows } => {
+        ProgressEvent::Started {
+            chunks_to_run,
+            chunks_skipped,
+            estimated_rows,
+        } => {
             bar.set_length(chunks_to_run as u64);
             if chunks_skipped > 0 {
-                bar.println(format!("resuming: {chunks_skipped} chunk(s) already committed are skipped"));
+                bar.println(format!(
+                    "resuming: {chunks_skipped} chunk(s) already committed are skipped"
+                ));
             }
             bar.set_message(format!("~{estimated_rows} rows estimated"));
         }
-        ProgressEvent::ChunkCommitted { export, chunk, rows: r, bytes } => {
+        ProgressEvent::ChunkCommitted {
+            export,
+            chunk,
+            rows: r,
+            bytes,
+        } => {
             let total = rows.fetch_add(r, std::sync::atomic::Ordering::Relaxed) + r;
             bar.inc(1);
-            bar.set_message(format!("{total} rows; last {chunk} ({export}: {r} rows, {bytes} bytes)"));
+            bar.set_message(format!(
+                "{total} rows; last {chunk} ({export}: {r} rows, {bytes} bytes)"
+            ));
         }
-        ProgressEvent::ExportFinalized { export, rows, files } => {
+        ProgressEvent::ExportFinalized {
+            export,
+            rows,
+            files,
+        } => {
             bar.println(format!("export {export}: {rows} rows in {files} file(s), manifest.json and _SUCCESS written"));
         }
     };
@@ -152,7 +194,11 @@ fn apply(plan: &Plan, label: &str, state: &Path, resume: bool) -> Result<u8> {
     bar.finish_and_clear();
     let outcome = result?;
     for (name, rows, bytes, files) in &outcome.exports {
-        let dest = plan.body.export(name).map(|e| e.destination.path.clone()).unwrap_or_default();
+        let dest = plan
+            .body
+            .export(name)
+            .map(|e| e.destination.path.clone())
+            .unwrap_or_default();
         eprintln!("  {name}: {rows} rows, {bytes} bytes, {files} file(s) -> {dest}");
     }
     eprintln!(
@@ -223,18 +269,28 @@ fn state(path: &Path, limit: u32, as_json: bool) -> Result<u8> {
             r.started_at,
             r.finished_at.as_deref().unwrap_or("-"),
             r.plan_path,
-            r.error.as_deref().map(|e| format!("\n      error: {e}")).unwrap_or_default()
+            r.error
+                .as_deref()
+                .map(|e| format!("\n      error: {e}"))
+                .unwrap_or_default()
         );
     }
     if let Some(d) = latest_digest {
-        println!("exports of the latest plan (sha256:{}):", &d[..12.min(d.len())]);
+        println!(
+            "exports of the latest plan (sha256:{}):",
+            &d[..12.min(d.len())]
+        );
         for p in progress {
             println!(
                 "  {:<24} {}/{} chunks committed{}, {} rows, {} bytes",
                 p.export,
                 p.chunks_committed,
                 p.chunks_total,
-                if p.chunks_failed > 0 { format!(" ({} failed)", p.chunks_failed) } else { String::new() },
+                if p.chunks_failed > 0 {
+                    format!(" ({} failed)", p.chunks_failed)
+                } else {
+                    String::new()
+                },
                 p.rows,
                 p.bytes
             );
@@ -256,7 +312,12 @@ fn journal(path: &Path, run_id: Option<String>, as_json: bool) -> Result<u8> {
     };
     let entries = store.journal_of(&run_id)?;
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&json!({"format_version": 1, "run_id": run_id, "entries": entries}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"format_version": 1, "run_id": run_id, "entries": entries})
+            )?
+        );
         return Ok(0);
     }
     for e in entries {
@@ -265,8 +326,14 @@ fn journal(path: &Path, run_id: Option<String>, as_json: bool) -> Result<u8> {
             e.at,
             e.event,
             e.export.as_deref().unwrap_or(""),
-            e.chunk_id.as_deref().map(|c| format!(" {c}")).unwrap_or_default(),
-            e.detail.as_deref().map(|d| format!("  {d}")).unwrap_or_default()
+            e.chunk_id
+                .as_deref()
+                .map(|c| format!(" {c}"))
+                .unwrap_or_default(),
+            e.detail
+                .as_deref()
+                .map(|d| format!("  {d}"))
+                .unwrap_or_default()
         );
     }
     Ok(0)

@@ -29,9 +29,22 @@ const TEMP_PREFIX: &str = ".rivet-tmp-";
 /// Progress reported while applying, for the CLI's progress display.
 #[derive(Debug, Clone)]
 pub enum ProgressEvent {
-    Started { chunks_to_run: usize, chunks_skipped: usize, estimated_rows: u64 },
-    ChunkCommitted { export: String, chunk: String, rows: u64, bytes: u64 },
-    ExportFinalized { export: String, rows: u64, files: usize },
+    Started {
+        chunks_to_run: usize,
+        chunks_skipped: usize,
+        estimated_rows: u64,
+    },
+    ChunkCommitted {
+        export: String,
+        chunk: String,
+        rows: u64,
+        bytes: u64,
+    },
+    ExportFinalized {
+        export: String,
+        rows: u64,
+        files: usize,
+    },
 }
 
 /// How to apply.
@@ -71,7 +84,13 @@ pub fn apply_plan(plan: &Plan, opts: &ApplyOptions<'_>) -> Result<ApplyOutcome, 
     let body_json = serde_json::to_string(&plan.body).expect("plan types always serialize");
     state.remember_plan(&digest, &body_json)?;
     state.start_run(&run_id, &digest, &opts.plan_label)?;
-    state.journal(&run_id, "seal_verified", None, None, Some(&format!("sha256:{digest}")))?;
+    state.journal(
+        &run_id,
+        "seal_verified",
+        None,
+        None,
+        Some(&format!("sha256:{digest}")),
+    )?;
     let state = Mutex::new(state);
     let result = run(plan, opts, &state, &run_id);
     let state = state.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -93,7 +112,12 @@ fn lock(state: &Mutex<StateStore>) -> std::sync::MutexGuard<'_, StateStore> {
     state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn run(plan: &Plan, opts: &ApplyOptions<'_>, state: &Mutex<StateStore>, run_id: &str) -> Result<ApplyOutcome, ExecError> {
+fn run(
+    plan: &Plan,
+    opts: &ApplyOptions<'_>,
+    state: &Mutex<StateStore>,
+    run_id: &str,
+) -> Result<ApplyOutcome, ExecError> {
     let body = &plan.body;
     let digest = &plan.seal.digest;
     let settings = ConnectionSettings::resolve(&body.source)?;
@@ -104,9 +128,14 @@ fn run(plan: &Plan, opts: &ApplyOptions<'_>, state: &Mutex<StateStore>, run_id: 
         })?;
     }
     lock(state).journal(run_id, "plan_current", None, None, None)?;
-    let graph = PlanGraph::build(body).map_err(|e| ExecError::Resume(format!("plan graph: {e}")))?;
+    let graph =
+        PlanGraph::build(body).map_err(|e| ExecError::Resume(format!("plan graph: {e}")))?;
     let committed: HashSet<String> = if opts.resume {
-        lock(state).committed_chunks(digest)?.into_iter().map(|c| c.chunk_id).collect()
+        lock(state)
+            .committed_chunks(digest)?
+            .into_iter()
+            .map(|c| c.chunk_id)
+            .collect()
     } else {
         HashSet::new()
     };
@@ -136,26 +165,48 @@ fn run(plan: &Plan, opts: &ApplyOptions<'_>, state: &Mutex<StateStore>, run_id: 
     for idx in &graph.order {
         match &graph.graph[*idx] {
             DagNode::Chunk { export, chunk_id } => {
-                let e = body.export(export).expect("the graph was built from this body");
+                let e = body
+                    .export(export)
+                    .expect("the graph was built from this body");
                 if prepared.insert(e.name.clone()) {
                     prepare_destination(e)?;
                 }
-                let c = e.chunks.iter().find(|c| &c.id == chunk_id).expect("graph chunk ids come from the body");
+                let c = e
+                    .chunks
+                    .iter()
+                    .find(|c| &c.id == chunk_id)
+                    .expect("graph chunk ids come from the body");
                 if !committed.contains(&c.id) {
                     pending_chunks.push((e, c));
                 }
             }
             DagNode::Finalize { export } => {
-                let e = body.export(export).expect("the graph was built from this body");
+                let e = body
+                    .export(export)
+                    .expect("the graph was built from this body");
                 if prepared.insert(e.name.clone()) {
                     prepare_destination(e)?;
                 }
-                let mut mine: Vec<_> = pending_chunks.iter().filter(|(pe, _)| pe.name == e.name).cloned().collect();
+                let mut mine: Vec<_> = pending_chunks
+                    .iter()
+                    .filter(|(pe, _)| pe.name == e.name)
+                    .cloned()
+                    .collect();
                 mine.sort_by_key(|(_, c)| c.seq);
                 pending_chunks.retain(|(pe, _)| pe.name != e.name);
                 outcome.chunks_run += mine.len();
-                run_chunks(&settings, e.tuning.parallelism, mine, digest, run_id, state, opts)?;
-                outcome.exports.push(finalize(e, digest, run_id, state, opts)?);
+                run_chunks(
+                    &settings,
+                    e.tuning.parallelism,
+                    mine,
+                    digest,
+                    run_id,
+                    state,
+                    opts,
+                )?;
+                outcome
+                    .exports
+                    .push(finalize(e, digest, run_id, state, opts)?);
             }
         }
     }
@@ -209,16 +260,29 @@ fn run_chunks(
                         if failed.load(Ordering::SeqCst) {
                             return Ok(());
                         }
-                        let Some((e, c)) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else {
+                        let Some((e, c)) =
+                            queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
+                        else {
                             return Ok(());
                         };
                         let conn = match &mut client {
                             Some(conn) => conn,
-                            None => client.insert(pg::connect(settings).inspect_err(|_| failed.store(true, Ordering::SeqCst))?),
+                            None => client.insert(
+                                pg::connect(settings)
+                                    .inspect_err(|_| failed.store(true, Ordering::SeqCst))?,
+                            ),
                         };
-                        if let Err(err) = run_chunk(conn, settings, e, c, digest, run_id, state, opts) {
+                        if let Err(err) =
+                            run_chunk(conn, settings, e, c, digest, run_id, state, opts)
+                        {
                             failed.store(true, Ordering::SeqCst);
-                            let _ = lock(state).chunk_failed(digest, run_id, &e.name, &c.id, &err.to_string());
+                            let _ = lock(state).chunk_failed(
+                                digest,
+                                run_id,
+                                &e.name,
+                                &c.id,
+                                &err.to_string(),
+                            );
                             return Err(err);
                         }
                     }
@@ -227,10 +291,16 @@ fn run_chunks(
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(ExecError::Resume("a worker thread panicked".into()))))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(ExecError::Resume("a worker thread panicked".into())))
+            })
             .collect()
     });
-    results.into_iter().collect::<Result<Vec<()>, _>>().map(|_| ())
+    results
+        .into_iter()
+        .collect::<Result<Vec<()>, _>>()
+        .map(|_| ())
 }
 
 fn chunk_read(e: &PlannedExport, c: &PlannedChunk) -> ChunkRead {
@@ -292,8 +362,14 @@ fn run_chunk(
     };
     let result = (|| {
         let file = File::create(&temp_path).map_err(|err| werr(&temp_path, err.to_string()))?;
-        let writer = ChunkWriter::create(file, export_schema(e), e.format, e.compression, e.tuning.row_group_bytes)
-            .map_err(|d| werr(&temp_path, d))?;
+        let writer = ChunkWriter::create(
+            file,
+            export_schema(e),
+            e.format,
+            e.compression,
+            e.tuning.row_group_bytes,
+        )
+        .map_err(|d| werr(&temp_path, d))?;
         let req = chunk_read(e, c);
         let label = format!("export {}, chunk {}", e.name, c.id);
         let (tx, rx) = sync_channel::<RecordBatch>(2);
@@ -307,7 +383,9 @@ fn run_chunk(
             });
             let read = pg::read_chunk(client, &req, &label, |batch| tx.send(batch).map_err(|_| ()));
             drop(tx);
-            let written = encoder.join().unwrap_or_else(|_| Err("the encoder thread panicked".into()));
+            let written = encoder
+                .join()
+                .unwrap_or_else(|_| Err("the encoder thread panicked".into()));
             (read, written)
         });
         let stats = match (read, written) {
@@ -325,7 +403,9 @@ fn run_chunk(
                     detail: settings.redact(&err.to_string()),
                 })
             }
-            (Err(ReadFailure::Sink(())), _) => return Err(werr(&temp_path, "the encoder stopped early".into())),
+            (Err(ReadFailure::Sink(())), _) => {
+                return Err(werr(&temp_path, "the encoder stopped early".into()))
+            }
             (Ok(stats), Ok(w)) => {
                 let (bytes, sha) = w.finish().map_err(|d| werr(&temp_path, d))?;
                 (stats, bytes, sha)
@@ -345,8 +425,14 @@ fn run_chunk(
     let nulled = (!stats.nulled_values.is_empty()).then(|| {
         format!(
             "\"nulled_values\":{}",
-            serde_json::to_string(&stats.nulled_values.iter().map(|(c, n)| (c.as_str(), *n)).collect::<std::collections::BTreeMap<_, _>>())
-                .unwrap_or_default()
+            serde_json::to_string(
+                &stats
+                    .nulled_values
+                    .iter()
+                    .map(|(c, n)| (c.as_str(), *n))
+                    .collect::<std::collections::BTreeMap<_, _>>()
+            )
+            .unwrap_or_default()
         )
     });
     for (column, n) in &stats.nulled_values {
@@ -388,7 +474,10 @@ fn write_atomic(dir: &Path, name: &str, contents: &[u8]) -> std::io::Result<()> 
 }
 
 fn lower<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// Writes the manifest and then `_SUCCESS`, once every chunk of the export is committed.
@@ -399,14 +488,23 @@ fn finalize(
     state: &Mutex<StateStore>,
     opts: &ApplyOptions<'_>,
 ) -> Result<(String, u64, u64, usize), ExecError> {
-    let committed: Vec<_> = lock(state).committed_chunks(digest)?.into_iter().filter(|c| c.export == e.name).collect();
+    let committed: Vec<_> = lock(state)
+        .committed_chunks(digest)?
+        .into_iter()
+        .filter(|c| c.export == e.name)
+        .collect();
     let mut files = Vec::with_capacity(e.chunks.len());
     for c in &e.chunks {
-        let done = committed.iter().find(|k| k.chunk_id == c.id).ok_or_else(|| ExecError::Chunk {
-            export: e.name.clone(),
-            chunk: c.id.clone(),
-            detail: "not committed, so the export cannot be finalized; run `rivet apply --resume`".into(),
-        })?;
+        let done = committed
+            .iter()
+            .find(|k| k.chunk_id == c.id)
+            .ok_or_else(|| ExecError::Chunk {
+                export: e.name.clone(),
+                chunk: c.id.clone(),
+                detail:
+                    "not committed, so the export cannot be finalized; run `rivet apply --resume`"
+                        .into(),
+            })?;
         files.push(ManifestFile {
             path: c.file.clone(),
             chunk_id: c.id.clone(),
@@ -455,12 +553,22 @@ fn finalize(
         "export_finalized",
         Some(&e.name),
         None,
-        Some(&format!("{{\"rows\":{},\"bytes\":{},\"files\":{}}}", manifest.rows, manifest.bytes, manifest.files.len())),
+        Some(&format!(
+            "{{\"rows\":{},\"bytes\":{},\"files\":{}}}",
+            manifest.rows,
+            manifest.bytes,
+            manifest.files.len()
+        )),
     )?;
     (opts.progress)(ProgressEvent::ExportFinalized {
         export: e.name.clone(),
         rows: manifest.rows,
         files: manifest.files.len(),
     });
-    Ok((e.name.clone(), manifest.rows, manifest.bytes, manifest.files.len()))
+    Ok((
+        e.name.clone(),
+        manifest.rows,
+        manifest.bytes,
+        manifest.files.len(),
+    ))
 }

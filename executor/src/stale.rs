@@ -84,8 +84,14 @@ fn compare(export: &PlannedExport, live: &[SourceColumn]) -> Result<(), ExecErro
         }
     }
     if export.all_columns {
-        if let Some(added) = live.iter().find(|c| !export.columns.iter().any(|p| p.name == c.name)) {
-            return Err(stale(format!("column `{}` ({}) was added", added.name, added.declared_type)));
+        if let Some(added) = live
+            .iter()
+            .find(|c| !export.columns.iter().any(|p| p.name == c.name))
+        {
+            return Err(stale(format!(
+                "column `{}` ({}) was added",
+                added.name, added.declared_type
+            )));
         }
     }
     Ok(())

@@ -122,8 +122,10 @@ impl StateStore {
         }
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
         Ok(StateStore {
             conn,
@@ -152,7 +154,11 @@ impl StateStore {
     /// The stored plan body for a digest.
     pub fn plan_body(&self, digest: &str) -> Result<Option<String>, ExecError> {
         self.conn
-            .query_row("SELECT body FROM plans WHERE plan_digest = ?1", [digest], |r| r.get(0))
+            .query_row(
+                "SELECT body FROM plans WHERE plan_digest = ?1",
+                [digest],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(self.err())
     }
@@ -167,7 +173,12 @@ impl StateStore {
         Ok(())
     }
 
-    pub fn finish_run(&self, run_id: &str, status: &str, error: Option<&str>) -> Result<(), ExecError> {
+    pub fn finish_run(
+        &self,
+        run_id: &str,
+        status: &str,
+        error: Option<&str>,
+    ) -> Result<(), ExecError> {
         self.conn
             .execute(
                 &format!("UPDATE runs SET finished_at = {NOW}, status = ?2, error = ?3 WHERE run_id = ?1"),
@@ -195,7 +206,14 @@ impl StateStore {
         Ok(())
     }
 
-    pub fn chunk_started(&self, digest: &str, run_id: &str, export: &str, chunk_id: &str, file: &str) -> Result<(), ExecError> {
+    pub fn chunk_started(
+        &self,
+        digest: &str,
+        run_id: &str,
+        export: &str,
+        chunk_id: &str,
+        file: &str,
+    ) -> Result<(), ExecError> {
         self.conn
             .execute(
                 &format!(
@@ -230,7 +248,14 @@ impl StateStore {
                 "UPDATE chunks SET status = 'committed', rows = ?3, bytes = ?4, sha256 = ?5, \
                  duration_ms = ?6, finished_at = {NOW} WHERE plan_digest = ?1 AND chunk_id = ?2"
             ),
-            params![digest, chunk_id, rows as i64, bytes as i64, sha256, duration_ms as i64],
+            params![
+                digest,
+                chunk_id,
+                rows as i64,
+                bytes as i64,
+                sha256,
+                duration_ms as i64
+            ],
         )
         .map_err(self.err())?;
         let summary = format!(
@@ -245,14 +270,27 @@ impl StateStore {
         tx.commit().map_err(self.err())
     }
 
-    pub fn chunk_failed(&self, digest: &str, run_id: &str, export: &str, chunk_id: &str, error: &str) -> Result<(), ExecError> {
+    pub fn chunk_failed(
+        &self,
+        digest: &str,
+        run_id: &str,
+        export: &str,
+        chunk_id: &str,
+        error: &str,
+    ) -> Result<(), ExecError> {
         self.conn
             .execute(
                 &format!("UPDATE chunks SET status = 'failed', error = ?3, finished_at = {NOW} WHERE plan_digest = ?1 AND chunk_id = ?2"),
                 params![digest, chunk_id, error],
             )
             .map_err(self.err())?;
-        self.journal(run_id, "chunk_failed", Some(export), Some(chunk_id), Some(error))
+        self.journal(
+            run_id,
+            "chunk_failed",
+            Some(export),
+            Some(chunk_id),
+            Some(error),
+        )
     }
 
     /// Chunks of a plan that are committed.
@@ -302,7 +340,12 @@ impl StateStore {
     pub fn export_progress(&self, digest: &str) -> Result<Vec<ExportProgress>, ExecError> {
         let totals: Vec<(String, u64)> = match self.plan_body(digest)? {
             Some(body) => serde_json::from_str::<rivet_schema::PlanBody>(&body)
-                .map(|b| b.exports.iter().map(|e| (e.name.clone(), e.chunks.len() as u64)).collect())
+                .map(|b| {
+                    b.exports
+                        .iter()
+                        .map(|e| (e.name.clone(), e.chunks.len() as u64))
+                        .collect()
+                })
                 .unwrap_or_default(),
             None => Vec::new(),
         };

@@ -72,7 +72,9 @@ impl ChunkWriter {
         match format {
             Format::Parquet => {
                 let codec = match compression {
-                    Compression::Zstd => PqCompression::ZSTD(ZstdLevel::try_new(3).map_err(|e| e.to_string())?),
+                    Compression::Zstd => {
+                        PqCompression::ZSTD(ZstdLevel::try_new(3).map_err(|e| e.to_string())?)
+                    }
                     Compression::Snappy => PqCompression::SNAPPY,
                     Compression::Gzip => PqCompression::GZIP(GzipLevel::default()),
                     Compression::Lz4 => PqCompression::LZ4_RAW,
@@ -83,7 +85,8 @@ impl ChunkWriter {
                     .set_max_row_group_bytes(Some(row_group_bytes.max(1) as usize))
                     .set_created_by(format!("rivet {}", env!("CARGO_PKG_VERSION")))
                     .build();
-                let writer = ArrowWriter::try_new(out, schema, Some(props)).map_err(|e| e.to_string())?;
+                let writer =
+                    ArrowWriter::try_new(out, schema, Some(props)).map_err(|e| e.to_string())?;
                 Ok(ChunkWriter::Parquet(Box::new(writer)))
             }
             Format::Csv => Ok(ChunkWriter::Csv(CsvWriter::new(out, schema, compression)?)),
@@ -142,13 +145,26 @@ pub struct CsvWriter {
 }
 
 impl CsvWriter {
-    fn new(out: HashingWriter, schema: SchemaRef, compression: Compression) -> Result<Self, String> {
+    fn new(
+        out: HashingWriter,
+        schema: SchemaRef,
+        compression: Compression,
+    ) -> Result<Self, String> {
         let mut out = match compression {
-            Compression::Gzip => CsvSink::Gzip(flate2::write::GzEncoder::new(out, flate2::Compression::default())),
-            Compression::Zstd => CsvSink::Zstd(zstd::Encoder::new(out, 3).map_err(|e| e.to_string())?),
+            Compression::Gzip => CsvSink::Gzip(flate2::write::GzEncoder::new(
+                out,
+                flate2::Compression::default(),
+            )),
+            Compression::Zstd => {
+                CsvSink::Zstd(zstd::Encoder::new(out, 3).map_err(|e| e.to_string())?)
+            }
             _ => CsvSink::Plain(out),
         };
-        let header: Vec<String> = schema.fields().iter().map(|f| csv_field(f.name())).collect();
+        let header: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| csv_field(f.name()))
+            .collect();
         writeln!(out, "{}", header.join(",")).map_err(|e| e.to_string())?;
         let uuid_columns = schema
             .fields()
@@ -230,13 +246,23 @@ fn format_uuid(b: &[u8]) -> String {
     if h.len() != 32 {
         return h;
     }
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// Arrow schema of a planned export.
 pub fn export_schema(export: &rivet_schema::plan::PlannedExport) -> SchemaRef {
     Arc::new(rivet_sources::arrow_types::schema(
-        export.columns.iter().map(|c| (c.name.as_str(), &c.logical, c.nullable)),
+        export
+            .columns
+            .iter()
+            .map(|c| (c.name.as_str(), &c.logical, c.nullable)),
     ))
 }
 
@@ -251,6 +277,9 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
-        assert_eq!(format_uuid(&[0u8; 16]), "00000000-0000-0000-0000-000000000000");
+        assert_eq!(
+            format_uuid(&[0u8; 16]),
+            "00000000-0000-0000-0000-000000000000"
+        );
     }
 }

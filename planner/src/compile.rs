@@ -93,9 +93,20 @@ pub fn compile(config: &Config, client: &mut pg::Client) -> Result<Plan, PlanErr
                 let row_bytes = d.avg_row_bytes.unwrap_or(DEFAULT_ROW_BYTES).max(1);
                 let chunk_size = match e.chunk_size {
                     Some(n) => n,
-                    None => default_chunk_size(min, max, d.row_estimate, row_bytes, chunk_target_bytes),
+                    None => {
+                        default_chunk_size(min, max, d.row_estimate, row_bytes, chunk_target_bytes)
+                    }
                 };
-                let chunks = split_chunks(i, &e.name, min, max, nullable, chunk_size, d.row_estimate, &ext)?;
+                let chunks = split_chunks(
+                    i,
+                    &e.name,
+                    min,
+                    max,
+                    nullable,
+                    chunk_size,
+                    d.row_estimate,
+                    &ext,
+                )?;
                 (
                     PlannedMode::Chunked,
                     Some(ChunkKey {
@@ -191,9 +202,9 @@ fn describe_all(config: &Config, client: &mut pg::Client) -> Result<Vec<Describe
     let mut out = Vec::with_capacity(config.exports.len());
     for (i, e) in config.exports.iter().enumerate() {
         if e.table.is_some() {
-            let t = tables
-                .next()
-                .ok_or_else(|| PlanError::Internal("fewer tables described than requested".into()))?;
+            let t = tables.next().ok_or_else(|| {
+                PlanError::Internal("fewer tables described than requested".into())
+            })?;
             out.push(Described {
                 relation: Relation::Table {
                     schema: t.schema,
@@ -224,7 +235,11 @@ fn describe_all(config: &Config, client: &mut pg::Client) -> Result<Vec<Describe
     Ok(out)
 }
 
-fn select_columns(i: usize, e: &ExportConfig, d: &Described) -> Result<Vec<PlannedColumn>, PlanError> {
+fn select_columns(
+    i: usize,
+    e: &ExportConfig,
+    d: &Described,
+) -> Result<Vec<PlannedColumn>, PlanError> {
     let what = d.relation.display_name();
     let chosen: Vec<(usize, &SourceColumn)> = match &e.columns {
         None => d.columns.iter().enumerate().collect(),
@@ -241,7 +256,11 @@ fn select_columns(i: usize, e: &ExportConfig, d: &Described) -> Result<Vec<Plann
                             format!("exports[{i}].columns[{j}]"),
                             format!(
                                 "column `{n}` does not exist in {what}; its columns are: {}",
-                                d.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                                d.columns
+                                    .iter()
+                                    .map(|c| c.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             ),
                         )
                     })
@@ -249,7 +268,10 @@ fn select_columns(i: usize, e: &ExportConfig, d: &Described) -> Result<Vec<Plann
             .collect::<Result<_, _>>()?,
     };
     if chosen.is_empty() {
-        return Err(cfg_err(format!("exports[{i}]"), format!("{what} has no columns to export")));
+        return Err(cfg_err(
+            format!("exports[{i}]"),
+            format!("{what} has no columns to export"),
+        ));
     }
     chosen
         .into_iter()
@@ -257,9 +279,18 @@ fn select_columns(i: usize, e: &ExportConfig, d: &Described) -> Result<Vec<Plann
             let logical = c.logical.clone().map_err(|reason| {
                 let path = match &e.columns {
                     Some(_) => format!("exports[{i}].columns[{j}]"),
-                    None => format!("exports[{i}].{}", if e.table.is_some() { "table" } else { "query" }),
+                    None => format!(
+                        "exports[{i}].{}",
+                        if e.table.is_some() { "table" } else { "query" }
+                    ),
                 };
-                cfg_err(path, format!("column `{}` of {what} ({}): {reason}", c.name, c.declared_type))
+                cfg_err(
+                    path,
+                    format!(
+                        "column `{}` of {what} ({}): {reason}",
+                        c.name, c.declared_type
+                    ),
+                )
             })?;
             Ok(PlannedColumn {
                 name: c.name.clone(),
@@ -273,7 +304,11 @@ fn select_columns(i: usize, e: &ExportConfig, d: &Described) -> Result<Vec<Plann
 }
 
 /// The integer column to chunk on and whether it is nullable.
-fn chunk_key_column(i: usize, e: &ExportConfig, d: &Described) -> Result<(String, bool), PlanError> {
+fn chunk_key_column(
+    i: usize,
+    e: &ExportConfig,
+    d: &Described,
+) -> Result<(String, bool), PlanError> {
     let what = d.relation.display_name();
     let is_int = |c: &SourceColumn| {
         matches!(
@@ -312,8 +347,15 @@ fn chunk_key_column(i: usize, e: &ExportConfig, d: &Described) -> Result<(String
                 None => {
                     let why = match pk.len() {
                         0 => format!("{what} has no primary key"),
-                        1 => format!("the primary key `{}` of {what} is not an integer column", pk[0]),
-                        _ => format!("the primary key of {what} has {} columns ({})", pk.len(), pk.join(", ")),
+                        1 => format!(
+                            "the primary key `{}` of {what} is not an integer column",
+                            pk[0]
+                        ),
+                        _ => format!(
+                            "the primary key of {what} has {} columns ({})",
+                            pk.len(),
+                            pk.join(", ")
+                        ),
                     };
                     Err(cfg_err(
                         format!("exports[{i}].chunk_column"),
@@ -329,7 +371,13 @@ fn chunk_key_column(i: usize, e: &ExportConfig, d: &Described) -> Result<(String
 }
 
 /// Key-range width so a chunk holds about `target_bytes` of source data.
-fn default_chunk_size(min: Option<i64>, max: Option<i64>, rows: u64, row_bytes: u64, target_bytes: u64) -> u64 {
+fn default_chunk_size(
+    min: Option<i64>,
+    max: Option<i64>,
+    rows: u64,
+    row_bytes: u64,
+    target_bytes: u64,
+) -> u64 {
     let (Some(min), Some(max)) = (min, max) else {
         return 1;
     };
@@ -428,8 +476,14 @@ mod tests {
         let c = split_chunks(0, "t", Some(1), Some(250), true, 100, 250, "parquet").unwrap();
         let ranges: Vec<_> = c.iter().map(|c| c.range.clone().unwrap()).collect();
         assert_eq!(ranges.len(), 3);
-        assert_eq!((ranges[0].lower, ranges[0].upper, ranges[0].include_null), (None, Some(101), true));
-        assert_eq!((ranges[1].lower, ranges[1].upper, ranges[1].include_null), (Some(101), Some(201), false));
+        assert_eq!(
+            (ranges[0].lower, ranges[0].upper, ranges[0].include_null),
+            (None, Some(101), true)
+        );
+        assert_eq!(
+            (ranges[1].lower, ranges[1].upper, ranges[1].include_null),
+            (Some(101), Some(201), false)
+        );
         assert_eq!((ranges[2].lower, ranges[2].upper), (Some(201), None));
         assert_eq!(c[2].id, "t/00003");
         assert_eq!(c[2].file, "part-00003.parquet");
@@ -437,7 +491,17 @@ mod tests {
 
     #[test]
     fn extreme_key_ranges_do_not_overflow() {
-        let c = split_chunks(0, "t", Some(i64::MIN), Some(i64::MAX), false, u64::MAX / 4 + 1, 10, "csv").unwrap();
+        let c = split_chunks(
+            0,
+            "t",
+            Some(i64::MIN),
+            Some(i64::MAX),
+            false,
+            u64::MAX / 4 + 1,
+            10,
+            "csv",
+        )
+        .unwrap();
         assert_eq!(c.len(), 4);
         assert!(split_chunks(0, "t", Some(0), Some(10_000_000), false, 1, 10, "csv").is_err());
     }
@@ -445,6 +509,9 @@ mod tests {
     #[test]
     fn default_chunk_size_follows_row_width_and_density() {
         // 1M rows over keys 1..=2M (half dense), 100 bytes a row, 10 MB target → 100k rows → 200k keys
-        assert_eq!(default_chunk_size(Some(1), Some(2_000_000), 1_000_000, 100, 10_000_000), 200_000);
+        assert_eq!(
+            default_chunk_size(Some(1), Some(2_000_000), 1_000_000, 100, 10_000_000),
+            200_000
+        );
     }
 }

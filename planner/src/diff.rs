@@ -29,7 +29,10 @@ impl PlanDiff {
             return format!("plans are equivalent (sha256:{})\n", self.new_digest);
         }
         let mut out = format!("sha256:{} -> sha256:{}\n", self.old_digest, self.new_digest);
-        for (title, items) in [("structural changes", &self.structural), ("volume changes", &self.volume)] {
+        for (title, items) in [
+            ("structural changes", &self.structural),
+            ("volume changes", &self.volume),
+        ] {
             if !items.is_empty() {
                 out.push_str(&format!("{title} ({}):\n", items.len()));
                 for i in items {
@@ -58,7 +61,11 @@ pub fn diff_plans(old: &Plan, new: &Plan) -> PlanDiff {
         ..Default::default()
     };
     if old.body.source != new.body.source {
-        d.structural.push(format!("source: {} -> {}", j(&old.body.source), j(&new.body.source)));
+        d.structural.push(format!(
+            "source: {} -> {}",
+            j(&old.body.source),
+            j(&new.body.source)
+        ));
     }
     for e in &old.body.exports {
         if new.body.export(&e.name).is_none() {
@@ -77,7 +84,11 @@ pub fn diff_plans(old: &Plan, new: &Plan) -> PlanDiff {
         }
     }
     if old.body.waves != new.body.waves && d.structural.is_empty() {
-        d.structural.push(format!("waves: {} -> {}", j(&old.body.waves), j(&new.body.waves)));
+        d.structural.push(format!(
+            "waves: {} -> {}",
+            j(&old.body.waves),
+            j(&new.body.waves)
+        ));
     }
     d
 }
@@ -86,7 +97,8 @@ fn diff_export(d: &mut PlanDiff, o: &PlannedExport, n: &PlannedExport) {
     let name = &n.name;
     let mut s = |what: &str, a: String, b: String| {
         if a != b {
-            d.structural.push(format!("export {name}: {what} {a} -> {b}"));
+            d.structural
+                .push(format!("export {name}: {what} {a} -> {b}"));
         }
     };
     s("relation", j(&o.relation), j(&n.relation));
@@ -96,16 +108,28 @@ fn diff_export(d: &mut PlanDiff, o: &PlannedExport, n: &PlannedExport) {
     s("compression", j(&o.compression), j(&n.compression));
     s("destination", j(&o.destination), j(&n.destination));
     s("tuning", j(&o.tuning), j(&n.tuning));
-    s("chunk key", j(&o.chunk_key.as_ref().map(|k| &k.column)), j(&n.chunk_key.as_ref().map(|k| &k.column)));
-    s("primary key", o.primary_key.join(","), n.primary_key.join(","));
+    s(
+        "chunk key",
+        j(&o.chunk_key.as_ref().map(|k| &k.column)),
+        j(&n.chunk_key.as_ref().map(|k| &k.column)),
+    );
+    s(
+        "primary key",
+        o.primary_key.join(","),
+        n.primary_key.join(","),
+    );
     for c in &o.columns {
         if !n.columns.iter().any(|x| x.name == c.name) {
-            d.structural.push(format!("export {name}: column {} removed", c.name));
+            d.structural
+                .push(format!("export {name}: column {} removed", c.name));
         }
     }
     for c in &n.columns {
         match o.columns.iter().find(|x| x.name == c.name) {
-            None => d.structural.push(format!("export {name}: column {} added ({})", c.name, c.declared_type)),
+            None => d.structural.push(format!(
+                "export {name}: column {} added ({})",
+                c.name, c.declared_type
+            )),
             Some(oc) if oc != c => d.structural.push(format!(
                 "export {name}: column {} changed {} {}{} -> {} {}{}",
                 c.name,
@@ -122,18 +146,35 @@ fn diff_export(d: &mut PlanDiff, o: &PlannedExport, n: &PlannedExport) {
     let on: Vec<&str> = o.columns.iter().map(|c| c.name.as_str()).collect();
     let nn: Vec<&str> = n.columns.iter().map(|c| c.name.as_str()).collect();
     if on != nn && on.len() == nn.len() && on.iter().all(|c| nn.contains(c)) {
-        d.structural.push(format!("export {name}: column order {} -> {}", on.join(","), nn.join(",")));
+        d.structural.push(format!(
+            "export {name}: column order {} -> {}",
+            on.join(","),
+            nn.join(",")
+        ));
     }
     let mut v = |what: &str, a: String, b: String| {
         if a != b {
             d.volume.push(format!("export {name}: {what} {a} -> {b}"));
         }
     };
-    v("row estimate", o.row_estimate.to_string(), n.row_estimate.to_string());
-    v("chunks", o.chunks.len().to_string(), n.chunks.len().to_string());
-    let bounds = |e: &PlannedExport| e.chunk_key.as_ref().map(|k| format!("{:?}..={:?} size {}", k.min, k.max, k.chunk_size));
+    v(
+        "row estimate",
+        o.row_estimate.to_string(),
+        n.row_estimate.to_string(),
+    );
+    v(
+        "chunks",
+        o.chunks.len().to_string(),
+        n.chunks.len().to_string(),
+    );
+    let bounds = |e: &PlannedExport| {
+        e.chunk_key
+            .as_ref()
+            .map(|k| format!("{:?}..={:?} size {}", k.min, k.max, k.chunk_size))
+    };
     v("key range", j(&bounds(o)), j(&bounds(n)));
     if o.chunks.len() == n.chunks.len() && o.chunks != n.chunks && bounds(o) == bounds(n) {
-        d.volume.push(format!("export {name}: chunk estimates changed"));
+        d.volume
+            .push(format!("export {name}: chunk estimates changed"));
     }
 }

@@ -8,7 +8,10 @@ use serde_json::json;
 
 fn source_line(plan: &Plan) -> String {
     let s = &plan.body.source;
-    let kind = serde_json::to_value(s.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let kind = serde_json::to_value(s.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
     let via = if let Some(v) = &s.url_env {
         format!("url from env {v}")
     } else if let Some(f) = &s.url_file {
@@ -22,7 +25,10 @@ fn source_line(plan: &Plan) -> String {
             s.port.unwrap_or(5432),
             s.database.as_deref().unwrap_or("-"),
             s.user.as_deref().unwrap_or("-"),
-            s.password_env.as_deref().map(|p| format!(" password from env {p}")).unwrap_or_default()
+            s.password_env
+                .as_deref()
+                .map(|p| format!(" password from env {p}"))
+                .unwrap_or_default()
         )
     };
     format!("{kind} ({via})")
@@ -43,7 +49,10 @@ fn range_text(column: &str, r: &KeyRange) -> String {
 }
 
 fn lower(v: impl serde::Serialize) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// One line: `3 exports, 41 columns, 12 chunks, ~1,234 rows, 2 waves → local`.
@@ -52,7 +61,11 @@ pub fn summary_line(plan: &Plan) -> String {
     let cols: usize = b.exports.iter().map(|e| e.columns.len()).sum();
     let chunks: usize = b.exports.iter().map(|e| e.chunks.len()).sum();
     let rows: u64 = b.exports.iter().map(|e| e.row_estimate).sum();
-    let mut dests: Vec<String> = b.exports.iter().map(|e| format!("{} {}", lower(e.destination.kind), e.destination.path)).collect();
+    let mut dests: Vec<String> = b
+        .exports
+        .iter()
+        .map(|e| format!("{} {}", lower(e.destination.kind), e.destination.path))
+        .collect();
     dests.sort();
     dests.dedup();
     format!(
@@ -90,7 +103,11 @@ fn render_export(out: &mut String, e: &PlannedExport) {
             );
         }
         _ => {
-            let _ = writeln!(out, "    mode full (server-side cursor), ~{} row(s)", e.row_estimate);
+            let _ = writeln!(
+                out,
+                "    mode full (server-side cursor), ~{} row(s)",
+                e.row_estimate
+            );
         }
     }
     let t = &e.tuning;
@@ -127,14 +144,22 @@ fn render_export(out: &mut String, e: &PlannedExport) {
             (Some(r), Some(k)) => range_text(&k.column, r),
             _ => "whole relation".into(),
         };
-        let _ = writeln!(out, "      {:<20} {:<36} ~{} rows -> {}", c.id, range, c.row_estimate, c.file);
+        let _ = writeln!(
+            out,
+            "      {:<20} {:<36} ~{} rows -> {}",
+            c.id, range, c.row_estimate, c.file
+        );
     }
 }
 
 /// The plan as an indented tree.
 pub fn render_plan(plan: &Plan) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "plan sha256:{} (format {})", plan.seal.digest, plan.format_version);
+    let _ = writeln!(
+        out,
+        "plan sha256:{} (format {})",
+        plan.seal.digest, plan.format_version
+    );
     let _ = writeln!(out, "source: {}", source_line(plan));
     let _ = writeln!(out, "summary: {}", summary_line(plan));
     for w in &plan.body.waves {

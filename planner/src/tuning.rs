@@ -63,8 +63,10 @@ pub fn resolve_tuning(global: Option<&Tuning>, export: Option<&Tuning>) -> (Plan
     let parallelism = pick(&|t| t.parallelism.map(u64::from)).unwrap_or(u64::from(d.parallelism));
     let batch_rows = pick(&|t| t.batch_size.map(u64::from)).unwrap_or(u64::from(d.batch_rows));
     let batch_mb = pick(&|t| t.max_batch_memory_mb.map(u64::from)).unwrap_or(u64::from(d.batch_mb));
-    let row_group_mb = pick(&|t| t.row_group_mb.map(u64::from)).unwrap_or(u64::from(d.row_group_mb));
-    let chunk_mb = pick(&|t| t.chunk_target_mb.map(u64::from)).unwrap_or(u64::from(d.chunk_target_mb));
+    let row_group_mb =
+        pick(&|t| t.row_group_mb.map(u64::from)).unwrap_or(u64::from(d.row_group_mb));
+    let chunk_mb =
+        pick(&|t| t.chunk_target_mb.map(u64::from)).unwrap_or(u64::from(d.chunk_target_mb));
     let tuning = PlannedTuning {
         profile: match profile {
             Profile::Safe => "safe",

@@ -57,7 +57,8 @@ impl PlanGraph {
             }
             previous_finals = finals;
         }
-        let order = toposort(&graph, None).map_err(|_| "the plan's graph has a cycle".to_owned())?;
+        let order =
+            toposort(&graph, None).map_err(|_| "the plan's graph has a cycle".to_owned())?;
         Ok(PlanGraph { graph, order })
     }
 

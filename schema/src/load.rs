@@ -214,10 +214,7 @@ fn unsupported_feature(config: &Config) -> Option<(String, String, String)> {
         if e.destination.kind != DestinationKind::Local {
             return Some((
                 at("destination.type"),
-                format!(
-                    "destination type `{}`",
-                    kind_name(&e.destination.kind)
-                ),
+                format!("destination type `{}`", kind_name(&e.destination.kind)),
                 format!("use `type: local` with a `path`; {later}"),
             ));
         }
@@ -260,10 +257,15 @@ fn semantic_problems(config: &Config) -> Vec<ConfigProblem> {
         || s.user.is_some()
         || s.password_env.is_some()
         || s.database.is_some();
-    let forms = [s.url.is_some(), s.url_env.is_some(), s.url_file.is_some(), structured]
-        .iter()
-        .filter(|b| **b)
-        .count();
+    let forms = [
+        s.url.is_some(),
+        s.url_env.is_some(),
+        s.url_file.is_some(),
+        structured,
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
     if forms != 1 {
         push(
             "source".into(),
@@ -279,7 +281,18 @@ fn semantic_problems(config: &Config) -> Vec<ConfigProblem> {
         );
     }
     let mut names = HashSet::new();
+    let mut dirs: Vec<String> = Vec::new();
     for (i, e) in config.exports.iter().enumerate() {
+        if let Some(p) = &e.destination.path {
+            let norm = normalize_dir(p);
+            if dirs.contains(&norm) {
+                push(
+                    format!("exports[{i}].destination.path"),
+                    &format!("another export already writes to `{p}`; give each export its own directory so their files and manifests cannot overwrite each other"),
+                );
+            }
+            dirs.push(norm);
+        }
         let at = |key: &str| format!("exports[{i}].{key}");
         if !names.insert(e.name.as_str()) {
             push(
@@ -295,6 +308,16 @@ fn semantic_problems(config: &Config) -> Vec<ConfigProblem> {
     problems
 }
 
+/// `./out/` and `out` name the same directory.
+fn normalize_dir(p: &str) -> String {
+    let parts: Vec<&str> = p
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect();
+    let lead = if p.starts_with('/') { "/" } else { "" };
+    format!("{lead}{}", parts.join("/"))
+}
+
 fn export_problems(
     e: &ExportConfig,
     at: &dyn Fn(&str) -> String,
@@ -302,7 +325,10 @@ fn export_problems(
 ) {
     match (&e.table, &e.query) {
         (Some(_), Some(_)) => push(at("table"), "give either `table` or `query`, not both"),
-        (None, None) => push(at("table"), "missing `table` (or `query`): what should be exported?"),
+        (None, None) => push(
+            at("table"),
+            "missing `table` (or `query`): what should be exported?",
+        ),
         (Some(t), None) if crate::names::split_table_name(t).is_err() => push(
             at("table"),
             "cannot read this table name; write `table` or `schema.table`, quoting a part that \
@@ -312,10 +338,16 @@ fn export_problems(
     }
     if e.mode == ExportMode::Full {
         if e.chunk_column.is_some() {
-            push(at("chunk_column"), "`chunk_column` only applies to `mode: chunked`; set the mode or remove the key");
+            push(
+                at("chunk_column"),
+                "`chunk_column` only applies to `mode: chunked`; set the mode or remove the key",
+            );
         }
         if e.chunk_size.is_some() {
-            push(at("chunk_size"), "`chunk_size` only applies to `mode: chunked`; set the mode or remove the key");
+            push(
+                at("chunk_size"),
+                "`chunk_size` only applies to `mode: chunked`; set the mode or remove the key",
+            );
         }
     }
     if e.mode == ExportMode::Chunked && e.query.is_some() && e.chunk_column.is_none() {
@@ -323,12 +355,18 @@ fn export_problems(
     }
     if let Some(cols) = &e.columns {
         if cols.is_empty() {
-            push(at("columns"), "an empty column list exports nothing; remove the key to export every column");
+            push(
+                at("columns"),
+                "an empty column list exports nothing; remove the key to export every column",
+            );
         }
         let mut seen = HashSet::new();
         for (j, c) in cols.iter().enumerate() {
             if !seen.insert(c) {
-                push(format!("{}[{j}]", at("columns")), &format!("column `{c}` is listed twice"));
+                push(
+                    format!("{}[{j}]", at("columns")),
+                    &format!("column `{c}` is listed twice"),
+                );
             }
         }
     }
@@ -340,14 +378,23 @@ fn export_problems(
     let d = &e.destination;
     if d.kind == DestinationKind::Local {
         match d.path.as_deref() {
-            None | Some("") => push(at("destination.path"), "a local destination needs `path`: the directory to write into"),
+            None | Some("") => push(
+                at("destination.path"),
+                "a local destination needs `path`: the directory to write into",
+            ),
             _ => {}
         }
         if d.bucket.is_some() {
-            push(at("destination.bucket"), "`bucket` does not apply to a local destination");
+            push(
+                at("destination.bucket"),
+                "`bucket` does not apply to a local destination",
+            );
         }
         if d.prefix.is_some() {
-            push(at("destination.prefix"), "`prefix` does not apply to a local destination; put the directory in `path`");
+            push(
+                at("destination.prefix"),
+                "`prefix` does not apply to a local destination; put the directory in `path`",
+            );
         }
     }
 }

@@ -35,7 +35,9 @@ pub fn split_table_name(input: &str) -> Result<TableName, String> {
                 parts.push(std::mem::take(&mut current));
                 quoted_part = false;
             }
-            _ if quoted_part => return Err(format!("unexpected `{c}` after a quoted name in `{input}`")),
+            _ if quoted_part => {
+                return Err(format!("unexpected `{c}` after a quoted name in `{input}`"))
+            }
             _ => current.push(c),
         }
     }
@@ -44,10 +46,16 @@ pub fn split_table_name(input: &str) -> Result<TableName, String> {
         return Err(format!("empty name part in `{input}`"));
     }
     match parts.len() {
-        1 => Ok(TableName { schema: None, name: parts.remove(0) }),
+        1 => Ok(TableName {
+            schema: None,
+            name: parts.remove(0),
+        }),
         2 => {
             let name = parts.pop().expect("two parts");
-            Ok(TableName { schema: parts.pop(), name })
+            Ok(TableName {
+                schema: parts.pop(),
+                name,
+            })
         }
         _ => Err(format!("`{input}` has more than two dot-separated parts")),
     }
@@ -59,14 +67,26 @@ mod tests {
 
     #[test]
     fn splits_plain_schema_and_quoted_names() {
-        assert_eq!(split_table_name("orders").unwrap(), TableName { schema: None, name: "orders".into() });
+        assert_eq!(
+            split_table_name("orders").unwrap(),
+            TableName {
+                schema: None,
+                name: "orders".into()
+            }
+        );
         assert_eq!(
             split_table_name("Sales Data.Order Items").unwrap(),
-            TableName { schema: Some("Sales Data".into()), name: "Order Items".into() }
+            TableName {
+                schema: Some("Sales Data".into()),
+                name: "Order Items".into()
+            }
         );
         assert_eq!(
             split_table_name(r#""a.b"."c""d""#).unwrap(),
-            TableName { schema: Some("a.b".into()), name: "c\"d".into() }
+            TableName {
+                schema: Some("a.b".into()),
+                name: "c\"d".into()
+            }
         );
         assert!(split_table_name("a.b.c").is_err());
         assert!(split_table_name("a.").is_err());

@@ -67,10 +67,12 @@ pub fn open_sealed(file: &str, text: &str) -> Result<Plan, PlanFileError> {
         file: file.into(),
         detail: "the document is not a JSON object".into(),
     })?;
-    let version = obj.get("format_version").ok_or_else(|| PlanFileError::NotAPlan {
-        file: file.into(),
-        detail: "missing `format_version`".into(),
-    })?;
+    let version = obj
+        .get("format_version")
+        .ok_or_else(|| PlanFileError::NotAPlan {
+            file: file.into(),
+            detail: "missing `format_version`".into(),
+        })?;
     if version.as_u64() != Some(u64::from(PLAN_FORMAT_VERSION)) {
         return Err(PlanFileError::UnknownFormatVersion {
             file: file.into(),
@@ -130,7 +132,8 @@ mod tests {
 
     #[test]
     fn canonical_form_sorts_keys_at_every_depth() {
-        let v: Value = serde_json::from_str(r#"{"b":1,"a":{"z":[{"y":1,"x":2}],"c":null}}"#).unwrap();
+        let v: Value =
+            serde_json::from_str(r#"{"b":1,"a":{"z":[{"y":1,"x":2}],"c":null}}"#).unwrap();
         assert_eq!(
             String::from_utf8(canonical_bytes(&v)).unwrap(),
             r#"{"a":{"c":null,"z":[{"x":2,"y":1}]},"b":1}"#

@@ -39,7 +39,9 @@ pub enum LogicalType {
     /// UTF-8 text with the `arrow.json` extension (Parquet JSON).
     Json,
     /// One-dimensional array of the element type (Arrow List).
-    List { element: Box<LogicalType> },
+    List {
+        element: Box<LogicalType>,
+    },
 }
 
 impl LogicalType {

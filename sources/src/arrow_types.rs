@@ -28,9 +28,7 @@ pub fn data_type(logical: &LogicalType) -> DataType {
         LogicalType::TimestampUtc => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
         LogicalType::Time => DataType::Time64(TimeUnit::Microsecond),
         LogicalType::Uuid => DataType::FixedSizeBinary(16),
-        LogicalType::List { element } => {
-            DataType::List(Arc::new(field("item", element, true)))
-        }
+        LogicalType::List { element } => DataType::List(Arc::new(field("item", element, true))),
     }
 }
 

@@ -117,7 +117,10 @@ fn describe_url(url: &str) -> String {
         return "the configured database".into();
     };
     let no_query = rest.split('?').next().unwrap_or("");
-    let after_user = no_query.rsplit_once('@').map(|(_, h)| h).unwrap_or(no_query);
+    let after_user = no_query
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(no_query);
     after_user.to_owned()
 }
 

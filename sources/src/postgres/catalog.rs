@@ -55,7 +55,14 @@ pub fn describe_tables(
     for row in &rels {
         found.insert(
             row.get(0),
-            (row.get(1), row.get(2), row.get(3), row.get(4), row.get(5), row.get(6)),
+            (
+                row.get(1),
+                row.get(2),
+                row.get(3),
+                row.get(4),
+                row.get(5),
+                row.get(6),
+            ),
         );
     }
     for (i, r) in requests.iter().enumerate() {
@@ -97,7 +104,11 @@ pub fn describe_tables(
         let (schema, name, oid, reltuples, relpages, pk) = found
             .remove(&(i as i64 + 1))
             .expect("every request was checked to have a relation above");
-        let row_estimate = if reltuples > 0.0 { reltuples.round() as u64 } else { 0 };
+        let row_estimate = if reltuples > 0.0 {
+            reltuples.round() as u64
+        } else {
+            0
+        };
         let avg_row_bytes = (reltuples > 0.0 && relpages > 0)
             .then(|| ((relpages as f64 * 8192.0) / reltuples).ceil() as u64);
         out.push(TableInfo {
@@ -113,7 +124,10 @@ pub fn describe_tables(
 }
 
 /// Every `pg_type` row reachable from `roots` through domains and array elements.
-fn type_closure(client: &mut Client, roots: &[u32]) -> Result<HashMap<u32, PgTypeRow>, SourceError> {
+fn type_closure(
+    client: &mut Client,
+    roots: &[u32],
+) -> Result<HashMap<u32, PgTypeRow>, SourceError> {
     let rows = client
         .query(
             "WITH RECURSIVE ty(oid) AS ( \

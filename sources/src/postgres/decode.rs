@@ -141,7 +141,9 @@ impl<'a> Numeric<'a> {
         }
         // groups of the integer part beyond the last stored digit are zero
         if self.weight >= 0 {
-            let stored_int = (0..self.ndigits).filter(|i| self.weight - (*i as i32) >= 0).count() as i32;
+            let stored_int = (0..self.ndigits)
+                .filter(|i| self.weight - (*i as i32) >= 0)
+                .count() as i32;
             for _ in stored_int..=self.weight {
                 int_part.push_str("0000");
             }
@@ -153,7 +155,8 @@ impl<'a> Numeric<'a> {
         while frac_text.len() < scale {
             frac_text.push('0');
         }
-        let negative = self.sign == 0x4000 && (int_text != "0" || frac_text.chars().any(|c| c != '0'));
+        let negative =
+            self.sign == 0x4000 && (int_text != "0" || frac_text.chars().any(|c| c != '0'));
         let mut out = String::with_capacity(int_text.len() + scale + 2);
         if negative {
             out.push('-');
@@ -188,20 +191,26 @@ impl<'a> Numeric<'a> {
         let ten = i256::from_i128(10);
         if exp10 >= 0 {
             for _ in 0..exp10 {
-                acc = acc
-                    .checked_mul(ten)
-                    .ok_or_else(|| DecodeError("numeric: value too large for its declared precision".into()))?;
+                acc = acc.checked_mul(ten).ok_or_else(|| {
+                    DecodeError("numeric: value too large for its declared precision".into())
+                })?;
             }
         } else {
             for _ in 0..(-exp10) {
                 let (q, r) = (acc / ten, acc % ten);
                 if r != i256::ZERO {
-                    return err("numeric: value has more fractional digits than the declared scale");
+                    return err(
+                        "numeric: value has more fractional digits than the declared scale",
+                    );
                 }
                 acc = q;
             }
         }
-        Ok(if self.sign == 0x4000 { acc.wrapping_neg() } else { acc })
+        Ok(if self.sign == 0x4000 {
+            acc.wrapping_neg()
+        } else {
+            acc
+        })
     }
 }
 
@@ -293,7 +302,9 @@ impl ColumnDecoder {
             LogicalType::Uuid => Builder::Uuid(FixedSizeBinaryBuilder::new(16)),
             LogicalType::List { element } => {
                 let Wire::Array(elem_wire) = &wire else {
-                    return err(format!("list column needs an array wire type, got `{wire_type}`"));
+                    return err(format!(
+                        "list column needs an array wire type, got `{wire_type}`"
+                    ));
                 };
                 let elem_wire_name = wire_type.trim_end_matches("[]");
                 let inner = ColumnDecoder::new(elem_wire_name, element)?;
@@ -311,7 +322,10 @@ impl ColumnDecoder {
                 | (Wire::Oid, Builder::U32(_))
                 | (Wire::Float4, Builder::F32(_))
                 | (Wire::Float8, Builder::F64(_))
-                | (Wire::Numeric, Builder::Dec128(..) | Builder::Dec256(..) | Builder::Utf8(_))
+                | (
+                    Wire::Numeric,
+                    Builder::Dec128(..) | Builder::Dec256(..) | Builder::Utf8(_)
+                )
                 | (Wire::Text | Wire::Jsonb, Builder::Utf8(_))
                 | (Wire::Bytea, Builder::Bin(_))
                 | (Wire::Date, Builder::Date(_))
@@ -375,7 +389,9 @@ impl ColumnDecoder {
                     .ok_or_else(|| DecodeError("numeric: value too large".into()))?;
                 b.append_value(v)
             }
-            Builder::Dec256(b, _, scale) => b.append_value(Numeric::parse(raw)?.to_scaled_i256(*scale)?),
+            Builder::Dec256(b, _, scale) => {
+                b.append_value(Numeric::parse(raw)?.to_scaled_i256(*scale)?)
+            }
             Builder::Utf8(b) => match self.wire {
                 Wire::Numeric => b.append_value(Numeric::parse(raw)?.to_text()),
                 Wire::Jsonb => match raw.split_first() {
@@ -391,7 +407,10 @@ impl ColumnDecoder {
                     self.nulled += 1;
                     b.append_null();
                 } else {
-                    b.append_value(days.checked_add(PG_EPOCH_DAYS).ok_or_else(|| DecodeError("date out of range".into()))?);
+                    b.append_value(
+                        days.checked_add(PG_EPOCH_DAYS)
+                            .ok_or_else(|| DecodeError("date out of range".into()))?,
+                    );
                 }
             }
             Builder::Ts(b, _) => {
@@ -400,7 +419,10 @@ impl ColumnDecoder {
                     self.nulled += 1;
                     b.append_null();
                 } else {
-                    b.append_value(us.checked_add(PG_EPOCH_MICROS).ok_or_else(|| DecodeError("timestamp out of range".into()))?);
+                    b.append_value(
+                        us.checked_add(PG_EPOCH_MICROS)
+                            .ok_or_else(|| DecodeError("timestamp out of range".into()))?,
+                    );
                 }
             }
             Builder::Time(b) => b.append_value(i64::from_be_bytes(fixed(raw, "time")?)),
@@ -501,7 +523,9 @@ fn append_array(b: &mut ListBuilder<Box<ColumnDecoder>>, raw: &[u8]) -> DResult<
             b.values().append(None)?;
         } else {
             let end = at + len as usize;
-            let item = raw.get(at..end).ok_or_else(|| DecodeError("array: truncated element".into()))?;
+            let item = raw
+                .get(at..end)
+                .ok_or_else(|| DecodeError("array: truncated element".into()))?;
             b.values().append(Some(item))?;
             at = end;
         }

@@ -7,10 +7,10 @@ pub mod decode;
 mod read;
 pub mod types;
 
-pub use catalog::{describe_query, describe_tables, key_bounds, TableRequest};
-pub use read::{read_chunk, select_sql, ReadFailure};
 /// The PostgreSQL connection type callers hold between calls.
 pub use ::postgres::Client;
+pub use catalog::{describe_query, describe_tables, key_bounds, TableRequest};
+pub use read::{read_chunk, select_sql, ReadFailure};
 
 use std::time::Duration;
 
@@ -27,10 +27,13 @@ pub fn quote_ident(name: &str) -> String {
 /// transaction-pooling proxy.
 pub fn connect(settings: &ConnectionSettings) -> Result<postgres::Client, SourceError> {
     let mut config = match &settings.conn {
-        ConnTarget::Url(url) => url.parse::<postgres::Config>().map_err(|e| SourceError::Settings {
-            origin: "connection URL".into(),
-            detail: settings.redact(&e.to_string()),
-        })?,
+        ConnTarget::Url(url) => {
+            url.parse::<postgres::Config>()
+                .map_err(|e| SourceError::Settings {
+                    origin: "connection URL".into(),
+                    detail: settings.redact(&e.to_string()),
+                })?
+        }
         ConnTarget::Parts {
             host,
             port,
@@ -64,10 +67,12 @@ pub fn connect(settings: &ConnectionSettings) -> Result<postgres::Client, Source
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(15));
     }
-    config.connect(postgres::NoTls).map_err(|e| SourceError::Connect {
-        target: settings.target.clone(),
-        detail: settings.redact(&error_text(&e)),
-    })
+    config
+        .connect(postgres::NoTls)
+        .map_err(|e| SourceError::Connect {
+            target: settings.target.clone(),
+            detail: settings.redact(&error_text(&e)),
+        })
 }
 
 /// The server's message with SQLSTATE, detail and hint when there is one.

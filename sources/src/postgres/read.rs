@@ -32,7 +32,9 @@ impl<E> From<SourceError> for ReadFailure<E> {
 /// The `FROM` target of a relation.
 pub(crate) fn from_clause(rel: &RelationRef) -> String {
     match rel {
-        RelationRef::Table { schema, name } => format!("{}.{}", quote_ident(schema), quote_ident(name)),
+        RelationRef::Table { schema, name } => {
+            format!("{}.{}", quote_ident(schema), quote_ident(name))
+        }
         RelationRef::Query(sql) => format!("({}) AS rivet_query", sql.trim().trim_end_matches(';')),
     }
 }
@@ -90,7 +92,9 @@ pub fn read_chunk<E>(
     mut sink: impl FnMut(RecordBatch) -> Result<(), E>,
 ) -> Result<ReadStats, ReadFailure<E>> {
     let schema = Arc::new(crate::arrow_types::schema(
-        req.columns.iter().map(|c| (c.name.as_str(), &c.logical, c.nullable)),
+        req.columns
+            .iter()
+            .map(|c| (c.name.as_str(), &c.logical, c.nullable)),
     ));
     let decoders = req
         .columns
@@ -145,11 +149,15 @@ pub fn read_chunk<E>(
         }
     };
     if req.use_cursor {
-        tx.batch_execute(&format!("DECLARE rivet_cursor NO SCROLL CURSOR FOR {select}"))
-            .map_err(q("declaring the server-side cursor"))?;
+        tx.batch_execute(&format!(
+            "DECLARE rivet_cursor NO SCROLL CURSOR FOR {select}"
+        ))
+        .map_err(q("declaring the server-side cursor"))?;
         let fetch = format!("FETCH FORWARD {} FROM rivet_cursor", req.batch_rows.max(1));
         loop {
-            let batch_rows = tx.query(fetch.as_str(), &[]).map_err(q("fetching from the cursor"))?;
+            let batch_rows = tx
+                .query(fetch.as_str(), &[])
+                .map_err(q("fetching from the cursor"))?;
             if batch_rows.is_empty() {
                 break;
             }
@@ -159,21 +167,26 @@ pub fn read_chunk<E>(
                     let raw: Option<Raw> = row.try_get(i).map_err(q("reading a row"))?;
                     let raw = raw.map(|r| r.0);
                     bytes += raw.map_or(0, <[u8]>::len);
-                    asm.columns[i].append(raw).map_err(|e| decode_err(&asm, i, e))?;
+                    asm.columns[i]
+                        .append(raw)
+                        .map_err(|e| decode_err(&asm, i, e))?;
                 }
                 asm.row_done(bytes);
                 rows += 1;
             }
             emit(&mut asm, false)?;
         }
-        tx.batch_execute("CLOSE rivet_cursor").map_err(q("closing the cursor"))?;
+        tx.batch_execute("CLOSE rivet_cursor")
+            .map_err(q("closing the cursor"))?;
     } else {
         let copy = format!("COPY ({select}) TO STDOUT (FORMAT binary)");
         let reader = tx.copy_out(copy.as_str()).map_err(q("starting COPY"))?;
         let ncols = req.columns.len();
         let mut parser = CopyParser::new(reader);
         while let Some(done) = parser
-            .next_tuple(ncols, |i, raw| asm.columns[i].append(raw).map_err(|e| (i, e)))
+            .next_tuple(ncols, |i, raw| {
+                asm.columns[i].append(raw).map_err(|e| (i, e))
+            })
             .map_err(|e| match e {
                 CopyError::Io(e) => SourceError::Query {
                     context: format!("{label}: reading COPY data"),
@@ -201,7 +214,10 @@ pub fn read_chunk<E>(
         .filter(|(_, d)| d.nulled > 0)
         .map(|(c, d)| (c.name.clone(), d.nulled))
         .collect();
-    Ok(ReadStats { rows, nulled_values })
+    Ok(ReadStats {
+        rows,
+        nulled_values,
+    })
 }
 
 fn io_text(e: &std::io::Error) -> String {
@@ -272,7 +288,9 @@ impl<R: BufRead> CopyParser<R> {
             }
             let buf = self.reader.fill_buf().map_err(CopyError::Io)?;
             if buf.is_empty() {
-                return Err(CopyError::Format("COPY stream ended without its trailer".into()));
+                return Err(CopyError::Format(
+                    "COPY stream ended without its trailer".into(),
+                ));
             }
             match tuple_extent(buf, ncols).map_err(CopyError::Format)? {
                 Some(Extent::Trailer) => {
@@ -282,7 +300,8 @@ impl<R: BufRead> CopyParser<R> {
                     return Ok(None);
                 }
                 Some(Extent::Tuple(n)) => {
-                    decode_tuple(&buf[..n], ncols, &mut put).map_err(|(i, e)| CopyError::Value(i, e))?;
+                    decode_tuple(&buf[..n], ncols, &mut put)
+                        .map_err(|(i, e)| CopyError::Value(i, e))?;
                     self.reader.consume(n);
                     return Ok(Some(n));
                 }
@@ -305,7 +324,9 @@ impl<R: BufRead> CopyParser<R> {
                 return Ok(None);
             }
             if &self.pending[..SIGNATURE.len()] != SIGNATURE {
-                return Err(CopyError::Format("COPY stream has no binary signature".into()));
+                return Err(CopyError::Format(
+                    "COPY stream has no binary signature".into(),
+                ));
             }
             let ext = be_u32(&self.pending[SIGNATURE.len() + 4..]) as usize;
             let header = SIGNATURE.len() + 8 + ext;
@@ -323,7 +344,8 @@ impl<R: BufRead> CopyParser<R> {
                 Ok(None)
             }
             Some(Extent::Tuple(n)) => {
-                decode_tuple(&self.pending[..n], ncols, put).map_err(|(i, e)| CopyError::Value(i, e))?;
+                decode_tuple(&self.pending[..n], ncols, put)
+                    .map_err(|(i, e)| CopyError::Value(i, e))?;
                 self.pending.drain(..n);
                 Ok(Some(n))
             }

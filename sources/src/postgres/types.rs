@@ -51,7 +51,11 @@ fn resolve_inner(types: &HashMap<u32, PgTypeRow>, oid: u32, typmod: i32, depth: 
     }
     match t.typtype {
         b'd' => {
-            let mod_ = if t.basetypmod >= 0 { t.basetypmod } else { typmod };
+            let mod_ = if t.basetypmod >= 0 {
+                t.basetypmod
+            } else {
+                typmod
+            };
             return resolve_inner(types, t.basetype, mod_, depth + 1);
         }
         b'e' => {
@@ -94,7 +98,9 @@ fn resolve_inner(types: &HashMap<u32, PgTypeRow>, oid: u32, typmod: i32, depth: 
         "float4" => scalar("float4", LogicalType::Float32),
         "float8" => scalar("float8", LogicalType::Float64),
         "numeric" => scalar("numeric", numeric_type(typmod)),
-        "text" | "varchar" | "bpchar" | "name" | "char" | "xml" => scalar("text", LogicalType::Utf8),
+        "text" | "varchar" | "bpchar" | "name" | "char" | "xml" => {
+            scalar("text", LogicalType::Utf8)
+        }
         "json" => scalar("json", LogicalType::Json),
         "jsonb" => scalar("jsonb", LogicalType::Json),
         "bytea" => scalar("bytea", LogicalType::Binary),
@@ -118,7 +124,11 @@ pub fn numeric_type(typmod: i32) -> LogicalType {
     let precision = (m >> 16) & 0xffff;
     // PostgreSQL 15 stores the scale as an 11-bit two's complement number.
     let raw_scale = m & 0x7ff;
-    let scale = if raw_scale & 0x400 != 0 { raw_scale - 0x800 } else { raw_scale };
+    let scale = if raw_scale & 0x400 != 0 {
+        raw_scale - 0x800
+    } else {
+        raw_scale
+    };
     if precision < 1 || precision > 76 || scale < 0 || scale > precision {
         return LogicalType::DecimalText;
     }
@@ -135,8 +145,20 @@ mod tests {
     #[test]
     fn numeric_typmods_map_to_decimals_or_text() {
         let tm = |p: i32, s: i32| ((p << 16) | (s & 0x7ff)) + 4;
-        assert_eq!(numeric_type(tm(12, 2)), LogicalType::Decimal { precision: 12, scale: 2 });
-        assert_eq!(numeric_type(tm(60, 10)), LogicalType::Decimal { precision: 60, scale: 10 });
+        assert_eq!(
+            numeric_type(tm(12, 2)),
+            LogicalType::Decimal {
+                precision: 12,
+                scale: 2
+            }
+        );
+        assert_eq!(
+            numeric_type(tm(60, 10)),
+            LogicalType::Decimal {
+                precision: 60,
+                scale: 10
+            }
+        );
         assert_eq!(numeric_type(-1), LogicalType::DecimalText);
         assert_eq!(numeric_type(tm(5, -2)), LogicalType::DecimalText);
         assert_eq!(numeric_type(tm(2, 5)), LogicalType::DecimalText);

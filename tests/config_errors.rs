@@ -1,0 +1,130 @@
+//! Bad configs are refused with exit code 2, the key path, and what to do. These tests
+//! need no database: validation happens before any connection.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn plan_with(config: &str) -> assert_cmd::assert::Assert {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rivet.yaml"), config).unwrap();
+    Command::cargo_bin("rivet")
+        .unwrap()
+        .current_dir(dir.path())
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .args(["plan", "-c", "rivet.yaml", "-o", "plan.json"])
+        .assert()
+}
+
+const SOURCE: &str = "source:\n  type: postgres\n  url_env: DATABASE_URL\n";
+
+fn with_exports(exports: &str) -> String {
+    format!("{SOURCE}exports:\n{exports}")
+}
+
+#[test]
+fn unknown_key_is_refused_with_its_path_and_a_suggestion() {
+    plan_with(&with_exports(
+        "  - name: a\n    table: t\n    destination: { type: local, path: o }\n  - name: b\n    table: t\n    mode: chunked\n    chunk_sise: 10\n    destination: { type: local, path: p }\n",
+    ))
+    .code(2)
+    .stderr(predicate::str::contains("exports[1]").and(predicate::str::contains("did you mean `chunk_size`")));
+}
+
+#[test]
+fn wrong_type_is_refused_with_its_path() {
+    plan_with(&with_exports(
+        "  - name: a\n    table: t\n    destination: { type: local, path: o }\n  - name: b\n    table: t\n    mode: chunked\n    chunk_size: lots\n    destination: { type: local, path: p }\n",
+    ))
+    .code(2)
+    .stderr(predicate::str::contains("exports[1].chunk_size"));
+}
+
+#[test]
+fn missing_destination_is_refused() {
+    plan_with(&with_exports("  - name: a\n    table: t\n"))
+        .code(2)
+        .stderr(
+            predicate::str::contains("exports[0]").and(predicate::str::contains("destination")),
+        );
+}
+
+#[test]
+fn duplicate_export_names_are_refused() {
+    plan_with(&with_exports(
+        "  - name: a\n    table: t\n    destination: { type: local, path: o }\n  - name: a\n    table: u\n    destination: { type: local, path: p }\n",
+    ))
+    .code(2)
+    .stderr(predicate::str::contains("exports[1].name").and(predicate::str::contains("duplicate export name")));
+}
+
+#[test]
+fn two_exports_writing_one_directory_are_refused() {
+    plan_with(&with_exports(
+        "  - name: a\n    table: t\n    destination: { type: local, path: out }\n  - name: b\n    table: u\n    destination: { type: local, path: ./out/ }\n",
+    ))
+    .code(2)
+    .stderr(predicate::str::contains("exports[1].destination.path"));
+}
+
+#[test]
+fn chunk_size_without_chunked_mode_is_refused_not_ignored() {
+    plan_with(&with_exports("  - name: a\n    table: t\n    chunk_size: 10\n    destination: { type: local, path: o }\n"))
+        .code(2)
+        .stderr(predicate::str::contains("exports[0].chunk_size").and(predicate::str::contains("mode: chunked")));
+}
+
+#[test]
+fn later_modes_destinations_and_engines_are_refused_as_not_supported_yet() {
+    for (yaml, needle) in [
+        (with_exports("  - name: a\n    table: t\n    mode: incremental\n    cursor_column: u\n    destination: { type: local, path: o }\n"), "exports[0].mode"),
+        (with_exports("  - name: a\n    table: t\n    mode: cdc\n    destination: { type: local, path: o }\n"), "exports[0].mode"),
+        (with_exports("  - name: a\n    table: t\n    destination: { type: s3, bucket: b }\n"), "exports[0].destination.type"),
+        (with_exports("  - name: a\n    table: t\n    destination: { type: stdout }\n"), "exports[0].destination.type"),
+        ("source:\n  type: mysql\n  url_env: X\nexports:\n  - name: a\n    table: t\n    destination: { type: local, path: o }\n".to_owned(), "source.type"),
+    ] {
+        plan_with(&yaml)
+            .code(2)
+            .stderr(predicate::str::contains(needle).and(predicate::str::contains("not supported yet")));
+    }
+}
+
+#[test]
+fn literal_passwords_are_refused_without_being_echoed() {
+    let out = plan_with("source:\n  type: postgres\n  url: postgres://u:hunter2secret@h/db\nexports:\n  - name: a\n    table: t\n    destination: { type: local, path: o }\n")
+        .code(2)
+        .stderr(predicate::str::contains("source.url").and(predicate::str::contains("url_env")));
+    assert!(!String::from_utf8_lossy(&out.get_output().stderr).contains("hunter2secret"));
+    plan_with("source:\n  type: postgres\n  host: h\n  password: hunter2secret\nexports:\n  - name: a\n    table: t\n    destination: { type: local, path: o }\n")
+        .code(2)
+        .stderr(predicate::str::contains("password_env").and(predicate::str::contains("hunter2secret").not()));
+}
+
+#[test]
+fn malformed_yaml_is_a_usage_error() {
+    plan_with("source: [unclosed\n")
+        .code(2)
+        .stderr(predicate::str::contains("not valid YAML"));
+}
+
+#[test]
+fn missing_config_file_is_a_usage_error() {
+    Command::cargo_bin("rivet")
+        .unwrap()
+        .args(["plan", "-c", "/nonexistent/rivet.yaml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent/rivet.yaml"));
+}
+
+#[test]
+fn plan_file_that_is_not_json_is_refused_with_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("plan.json"), "not json").unwrap();
+    Command::cargo_bin("rivet")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["apply", "plan.json"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("not a rivet plan"));
+}
