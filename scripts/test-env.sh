@@ -86,13 +86,18 @@ ensure_packages() {
 }
 
 # --- cluster ------------------------------------------------------------------
+pg_ctl_() {
+    # fd 9 is our lock; the server must not inherit it.
+    "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$PG_DATA" "$@" 9>&-
+}
+
 postmaster_pid() {
     head -n 1 "$PG_DATA/postmaster.pid" 2>/dev/null
 }
 
 pg_running() {
     [[ -f $PG_DATA/PG_VERSION ]] || return 1
-    "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1 || return 1
+    pg_ctl_ status >/dev/null 2>&1 || return 1
     # A postmaster killed with SIGKILL lingers as a zombie until it is reaped;
     # pg_ctl (and a new postmaster) still count it as alive.
     local pid state
@@ -112,7 +117,7 @@ pg_start() {
             sleep 1
         done
         log "starting PostgreSQL on $PG_HOST:$PG_PORT (log: $PG_LOG)"
-        if "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$PG_DATA" -w -t 60 -l "$PG_LOG" start >&2; then
+        if pg_ctl_ -w -t 60 -l "$PG_LOG" start >&2; then
             return 0
         fi
         log "pg_ctl start failed (attempt $attempt)"
@@ -188,7 +193,7 @@ start_cluster() {
     if pg_running; then
         if ((restart)); then
             log "configuration changed; restarting PostgreSQL"
-            "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 -l "$PG_LOG" restart >&2
+            pg_ctl_ -m fast -w -t 60 -l "$PG_LOG" restart >&2
         else
             log "PostgreSQL already running on $PG_HOST:$PG_PORT"
         fi
@@ -210,7 +215,7 @@ start_cluster() {
 stop_cluster() {
     if pg_running; then
         log "stopping PostgreSQL ($PG_DATA)"
-        "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >&2
+        pg_ctl_ -m fast -w -t 60 stop >&2
     else
         log "PostgreSQL ($PG_DATA) is not running"
     fi

@@ -237,6 +237,7 @@ fn open_state(path: &Path) -> Result<StateStore> {
 
 fn state(path: &Path, limit: u32, as_json: bool) -> Result<u8> {
     let store = open_state(path)?;
+    store.mark_interrupted_runs()?;
     let runs = store.recent_runs(limit)?;
     let latest_digest = runs.first().map(|r| r.plan_digest.clone());
     let progress = match &latest_digest {

@@ -33,8 +33,13 @@ fn committed_json_schemas_match_the_types() {
     for (file, schema) in [
         ("config.schema.json", rivet_schema::config_json_schema()),
         ("plan.schema.json", rivet_schema::plan_json_schema()),
+        ("../docs/config-reference.md", serde_json::Value::Null),
     ] {
-        let text = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+        let text = if schema.is_null() {
+            rivet_schema::reference::config_reference_markdown()
+        } else {
+            serde_json::to_string_pretty(&schema).unwrap() + "\n"
+        };
         let path = root.join(file);
         if std::env::var("RIVET_UPDATE_SCHEMAS").is_ok() {
             std::fs::write(&path, &text).unwrap();

@@ -64,7 +64,13 @@ fn parquet_schema_carries_decimal_utc_uuid_json_and_list_types() {
     let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
     use parquet::file::reader::FileReader;
     let schema = format!("{:?}", reader.metadata().file_metadata().schema_descr());
-    for expected in ["Decimal", "Uuid", "Json", "isAdjustedToUTC: true", "LIST"] {
+    for expected in [
+        "Decimal",
+        "Uuid",
+        "Json",
+        "is_adjusted_to_u_t_c: true",
+        "LIST",
+    ] {
         assert!(
             schema.contains(expected),
             "Parquet schema lacks {expected}: {schema}"
@@ -336,7 +342,7 @@ fn killed_apply_resumes_to_exactly_the_source_rows() {
         .args(["state"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("committed").and(predicate::str::contains("failed")));
+        .stdout(predicate::str::contains("interrupted").and(predicate::str::contains("succeeded")));
 }
 
 #[test]
@@ -470,7 +476,7 @@ fn an_unmappable_type_is_a_plan_error_naming_the_column_and_a_cast() {
 fn plan_diff_separates_structural_from_volume_changes() {
     let url = require_pg!();
     let dir = tempfile::tempdir().unwrap();
-    let base = "  - name: big\n    table: rivet_fixture.big_gappy\n    mode: chunked\n    chunk_size: CS\n    COLS    destination: { type: local, path: out }\n";
+    let base = "  - name: big\n    table: rivet_fixture.big_gappy\n    mode: chunked\n    chunk_size: CS\nCOLS    destination: { type: local, path: out }\n";
     let mk = |cs: &str, cols: &str, out: &str| {
         write(
             dir.path(),
@@ -484,7 +490,7 @@ fn plan_diff_separates_structural_from_volume_changes() {
     };
     mk("50000", "", "a.json");
     mk("25000", "", "b.json");
-    mk("50000", "columns: [id]\n    ", "c.json");
+    mk("50000", "    columns: [id]\n", "c.json");
     rivet(dir.path(), &url)
         .args(["plan", "diff", "a.json", "b.json"])
         .assert()

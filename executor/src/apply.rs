@@ -79,6 +79,7 @@ fn new_run_id() -> String {
 /// Applies a sealed plan (already verified by [`rivet_schema::seal::open_sealed`]).
 pub fn apply_plan(plan: &Plan, opts: &ApplyOptions<'_>) -> Result<ApplyOutcome, ExecError> {
     let state = StateStore::open(&opts.state_path)?;
+    state.mark_interrupted_runs()?;
     let digest = plan.seal.digest.clone();
     let run_id = new_run_id();
     let body_json = serde_json::to_string(&plan.body).expect("plan types always serialize");

@@ -163,6 +163,42 @@ impl StateStore {
             .map_err(self.err())
     }
 
+    /// Marks runs left `running` by a process that no longer exists as `interrupted`, and
+    /// their in-flight chunks too, so `rivet state` tells the truth after a crash.
+    pub fn mark_interrupted_runs(&self) -> Result<(), ExecError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT run_id FROM runs WHERE status = 'running'")
+            .map_err(self.err())?;
+        let running: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(self.err())?
+            .collect::<Result<_, _>>()
+            .map_err(self.err())?;
+        for run_id in running {
+            let alive = run_id
+                .rsplit('-')
+                .next()
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+            if !alive {
+                self.conn
+                    .execute(
+                        &format!("UPDATE runs SET status = 'interrupted', finished_at = {NOW}, error = 'the process ended without finishing (killed or crashed)' WHERE run_id = ?1"),
+                        [&run_id],
+                    )
+                    .map_err(self.err())?;
+                self.conn
+                    .execute(
+                        &format!("UPDATE chunks SET status = 'interrupted', finished_at = {NOW} WHERE run_id = ?1 AND status = 'started'"),
+                        [&run_id],
+                    )
+                    .map_err(self.err())?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn start_run(&self, run_id: &str, digest: &str, plan_path: &str) -> Result<(), ExecError> {
         self.conn
             .execute(

@@ -57,7 +57,7 @@ impl Write for HashingWriter {
 /// Encoder for one chunk's file.
 pub enum ChunkWriter {
     Parquet(Box<ArrowWriter<HashingWriter>>),
-    Csv(CsvWriter),
+    Csv(Box<CsvWriter>),
 }
 
 impl ChunkWriter {
@@ -89,7 +89,11 @@ impl ChunkWriter {
                     ArrowWriter::try_new(out, schema, Some(props)).map_err(|e| e.to_string())?;
                 Ok(ChunkWriter::Parquet(Box::new(writer)))
             }
-            Format::Csv => Ok(ChunkWriter::Csv(CsvWriter::new(out, schema, compression)?)),
+            Format::Csv => Ok(ChunkWriter::Csv(Box::new(CsvWriter::new(
+                out,
+                schema,
+                compression,
+            )?))),
         }
     }
 

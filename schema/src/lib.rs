@@ -12,6 +12,7 @@ pub mod error;
 pub mod load;
 pub mod names;
 pub mod plan;
+pub mod reference;
 pub mod seal;
 pub mod types;
 

@@ -131,6 +131,7 @@ pub fn pg_text_expr(col: &str, dt: &DataType) -> String {
     let q = format!("\"{}\"", col.replace('"', "\"\""));
     match dt {
         DataType::Binary => format!("encode({q}, 'hex')"),
+        DataType::Boolean => format!("{q}::text"),
         DataType::Date32 => {
             format!("CASE WHEN isfinite({q}) THEN ({q} - date '1970-01-01')::text END")
         }
@@ -139,7 +140,8 @@ pub fn pg_text_expr(col: &str, dt: &DataType) -> String {
         }
         DataType::Time64(_) => format!("((extract(epoch from {q}) * 1000000)::int8)::text"),
         DataType::List(_) => format!("to_json({q})::text"),
-        _ => format!("{q}::text"),
+        // The type's own output function: keeps char(n) padding, unlike a cast to text.
+        _ => format!("CASE WHEN {q} IS NULL THEN NULL ELSE concat({q}) END"),
     }
 }
 
@@ -225,7 +227,9 @@ pub fn assert_matches_source(client: &mut Client, from: &str, order_by: &str, ba
     let exprs: Vec<String> = schema
         .fields()
         .iter()
-        .map(|f| pg_text_expr(f.name(), f.data_type()))
+        .enumerate()
+        // Aliased so that ORDER BY names the source column, not a text rendering of it.
+        .map(|(i, f)| format!("{} AS rivet_c{i}", pg_text_expr(f.name(), f.data_type())))
         .collect();
     let sql = format!(
         "SELECT {} FROM {from} ORDER BY {order_by}",

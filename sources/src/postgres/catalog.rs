@@ -25,6 +25,12 @@ fn query_err(context: &str) -> impl Fn(postgres::Error) -> SourceError + '_ {
     }
 }
 
+/// `(schema, name, oid, reltuples, relpages, primary key columns)` of one relation.
+type RelationRow = (String, String, u32, f64, i64, Vec<String>);
+
+/// `(min, max)` of a chunk key; both None for an empty relation.
+pub type KeyBounds = (Option<i64>, Option<i64>);
+
 /// Describes every requested table, in request order.
 pub fn describe_tables(
     client: &mut Client,
@@ -51,7 +57,7 @@ pub fn describe_tables(
             &[&schemas, &names],
         )
         .map_err(query_err("reading table definitions from pg_class"))?;
-    let mut found: HashMap<i64, (String, String, u32, f64, i64, Vec<String>)> = HashMap::new();
+    let mut found: HashMap<i64, RelationRow> = HashMap::new();
     for row in &rels {
         found.insert(
             row.get(0),
@@ -189,7 +195,7 @@ pub fn describe_query(client: &mut Client, sql: &str) -> Result<Vec<SourceColumn
 pub fn key_bounds(
     client: &mut Client,
     requests: &[(RelationRef, String)],
-) -> Result<Vec<(Option<i64>, Option<i64>)>, SourceError> {
+) -> Result<Vec<KeyBounds>, SourceError> {
     if requests.is_empty() {
         return Ok(Vec::new());
     }

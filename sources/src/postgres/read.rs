@@ -471,14 +471,19 @@ mod tests {
         let reader = std::io::BufReader::with_capacity(3, std::io::Cursor::new(stream));
         let mut p = CopyParser::new(reader);
         let mut seen = Vec::new();
-        while let Some(_) = p
+        let mut tuples = 0;
+        while p
             .next_tuple(1, |_, raw| {
                 seen.push(raw.map(|b| i64::from_be_bytes(b.try_into().unwrap())));
                 Ok(())
             })
-            .ok()
-            .flatten()
-        {}
+            .map_err(|_| "parse error")
+            .unwrap()
+            .is_some()
+        {
+            tuples += 1;
+        }
+        assert_eq!(tuples, 2);
         assert_eq!(seen, vec![Some(7), None]);
     }
 }

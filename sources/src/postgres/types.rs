@@ -129,7 +129,7 @@ pub fn numeric_type(typmod: i32) -> LogicalType {
     } else {
         raw_scale
     };
-    if precision < 1 || precision > 76 || scale < 0 || scale > precision {
+    if !(1..=76).contains(&precision) || scale < 0 || scale > precision {
         return LogicalType::DecimalText;
     }
     LogicalType::Decimal {
