@@ -125,8 +125,11 @@ fn show(path: &Path, as_json: bool) -> Result<u8> {
 }
 
 fn diff(old: &Path, new: &Path, as_json: bool) -> Result<u8> {
-    let a = read_plan(old)?;
-    let b = read_plan(new)?;
+    // `plan diff` reports every error with exit 1 (like `terraform plan -detailed-exitcode`),
+    // so a refused plan file is flattened into a plain error here.
+    let read = |p: &Path| read_plan(p).map_err(|e| anyhow::anyhow!("{e:#}"));
+    let a = read(old)?;
+    let b = read(new)?;
     let d = rivet_planner::diff_plans(&a, &b);
     if as_json {
         println!("{}", serde_json::to_string_pretty(&d)?);

@@ -261,6 +261,23 @@ fn apply_refuses_a_stale_plan_naming_table_and_column() {
         .assert()
         .code(3)
         .stderr(predicate::str::contains("column `v` changed type"));
+    // The chunk key is checked too, even when it is not an exported column.
+    s.exec("ALTER TABLE SCHEMA.items ALTER COLUMN v TYPE text; CREATE TABLE SCHEMA.keyed (k int NOT NULL, v text); INSERT INTO SCHEMA.keyed VALUES (1, 'a')");
+    let cfg = config(
+        "",
+        &format!("  - name: keyed\n    table: {}.keyed\n    mode: chunked\n    chunk_column: k\n    columns: [v]\n    destination: {{ type: local, path: out2 }}\n", s.schema),
+    );
+    write(dir.path(), "rivet.yaml", &cfg);
+    rivet(dir.path(), &url)
+        .args(["plan", "-c", "rivet.yaml", "-o", "plan2.json"])
+        .assert()
+        .success();
+    s.exec("ALTER TABLE SCHEMA.keyed ALTER COLUMN k TYPE text");
+    rivet(dir.path(), &url)
+        .args(["apply", "plan2.json"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("chunk key column `k`"));
 }
 
 #[test]
@@ -541,4 +558,35 @@ fn run_plans_and_applies_in_one_step_keeping_the_plan() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["runs"][0]["status"], "succeeded");
     assert_eq!(v["exports"][0]["rows"], 500);
+}
+
+#[test]
+fn reapplying_a_plan_with_fewer_chunks_leaves_only_the_manifest_files() {
+    let url = require_pg!();
+    let dir = tempfile::tempdir().unwrap();
+    let mk = |cs: u32| {
+        config(
+            "",
+            &format!("  - name: big\n    table: rivet_fixture.big_gappy\n    mode: chunked\n    chunk_size: {cs}\n    destination: {{ type: local, path: out }}\n"),
+        )
+    };
+    plan_and_apply(dir.path(), &url, &mk(30_000));
+    plan_and_apply(dir.path(), &url, &mk(100_000));
+    let mut parts: Vec<String> = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("part-"))
+        .collect();
+    parts.sort();
+    assert_eq!(
+        parts,
+        vec![
+            "part-00001.parquet",
+            "part-00002.parquet",
+            "part-00003.parquet"
+        ]
+    );
+    let mut client = common::connect(&url);
+    let batch = concat(&read_export_parquet(&dir.path().join("out")));
+    assert_matches_source(&mut client, "rivet_fixture.big_gappy", "\"id\"", &batch);
 }

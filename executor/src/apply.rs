@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use arrow::record_batch::RecordBatch;
-use rivet_schema::dag::{DagNode, PlanGraph};
+use rivet_schema::dag::PlanGraph;
 use rivet_schema::plan::{Plan, PlannedChunk, PlannedExport, Relation};
 use rivet_sources::postgres::{self as pg, Client, ReadFailure};
 use rivet_sources::{ChunkRead, ConnectionSettings, RangeFilter, ReadColumn, RelationRef};
@@ -129,8 +129,7 @@ fn run(
         })?;
     }
     lock(state).journal(run_id, "plan_current", None, None, None)?;
-    let graph =
-        PlanGraph::build(body).map_err(|e| ExecError::Resume(format!("plan graph: {e}")))?;
+    PlanGraph::build(body).map_err(|e| ExecError::Internal(format!("plan graph: {e}")))?;
     let committed: HashSet<String> = if opts.resume {
         lock(state)
             .committed_chunks(digest)?
@@ -159,56 +158,34 @@ fn run(
         chunks_skipped: skipped,
         exports: Vec::new(),
     };
-    // Walk the DAG in topological order, one wave (barrier) at a time: collect runnable
-    // chunk nodes until a finalize node is reached, run them, then finalize.
-    let mut pending_chunks: Vec<(&PlannedExport, &PlannedChunk)> = Vec::new();
-    let mut prepared: HashSet<String> = HashSet::new();
-    for idx in &graph.order {
-        match &graph.graph[*idx] {
-            DagNode::Chunk { export, chunk_id } => {
-                let e = body
-                    .export(export)
-                    .expect("the graph was built from this body");
-                if prepared.insert(e.name.clone()) {
-                    prepare_destination(e)?;
-                }
-                let c = e
-                    .chunks
-                    .iter()
-                    .find(|c| &c.id == chunk_id)
-                    .expect("graph chunk ids come from the body");
-                if !committed.contains(&c.id) {
-                    pending_chunks.push((e, c));
-                }
-            }
-            DagNode::Finalize { export } => {
-                let e = body
-                    .export(export)
-                    .expect("the graph was built from this body");
-                if prepared.insert(e.name.clone()) {
-                    prepare_destination(e)?;
-                }
-                let mut mine: Vec<_> = pending_chunks
-                    .iter()
-                    .filter(|(pe, _)| pe.name == e.name)
-                    .cloned()
-                    .collect();
-                mine.sort_by_key(|(_, c)| c.seq);
-                pending_chunks.retain(|(pe, _)| pe.name != e.name);
-                outcome.chunks_run += mine.len();
-                run_chunks(
-                    &settings,
-                    e.tuning.parallelism,
-                    mine,
-                    digest,
-                    run_id,
-                    state,
-                    opts,
-                )?;
-                outcome
-                    .exports
-                    .push(finalize(e, digest, run_id, state, opts)?);
-            }
+    // Waves are barriers; within a wave, exports run in plan order, each export's
+    // chunks (up to its parallelism at once) before its finalize step. This is one
+    // topological order of the plan's DAG, which was checked above.
+    for wave in &body.waves {
+        for name in &wave.exports {
+            let e = body
+                .export(name)
+                .ok_or_else(|| ExecError::Internal(format!("wave names unknown export {name}")))?;
+            prepare_destination(e)?;
+            let todo: Vec<_> = e
+                .chunks
+                .iter()
+                .filter(|c| !committed.contains(&c.id))
+                .map(|c| (e, c))
+                .collect();
+            outcome.chunks_run += todo.len();
+            run_chunks(
+                &settings,
+                e.tuning.parallelism,
+                todo,
+                digest,
+                run_id,
+                state,
+                opts,
+            )?;
+            outcome
+                .exports
+                .push(finalize(e, digest, run_id, state, opts)?);
         }
     }
     Ok(outcome)
@@ -294,7 +271,7 @@ fn run_chunks(
             .into_iter()
             .map(|h| {
                 h.join()
-                    .unwrap_or_else(|_| Err(ExecError::Resume("a worker thread panicked".into())))
+                    .unwrap_or_else(|_| Err(ExecError::Internal("a worker thread panicked".into())))
             })
             .collect()
     });
@@ -481,6 +458,47 @@ fn lower<T: serde::Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
+/// Removes `part-NNNNN.*` files this plan did not write (left by an earlier plan with
+/// more chunks), so a reader listing the directory sees exactly the manifest's files.
+/// Only names of rivet's own pattern are touched; each removal is journaled.
+fn remove_files_of_other_plans(
+    e: &PlannedExport,
+    dir: &Path,
+    run_id: &str,
+    state: &Mutex<StateStore>,
+) -> Result<(), ExecError> {
+    let ours: HashSet<&str> = e.chunks.iter().map(|c| c.file.as_str()).collect();
+    let werr = |err: std::io::Error| ExecError::Write {
+        export: e.name.clone(),
+        path: dir.display().to_string(),
+        detail: err.to_string(),
+    };
+    for entry in fs::read_dir(dir).map_err(werr)? {
+        let name = entry
+            .map_err(werr)?
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        let is_part = name.strip_prefix("part-").is_some_and(|rest| {
+            let (digits, ext) = rest.split_at(rest.find('.').unwrap_or(rest.len()));
+            digits.len() == 5
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && [".parquet", ".csv", ".csv.gz", ".csv.zst"].contains(&ext)
+        });
+        if is_part && !ours.contains(name.as_str()) {
+            fs::remove_file(dir.join(&name)).map_err(werr)?;
+            lock(state).journal(
+                run_id,
+                "stale_file_removed",
+                Some(&e.name),
+                None,
+                Some(&name),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes the manifest and then `_SUCCESS`, once every chunk of the export is committed.
 fn finalize(
     e: &PlannedExport,
@@ -545,6 +563,7 @@ fn finalize(
         path: dir.join(name).display().to_string(),
         detail: err.to_string(),
     };
+    remove_files_of_other_plans(e, dir, run_id, state)?;
     let mut text = serde_json::to_vec_pretty(&manifest).expect("manifest types always serialize");
     text.push(b'\n');
     write_atomic(dir, MANIFEST_FILE, &text).map_err(|err| werr(MANIFEST_FILE, err))?;

@@ -43,8 +43,8 @@ pub enum ExecError {
     },
     #[error("state database {path}: {detail}")]
     State { path: String, detail: String },
-    #[error("--resume: {0}")]
-    Resume(String),
+    #[error("internal error: {0}; please report it with the plan file")]
+    Internal(String),
 }
 
 impl ExecError {

@@ -83,6 +83,31 @@ fn compare(export: &PlannedExport, live: &[SourceColumn]) -> Result<(), ExecErro
             )));
         }
     }
+    if let Some(key) = &export.chunk_key {
+        let is_int = live.iter().find(|c| c.name == key.column).map(|c| {
+            matches!(
+                c.logical,
+                Ok(rivet_schema::LogicalType::Int16
+                    | rivet_schema::LogicalType::Int32
+                    | rivet_schema::LogicalType::Int64)
+            )
+        });
+        match is_int {
+            None => {
+                return Err(stale(format!(
+                    "chunk key column `{}` was dropped",
+                    key.column
+                )))
+            }
+            Some(false) => {
+                return Err(stale(format!(
+                    "chunk key column `{}` is no longer an integer column",
+                    key.column
+                )))
+            }
+            Some(true) => {}
+        }
+    }
     if export.all_columns {
         if let Some(added) = live
             .iter()

@@ -176,11 +176,17 @@ impl StateStore {
             .collect::<Result<_, _>>()
             .map_err(self.err())?;
         for run_id in running {
-            let alive = run_id
+            let pid = run_id
                 .rsplit('-')
                 .next()
-                .and_then(|pid| pid.parse::<u32>().ok())
-                .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+                .and_then(|pid| pid.parse::<u32>().ok());
+            let alive = match pid {
+                // Only Linux tells us cheaply whether a pid is alive; elsewhere, assume it is.
+                Some(pid) if cfg!(target_os = "linux") => {
+                    Path::new(&format!("/proc/{pid}")).exists()
+                }
+                _ => true,
+            };
             if !alive {
                 self.conn
                     .execute(

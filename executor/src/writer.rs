@@ -141,7 +141,7 @@ impl Write for CsvSink {
 
 /// RFC 4180 CSV: a header row, CRLF-free `\n` record ends, fields quoted when they hold
 /// a comma, quote, CR or LF, or are empty strings; SQL NULL is an empty unquoted field,
-/// so NULL and `""` stay distinguishable. See docs/formats.md for value rendering.
+/// so NULL and `""` stay distinguishable. See docs/types.md for value rendering.
 pub struct CsvWriter {
     out: CsvSink,
     uuid_columns: Vec<bool>,
@@ -183,7 +183,9 @@ impl CsvWriter {
     }
 
     fn write(&mut self, batch: &RecordBatch) -> Result<(), arrow::error::ArrowError> {
-        let options = FormatOptions::default().with_null("");
+        let options = FormatOptions::default()
+            .with_null("")
+            .with_display_error(false);
         let formatters = batch
             .columns()
             .iter()

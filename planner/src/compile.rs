@@ -63,7 +63,17 @@ pub fn compile(config: &Config, client: &mut pg::Client) -> Result<Plan, PlanErr
         };
         pending.push((i, e, d, columns, key));
     }
-    let bounds = pg::key_bounds(client, &bound_requests)?;
+    let bounds_timeout = config
+        .exports
+        .iter()
+        .map(|e| {
+            resolve_tuning(config.tuning.as_ref(), e.tuning.as_ref())
+                .0
+                .statement_timeout_ms
+        })
+        .max()
+        .unwrap_or(60_000);
+    let bounds = pg::key_bounds(client, &bound_requests, bounds_timeout)?;
     let mut bounds = bounds.into_iter();
     for (i, e, d, columns, key) in pending {
         let (tuning, chunk_target_bytes) =
@@ -182,10 +192,14 @@ fn describe_all(config: &Config, client: &mut pg::Client) -> Result<Vec<Describe
     let tables = match pg::describe_tables(client, &table_requests) {
         Ok(t) => t,
         Err(SourceError::TableNotFound { table }) => {
-            let i = config
-                .exports
+            let i = table_export_index
                 .iter()
-                .position(|e| e.table.as_deref() == Some(table.as_str()))
+                .zip(&table_requests)
+                .find(|(_, r)| match &r.schema {
+                    Some(s) => format!("{s}.{}", r.name) == table,
+                    None => r.name == table,
+                })
+                .map(|(i, _)| *i)
                 .unwrap_or(0);
             return Err(cfg_err(
                 format!("exports[{i}].table"),
@@ -383,10 +397,10 @@ fn default_chunk_size(
     };
     let span = (i128::from(max) - i128::from(min) + 1).max(1) as u128;
     let target_rows = (u128::from(target_bytes) / u128::from(row_bytes)).max(1);
-    if rows == 0 {
-        return span.min(u128::from(u64::MAX)) as u64;
-    }
-    let size = (target_rows * span).div_ceil(u128::from(rows)).max(1);
+    // Without statistics (never analyzed, or a query) assume every key value is a row:
+    // more, smaller chunks are the safe side for the source.
+    let rows = if rows == 0 { span } else { u128::from(rows) };
+    let size = (target_rows * span).div_ceil(rows).max(1);
     size.min(u128::from(u64::MAX)) as u64
 }
 
@@ -512,6 +526,11 @@ mod tests {
         assert_eq!(
             default_chunk_size(Some(1), Some(2_000_000), 1_000_000, 100, 10_000_000),
             200_000
+        );
+        // no statistics: assume dense keys
+        assert_eq!(
+            default_chunk_size(Some(1), Some(2_000_000), 0, 100, 10_000_000),
+            100_000
         );
     }
 }

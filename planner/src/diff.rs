@@ -118,6 +118,11 @@ fn diff_export(d: &mut PlanDiff, o: &PlannedExport, n: &PlannedExport) {
         o.primary_key.join(","),
         n.primary_key.join(","),
     );
+    s(
+        "all columns",
+        o.all_columns.to_string(),
+        n.all_columns.to_string(),
+    );
     for c in &o.columns {
         if !n.columns.iter().any(|x| x.name == c.name) {
             d.structural

@@ -104,10 +104,11 @@ pub enum Compression {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportConfig {
-    /// Unique name of the export; used in chunk ids, file names and the state journal.
+    /// Unique name of the export; used in chunk ids, the manifest and the state journal.
     #[schemars(length(min = 1), regex(pattern = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"))]
     pub name: String,
-    /// Table to export: `name` (schema `public`) or `schema.table`. Names are exact catalog
+    /// Table to export: `name` (in the connection's default schema, normally `public`) or
+    /// `schema.table`. Names are exact catalog
     /// names (case and spaces kept); quote a dot inside a name as `"my.schema"."my.table"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,

@@ -14,6 +14,7 @@ pub enum LogicalType {
     Int32,
     Int64,
     /// Unsigned 32-bit (PostgreSQL `oid`).
+    #[serde(rename = "uint32")]
     UInt32,
     Float32,
     Float64,

@@ -49,7 +49,7 @@ impl ConnectionSettings {
             None
         };
         if let Some(url) = url {
-            let secrets = url_password(&url).into_iter().collect();
+            let secrets = url_passwords(&url);
             let target = describe_url(&url);
             return Ok(ConnectionSettings {
                 conn: ConnTarget::Url(url),
@@ -95,20 +95,60 @@ pub fn redact(message: &str, secrets: &[String]) -> String {
     out
 }
 
-fn url_password(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?']).next()?;
-    let (userinfo, _) = authority.rsplit_once('@')?;
-    let (_, pw) = userinfo.split_once(':')?;
-    let mut found = vec![pw.to_owned()];
-    if let Some(q) = url.split_once('?') {
-        for kv in q.1.split('&') {
-            if let Some(v) = kv.strip_prefix("password=") {
-                found.push(v.to_owned());
+/// Every password a connection string carries: the `user:pw@` part of a URL, a
+/// `password=` query parameter, or a `password=` key of a key/value string, each also
+/// percent-decoded.
+fn url_passwords(url: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Some((_, rest)) = url.split_once("://") {
+        let authority = rest.split(['/', '?']).next().unwrap_or("");
+        if let Some((userinfo, _)) = authority.rsplit_once('@') {
+            if let Some((_, pw)) = userinfo.split_once(':') {
+                found.push(pw.to_owned());
             }
         }
     }
-    found.into_iter().find(|p| !p.is_empty())
+    let mut rest = url;
+    while let Some(at) = rest.find("password=") {
+        let after = &rest[at + "password=".len()..];
+        let (value, tail) = match after.strip_prefix('\'') {
+            Some(quoted) => match quoted.find('\'') {
+                Some(end) => (&quoted[..end], &quoted[end..]),
+                None => (quoted, ""),
+            },
+            None => {
+                let end = after.find(['&', ' ']).unwrap_or(after.len());
+                (&after[..end], &after[end..])
+            }
+        };
+        found.push(value.to_owned());
+        rest = tail;
+    }
+    let decoded: Vec<String> = found.iter().map(|p| percent_decode(p)).collect();
+    found.extend(decoded);
+    found.retain(|p| !p.is_empty());
+    found.sort();
+    found.dedup();
+    found
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `host:port/db` from a URL, without user or password.
@@ -132,8 +172,19 @@ mod tests {
     fn url_descriptions_and_redaction_drop_the_password() {
         let url = "postgres://alice:s3cr%3At@db.internal:5433/sales?sslmode=disable";
         assert_eq!(describe_url(url), "db.internal:5433/sales");
-        let pw = url_password(url).unwrap();
-        assert_eq!(pw, "s3cr%3At");
-        assert_eq!(redact("failed for s3cr%3At", &[pw]), "failed for ***");
+        let pws = url_passwords(url);
+        assert_eq!(pws, vec!["s3cr%3At".to_owned(), "s3cr:t".to_owned()]);
+        assert_eq!(
+            redact("failed for s3cr%3At and s3cr:t", &pws),
+            "failed for *** and ***"
+        );
+        assert_eq!(
+            url_passwords("host=h user=u password='p w'"),
+            vec!["p w".to_owned()]
+        );
+        assert_eq!(
+            url_passwords("postgres://h/db?user=u&password=zz"),
+            vec!["zz".to_owned()]
+        );
     }
 }

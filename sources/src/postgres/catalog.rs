@@ -174,15 +174,26 @@ pub fn describe_query(client: &mut Client, sql: &str) -> Result<Vec<SourceColumn
         .prepare(sql)
         .map_err(query_err("describing the export's query"))?;
     let oids: Vec<u32> = stmt.columns().iter().map(|c| c.type_().oid()).collect();
+    let typmods: Vec<i32> = stmt.columns().iter().map(|c| c.type_modifier()).collect();
     let types = type_closure(client, &oids)?;
+    let declared: Vec<String> = client
+        .query(
+            "SELECT format_type(t, m) FROM unnest($1::oid[], $2::int4[]) WITH ORDINALITY AS x(t, m, n) ORDER BY n",
+            &[&oids, &typmods],
+        )
+        .map_err(query_err("naming the query's result types"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     Ok(stmt
         .columns()
         .iter()
-        .map(|c| {
-            let resolved = resolve(&types, c.type_().oid(), -1);
+        .zip(declared)
+        .map(|(c, declared_type)| {
+            let resolved = resolve(&types, c.type_().oid(), c.type_modifier());
             SourceColumn {
                 name: c.name().to_owned(),
-                declared_type: c.type_().name().to_owned(),
+                declared_type,
                 wire_type: resolved.wire_type,
                 logical: resolved.logical,
                 nullable: true,
@@ -192,9 +203,12 @@ pub fn describe_query(client: &mut Client, sql: &str) -> Result<Vec<SourceColumn
 }
 
 /// `min` and `max` of each `(relation, integer column)`, in one statement.
+/// Runs in a read-only transaction with `SET LOCAL statement_timeout`, so a key
+/// without an index (or a slow query) cannot hold the source for long.
 pub fn key_bounds(
     client: &mut Client,
     requests: &[(RelationRef, String)],
+    statement_timeout_ms: u64,
 ) -> Result<Vec<KeyBounds>, SourceError> {
     if requests.is_empty() {
         return Ok(Vec::new());
@@ -211,9 +225,20 @@ pub fn key_bounds(
         })
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
-    let rows = client
+    let mut tx = client
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .map_err(query_err("starting the key-bounds transaction"))?;
+    tx.batch_execute(&format!(
+        "SET LOCAL statement_timeout = {statement_timeout_ms}"
+    ))
+    .map_err(query_err("setting statement_timeout"))?;
+    let rows = tx
         .query(sql.as_str(), &[])
         .map_err(query_err("reading chunk key bounds (min/max)"))?;
+    tx.commit()
+        .map_err(query_err("ending the key-bounds transaction"))?;
     let mut out = vec![(None, None); requests.len()];
     for r in rows {
         let i: i32 = r.get(0);

@@ -218,8 +218,9 @@ impl<'a> Numeric<'a> {
 pub struct ColumnDecoder {
     wire: Wire,
     builder: Builder,
-    /// Values written as NULL because Arrow cannot hold them (infinity).
-    pub nulled: u64,
+    /// Values written as NULL because Arrow cannot hold them (infinity); see
+    /// [`ColumnDecoder::nulled_total`] for the count including array elements.
+    nulled: u64,
 }
 
 enum Builder {
@@ -345,6 +346,14 @@ impl ColumnDecoder {
             builder,
             nulled: 0,
         })
+    }
+
+    /// Values written as NULL because Arrow cannot hold them, array elements included.
+    pub fn nulled_total(&self) -> u64 {
+        match &self.builder {
+            Builder::List(b) => self.nulled + b.values_ref().nulled_total(),
+            _ => self.nulled,
+        }
     }
 
     fn builder_ref(&self) -> &dyn ArrayBuilder {

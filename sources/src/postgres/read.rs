@@ -211,8 +211,8 @@ pub fn read_chunk<E>(
         .columns
         .iter()
         .zip(&asm.columns)
-        .filter(|(_, d)| d.nulled > 0)
-        .map(|(c, d)| (c.name.clone(), d.nulled))
+        .filter(|(_, d)| d.nulled_total() > 0)
+        .map(|(c, d)| (c.name.clone(), d.nulled_total()))
         .collect();
     Ok(ReadStats {
         rows,
