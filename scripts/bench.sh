@@ -40,7 +40,7 @@ RIVET_BIN=$(realpath "$RIVET_BIN")
 
 eval "$("$REPO_ROOT/scripts/test-env.sh")"
 PSQL=$(command -v psql || echo /usr/lib/postgresql/15/bin/psql)
-admin() { "$PSQL" "$RIVET_TEST_PG_ADMIN_URL" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+admin() { PGOPTIONS="-c client_min_messages=warning" "$PSQL" "$RIVET_TEST_PG_ADMIN_URL" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 
 # --- fixtures: deterministic, built server-side, rebuilt only on spec change ---
 # Every value is a function of id (no random()); NULL columns are NULL for 10% of ids.
@@ -68,14 +68,14 @@ SELECT g, (g % 1000003)::int, g * 7919,
   CASE WHEN g % 10 <> 5 THEN jsonb_build_object('k', g % 100, 'tag', 't' || (g % 7), 'ok', g % 3 = 0) END,
   (g % 32767)::smallint, ((g % 10000) / 8.0)::real, (g % 500)::int,
   (ARRAY['new', 'paid', 'shipped', 'done', 'void'])[1 + (g % 5)::int]
-FROM generate_series(1, :rows) AS g;"
+FROM generate_series(1::bigint, :rows) AS g;  -- bigint: g * 7919 overflows int"
 
 NARROW_SQL="
 CREATE TABLE rivet_bench.narrow (id bigint NOT NULL, v int, ts timestamp, s smallint);
 INSERT INTO rivet_bench.narrow
 SELECT g, ((g * 7919) % 2147483647)::int, timestamp '2020-01-01' + g * interval '1 second',
   (g % 32767)::smallint
-FROM generate_series(1, :rows) AS g;"
+FROM generate_series(1::bigint, :rows) AS g;  -- bigint: g * 7919 overflows int"
 
 ensure_table() {   # ensure_table NAME ROWS CREATE_AND_INSERT_SQL
     local t=$1 rows=$2 sql=$3 spec have
@@ -105,7 +105,13 @@ SQL
 SAMPLER_PID=
 stop_sampler() {   # SIGINT makes psql leave \watch, then exit at end of its input
     if [[ -n $SAMPLER_PID ]]; then
-        kill -INT "$SAMPLER_PID" 2>/dev/null || true
+        # psql ignores SIGINT until it has connected, so repeat; SIGTERM as a last resort.
+        local i
+        for ((i = 0; i < 30; i++)); do
+            kill -INT "$SAMPLER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -TERM "$SAMPLER_PID" 2>/dev/null || true
         wait "$SAMPLER_PID" 2>/dev/null || true
         SAMPLER_PID=
     fi

@@ -128,3 +128,13 @@ fn plan_file_that_is_not_json_is_refused_with_exit_3() {
         .code(3)
         .stderr(predicate::str::contains("not a rivet plan"));
 }
+
+#[test]
+fn several_problems_are_reported_together_with_their_paths() {
+    let out = plan_with(&with_exports(
+        "  - name: a\n    table: t\n    mode: chunked\n    chunk_sise: 10\n    chunk_size: many\n    format: xlsx\n    destination: { type: locl, path: p }\n",
+    ))
+    .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    insta::assert_snapshot!(stderr);
+}

@@ -590,3 +590,28 @@ fn reapplying_a_plan_with_fewer_chunks_leaves_only_the_manifest_files() {
     let batch = concat(&read_export_parquet(&dir.path().join("out")));
     assert_matches_source(&mut client, "rivet_fixture.big_gappy", "\"id\"", &batch);
 }
+
+#[test]
+fn plan_show_renders_a_stable_reviewable_tree() {
+    let url = require_pg!();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &config(
+            "",
+            "  - name: order_items\n    table: Sales Data.Order Items\n    mode: chunked\n    chunk_size: 20\n    destination: { type: local, path: out/order_items }\n\
+             \x20 - name: pairs\n    table: rivet_fixture.composite_pk\n    format: csv\n    compression: gzip\n    wave: 2\n    destination: { type: local, path: out/pairs }\n",
+        ),
+    );
+    rivet(dir.path(), &url)
+        .args(["plan", "-c", "rivet.yaml", "-o", "plan.json"])
+        .assert()
+        .success();
+    let out = rivet(dir.path(), &url)
+        .args(["plan", "show", "plan.json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    insta::assert_snapshot!(String::from_utf8(out.stdout).unwrap());
+}

@@ -72,9 +72,7 @@ impl ChunkWriter {
         match format {
             Format::Parquet => {
                 let codec = match compression {
-                    Compression::Zstd => {
-                        PqCompression::ZSTD(ZstdLevel::try_new(3).map_err(|e| e.to_string())?)
-                    }
+                    Compression::Zstd => PqCompression::ZSTD(ZstdLevel::default()),
                     Compression::Snappy => PqCompression::SNAPPY,
                     Compression::Gzip => PqCompression::GZIP(GzipLevel::default()),
                     Compression::Lz4 => PqCompression::LZ4_RAW,

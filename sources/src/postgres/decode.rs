@@ -169,6 +169,34 @@ impl<'a> Numeric<'a> {
         out
     }
 
+    /// The value scaled by 10^scale as an i128, when it fits (the common case of
+    /// precision <= 38); falls back to the 256-bit path otherwise.
+    fn to_scaled_i128(&self, scale: i8) -> DResult<i128> {
+        if self.special().is_none() && self.ndigits <= 9 {
+            let mut acc: i128 = 0;
+            for i in 0..self.ndigits {
+                acc = acc * 10_000 + i128::from(self.digit(i));
+            }
+            let exp10 = 4 * (self.weight - self.ndigits as i32 + 1) + i32::from(scale);
+            let exact = if exp10 >= 0 {
+                10i128
+                    .checked_pow(exp10 as u32)
+                    .and_then(|p| acc.checked_mul(p))
+            } else {
+                10i128
+                    .checked_pow((-exp10) as u32)
+                    .filter(|p| acc % p == 0)
+                    .map(|p| acc / p)
+            };
+            if let Some(v) = exact {
+                return Ok(if self.sign == 0x4000 { -v } else { v });
+            }
+        }
+        self.to_scaled_i256(scale)?
+            .to_i128()
+            .ok_or_else(|| DecodeError("numeric: value too large".into()))
+    }
+
     /// The value as an integer scaled by 10^scale, or an error if it does not fit
     /// exactly.
     fn to_scaled_i256(&self, scale: i8) -> DResult<i256> {
@@ -392,11 +420,7 @@ impl ColumnDecoder {
             Builder::F32(b) => b.append_value(f32::from_be_bytes(fixed(raw, "float4")?)),
             Builder::F64(b) => b.append_value(f64::from_be_bytes(fixed(raw, "float8")?)),
             Builder::Dec128(b, _, scale) => {
-                let v = Numeric::parse(raw)?.to_scaled_i256(*scale)?;
-                let v = v
-                    .to_i128()
-                    .ok_or_else(|| DecodeError("numeric: value too large".into()))?;
-                b.append_value(v)
+                b.append_value(Numeric::parse(raw)?.to_scaled_i128(*scale)?)
             }
             Builder::Dec256(b, _, scale) => {
                 b.append_value(Numeric::parse(raw)?.to_scaled_i256(*scale)?)
@@ -627,6 +651,20 @@ mod tests {
         assert_eq!(v.to_i128(), Some(-123456789012));
         let v = Numeric::parse(&raw).unwrap().to_scaled_i256(6).unwrap();
         assert_eq!(v.to_i128(), Some(-12345678901200));
+        assert_eq!(
+            Numeric::parse(&raw).unwrap().to_scaled_i128(6).unwrap(),
+            -12345678901200
+        );
+        assert_eq!(
+            Numeric::parse(&raw).unwrap().to_scaled_i128(4).unwrap(),
+            -123456789012
+        );
+        assert!(Numeric::parse(&raw).unwrap().to_scaled_i128(2).is_err());
+        let small = numeric(-1, 0, 2, &[500]); // 0.05
+        assert_eq!(
+            Numeric::parse(&small).unwrap().to_scaled_i128(2).unwrap(),
+            5
+        );
         assert!(Numeric::parse(&raw).unwrap().to_scaled_i256(2).is_err());
         let nan = numeric(0, 0xC000, 0, &[]);
         assert!(Numeric::parse(&nan).unwrap().to_scaled_i256(2).is_err());
