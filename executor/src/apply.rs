@@ -4,27 +4,25 @@
 //! only then recorded as committed. A crash at any point leaves either a committed file
 //! under its final name or nothing there; `--resume` re-runs what was not committed.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::sync_channel;
 use std::sync::Mutex;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use arrow::record_batch::RecordBatch;
 use rivet_schema::dag::PlanGraph;
-use rivet_schema::plan::{Plan, PlannedChunk, PlannedExport, Relation};
-use rivet_sources::postgres::{self as pg, Client, ReadFailure};
-use rivet_sources::{ChunkRead, ConnectionSettings, RangeFilter, ReadColumn, RelationRef};
+use rivet_schema::plan::{Plan, PlannedExport};
+use rivet_sources::postgres as pg;
+use rivet_sources::ConnectionSettings;
 
+use crate::chunks::{run_chunks, ChunkContext};
 use crate::error::ExecError;
 use crate::manifest::{Manifest, ManifestColumn, ManifestFile, MANIFEST_FILE, SUCCESS_FILE};
 use crate::state::StateStore;
-use crate::writer::{export_schema, ChunkWriter};
+use crate::writer::export_schema;
 
 /// Prefix of in-progress files; never a final name, removed on the next apply.
-const TEMP_PREFIX: &str = ".rivet-tmp-";
+pub(crate) const TEMP_PREFIX: &str = ".rivet-tmp-";
 
 /// Progress reported while applying, for the CLI's progress display.
 #[derive(Debug, Clone)]
@@ -109,7 +107,7 @@ pub fn apply_plan(plan: &Plan, opts: &ApplyOptions<'_>) -> Result<ApplyOutcome, 
     result
 }
 
-fn lock(state: &Mutex<StateStore>) -> std::sync::MutexGuard<'_, StateStore> {
+pub(crate) fn lock(state: &Mutex<StateStore>) -> std::sync::MutexGuard<'_, StateStore> {
     state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -161,6 +159,13 @@ fn run(
     // Waves are barriers; within a wave, exports run in plan order, each export's
     // chunks (up to its parallelism at once) before its finalize step. This is one
     // topological order of the plan's DAG, which was checked above.
+    let ctx = ChunkContext {
+        settings: &settings,
+        digest,
+        run_id,
+        state,
+        opts,
+    };
     for wave in &body.waves {
         for name in &wave.exports {
             let e = body
@@ -174,15 +179,7 @@ fn run(
                 .map(|c| (e, c))
                 .collect();
             outcome.chunks_run += todo.len();
-            run_chunks(
-                &settings,
-                e.tuning.parallelism,
-                todo,
-                digest,
-                run_id,
-                state,
-                opts,
-            )?;
+            run_chunks(&ctx, e.tuning.parallelism, todo)?;
             outcome
                 .exports
                 .push(finalize(e, digest, run_id, state, opts)?);
@@ -214,229 +211,7 @@ fn prepare_destination(e: &PlannedExport) -> Result<(), ExecError> {
     Ok(())
 }
 
-fn run_chunks(
-    settings: &ConnectionSettings,
-    parallelism: u32,
-    chunks: Vec<(&PlannedExport, &PlannedChunk)>,
-    digest: &str,
-    run_id: &str,
-    state: &Mutex<StateStore>,
-    opts: &ApplyOptions<'_>,
-) -> Result<(), ExecError> {
-    if chunks.is_empty() {
-        return Ok(());
-    }
-    let workers = (parallelism.max(1) as usize).min(chunks.len());
-    let queue = Mutex::new(chunks.into_iter().collect::<VecDeque<_>>());
-    let failed = AtomicBool::new(false);
-    let results: Vec<Result<(), ExecError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                s.spawn(|| -> Result<(), ExecError> {
-                    let mut client: Option<Client> = None;
-                    loop {
-                        if failed.load(Ordering::SeqCst) {
-                            return Ok(());
-                        }
-                        let Some((e, c)) =
-                            queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
-                        else {
-                            return Ok(());
-                        };
-                        let conn = match &mut client {
-                            Some(conn) => conn,
-                            None => client.insert(
-                                pg::connect(settings)
-                                    .inspect_err(|_| failed.store(true, Ordering::SeqCst))?,
-                            ),
-                        };
-                        if let Err(err) =
-                            run_chunk(conn, settings, e, c, digest, run_id, state, opts)
-                        {
-                            failed.store(true, Ordering::SeqCst);
-                            let _ = lock(state).chunk_failed(
-                                digest,
-                                run_id,
-                                &e.name,
-                                &c.id,
-                                &err.to_string(),
-                            );
-                            return Err(err);
-                        }
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(ExecError::Internal("a worker thread panicked".into())))
-            })
-            .collect()
-    });
-    results
-        .into_iter()
-        .collect::<Result<Vec<()>, _>>()
-        .map(|_| ())
-}
-
-fn chunk_read(e: &PlannedExport, c: &PlannedChunk) -> ChunkRead {
-    ChunkRead {
-        relation: match &e.relation {
-            Relation::Table { schema, name } => RelationRef::Table {
-                schema: schema.clone(),
-                name: name.clone(),
-            },
-            Relation::Query { sql } => RelationRef::Query(sql.clone()),
-        },
-        columns: e
-            .columns
-            .iter()
-            .map(|col| ReadColumn {
-                name: col.name.clone(),
-                wire_type: col.wire_type.clone(),
-                logical: col.logical.clone(),
-                nullable: col.nullable,
-            })
-            .collect(),
-        range: match (&c.range, &e.chunk_key) {
-            (Some(r), Some(k)) => Some(RangeFilter {
-                column: k.column.clone(),
-                lower: r.lower,
-                upper: r.upper,
-                include_null: r.include_null,
-            }),
-            _ => None,
-        },
-        batch_rows: e.tuning.batch_rows.max(1) as usize,
-        batch_bytes: e.tuning.batch_memory_bytes.max(1) as usize,
-        statement_timeout_ms: e.tuning.statement_timeout_ms,
-        lock_timeout_ms: e.tuning.lock_timeout_ms,
-        use_cursor: c.range.is_none(),
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn run_chunk(
-    client: &mut Client,
-    settings: &ConnectionSettings,
-    e: &PlannedExport,
-    c: &PlannedChunk,
-    digest: &str,
-    run_id: &str,
-    state: &Mutex<StateStore>,
-    opts: &ApplyOptions<'_>,
-) -> Result<(), ExecError> {
-    let dir = Path::new(&e.destination.path);
-    let final_path = dir.join(&c.file);
-    let temp_path = dir.join(format!("{TEMP_PREFIX}{}-{}", c.file, std::process::id()));
-    lock(state).chunk_started(digest, run_id, &e.name, &c.id, &c.file)?;
-    let started = Instant::now();
-    let werr = |path: &Path, detail: String| ExecError::Write {
-        export: e.name.clone(),
-        path: path.display().to_string(),
-        detail,
-    };
-    let result = (|| {
-        let file = File::create(&temp_path).map_err(|err| werr(&temp_path, err.to_string()))?;
-        let writer = ChunkWriter::create(
-            file,
-            export_schema(e),
-            e.format,
-            e.compression,
-            e.tuning.row_group_bytes,
-        )
-        .map_err(|d| werr(&temp_path, d))?;
-        let req = chunk_read(e, c);
-        let label = format!("export {}, chunk {}", e.name, c.id);
-        let (tx, rx) = sync_channel::<RecordBatch>(2);
-        let (read, written) = std::thread::scope(|s| {
-            let encoder = s.spawn(move || -> Result<ChunkWriter, String> {
-                let mut w = writer;
-                for batch in rx {
-                    w.write(&batch)?;
-                }
-                Ok(w)
-            });
-            let read = pg::read_chunk(client, &req, &label, |batch| tx.send(batch).map_err(|_| ()));
-            drop(tx);
-            let written = encoder
-                .join()
-                .unwrap_or_else(|_| Err("the encoder thread panicked".into()));
-            (read, written)
-        });
-        let stats = match (read, written) {
-            (_, Err(d)) => {
-                return Err(ExecError::Encode {
-                    export: e.name.clone(),
-                    chunk: c.id.clone(),
-                    detail: d,
-                })
-            }
-            (Err(ReadFailure::Source(err)), _) => {
-                return Err(ExecError::Chunk {
-                    export: e.name.clone(),
-                    chunk: c.id.clone(),
-                    detail: settings.redact(&err.to_string()),
-                })
-            }
-            (Err(ReadFailure::Sink(())), _) => {
-                return Err(werr(&temp_path, "the encoder stopped early".into()))
-            }
-            (Ok(stats), Ok(w)) => {
-                let (bytes, sha) = w.finish().map_err(|d| werr(&temp_path, d))?;
-                (stats, bytes, sha)
-            }
-        };
-        fs::rename(&temp_path, &final_path).map_err(|err| werr(&final_path, err.to_string()))?;
-        sync_dir(dir).map_err(|err| werr(dir, err.to_string()))?;
-        Ok(stats)
-    })();
-    let (stats, bytes, sha) = match result {
-        Ok(v) => v,
-        Err(err) => {
-            let _ = fs::remove_file(&temp_path);
-            return Err(err);
-        }
-    };
-    let nulled = (!stats.nulled_values.is_empty()).then(|| {
-        format!(
-            "\"nulled_values\":{}",
-            serde_json::to_string(
-                &stats
-                    .nulled_values
-                    .iter()
-                    .map(|(c, n)| (c.as_str(), *n))
-                    .collect::<std::collections::BTreeMap<_, _>>()
-            )
-            .unwrap_or_default()
-        )
-    });
-    for (column, n) in &stats.nulled_values {
-        tracing::warn!(export = %e.name, chunk = %c.id, column = %column, count = n, "values with no Arrow representation (infinity) were written as NULL");
-    }
-    lock(state).chunk_committed(
-        digest,
-        run_id,
-        &e.name,
-        &c.id,
-        stats.rows,
-        bytes,
-        &sha,
-        started.elapsed().as_millis() as u64,
-        nulled.as_deref(),
-    )?;
-    (opts.progress)(ProgressEvent::ChunkCommitted {
-        export: e.name.clone(),
-        chunk: c.id.clone(),
-        rows: stats.rows,
-        bytes,
-    });
-    Ok(())
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 

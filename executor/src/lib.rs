@@ -8,6 +8,7 @@
 //! the plan it is given and refuses one it cannot trust; it never re-plans.
 
 mod apply;
+mod chunks;
 mod error;
 mod manifest;
 mod stale;

@@ -1,0 +1,316 @@
+//! Running the chunks of one export. Each worker owns one source connection and reads
+//! its chunks one after another; every chunk's batches go through a bounded channel to
+//! an encoder thread that writes and finishes the file. The worker starts reading the
+//! next chunk while the previous chunk's encoder finishes, so the source is never idle
+//! waiting for compression, and at most two chunks per worker are in memory.
+//!
+//! A chunk is committed (rename into place, fsync, state row) only after its encoder
+//! finished cleanly; any failure removes the temporary file.
+
+use std::collections::VecDeque;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::Mutex;
+use std::thread::{Scope, ScopedJoinHandle};
+use std::time::Instant;
+
+use arrow::record_batch::RecordBatch;
+use rivet_schema::plan::{PlannedChunk, PlannedExport, Relation};
+use rivet_sources::postgres::{self as pg, Client, ReadFailure};
+use rivet_sources::{
+    ChunkRead, ConnectionSettings, RangeFilter, ReadColumn, ReadStats, RelationRef,
+};
+
+use crate::apply::{lock, sync_dir, ApplyOptions, ProgressEvent, TEMP_PREFIX};
+use crate::error::ExecError;
+use crate::state::StateStore;
+use crate::writer::{export_schema, ChunkWriter};
+
+/// Batches in flight between a reader and its encoder.
+const CHANNEL_BATCHES: usize = 1;
+
+/// What every chunk of a run shares.
+pub struct ChunkContext<'a> {
+    pub settings: &'a ConnectionSettings,
+    pub digest: &'a str,
+    pub run_id: &'a str,
+    pub state: &'a Mutex<StateStore>,
+    pub opts: &'a ApplyOptions<'a>,
+}
+
+/// A chunk whose rows are all read and whose encoder may still be finishing.
+struct ReadChunk<'scope, 'a> {
+    export: &'a PlannedExport,
+    chunk: &'a PlannedChunk,
+    encoder: ScopedJoinHandle<'scope, Result<(u64, String), String>>,
+    temp_path: PathBuf,
+    stats: ReadStats,
+    started: Instant,
+}
+
+/// Runs `chunks` on `parallelism` workers; stops handing out chunks at the first
+/// failure and returns it.
+pub fn run_chunks(
+    ctx: &ChunkContext<'_>,
+    parallelism: u32,
+    chunks: Vec<(&PlannedExport, &PlannedChunk)>,
+) -> Result<(), ExecError> {
+    if chunks.is_empty() {
+        return Ok(());
+    }
+    let workers = (parallelism.max(1) as usize).min(chunks.len());
+    let queue = Mutex::new(chunks.into_iter().collect::<VecDeque<_>>());
+    let failed = AtomicBool::new(false);
+    let results: Vec<Result<(), ExecError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| s.spawn(|| worker(s, ctx, &queue, &failed)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(ExecError::Internal("a worker thread panicked".into())))
+            })
+            .collect()
+    });
+    results
+        .into_iter()
+        .collect::<Result<Vec<()>, _>>()
+        .map(|_| ())
+}
+
+fn worker<'scope, 'a>(
+    s: &'scope Scope<'scope, '_>,
+    ctx: &'scope ChunkContext<'a>,
+    queue: &Mutex<VecDeque<(&'a PlannedExport, &'a PlannedChunk)>>,
+    failed: &AtomicBool,
+) -> Result<(), ExecError>
+where
+    'a: 'scope,
+{
+    let mut client: Option<Client> = None;
+    let mut pending: Option<ReadChunk<'scope, 'a>> = None;
+    let result = (|| -> Result<(), ExecError> {
+        loop {
+            if failed.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let Some((e, c)) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else {
+                return Ok(());
+            };
+            let conn = match &mut client {
+                Some(conn) => conn,
+                None => client.insert(pg::connect(ctx.settings)?),
+            };
+            let read =
+                read_chunk(s, ctx, conn, e, c).inspect_err(|err| record_failure(ctx, e, c, err))?;
+            if let Some(previous) = pending.replace(read) {
+                commit(ctx, previous)?;
+            }
+        }
+    })();
+    let result = match (result, pending.take()) {
+        (Ok(()), Some(last)) => commit(ctx, last),
+        (Err(err), Some(last)) => {
+            discard(last);
+            Err(err)
+        }
+        (r, None) => r,
+    };
+    if result.is_err() {
+        failed.store(true, Ordering::SeqCst);
+    }
+    result
+}
+
+fn record_failure(ctx: &ChunkContext<'_>, e: &PlannedExport, c: &PlannedChunk, err: &ExecError) {
+    let _ = lock(ctx.state).chunk_failed(ctx.digest, ctx.run_id, &e.name, &c.id, &err.to_string());
+}
+
+/// Waits for an abandoned chunk's encoder and removes its temporary file.
+fn discard(read: ReadChunk<'_, '_>) {
+    let _ = read.encoder.join();
+    let _ = fs::remove_file(&read.temp_path);
+}
+
+fn temp_path_for(e: &PlannedExport, c: &PlannedChunk) -> PathBuf {
+    Path::new(&e.destination.path).join(format!("{TEMP_PREFIX}{}-{}", c.file, std::process::id()))
+}
+
+/// Reads one chunk, feeding a new encoder thread; returns once every row is read.
+fn read_chunk<'scope, 'a>(
+    s: &'scope Scope<'scope, '_>,
+    ctx: &ChunkContext<'_>,
+    client: &mut Client,
+    e: &'a PlannedExport,
+    c: &'a PlannedChunk,
+) -> Result<ReadChunk<'scope, 'a>, ExecError> {
+    lock(ctx.state).chunk_started(ctx.digest, ctx.run_id, &e.name, &c.id, &c.file)?;
+    let started = Instant::now();
+    let temp_path = temp_path_for(e, c);
+    let werr = |detail: String| ExecError::Write {
+        export: e.name.clone(),
+        path: temp_path.display().to_string(),
+        detail,
+    };
+    let file = File::create(&temp_path).map_err(|err| werr(err.to_string()))?;
+    let mut writer = ChunkWriter::create(
+        file,
+        export_schema(e),
+        e.format,
+        e.compression,
+        e.tuning.row_group_bytes,
+    )
+    .map_err(werr)?;
+    let (tx, rx) = sync_channel::<RecordBatch>(CHANNEL_BATCHES);
+    let encoder = s.spawn(move || -> Result<(u64, String), String> {
+        for batch in rx {
+            writer.write(&batch)?;
+        }
+        writer.finish()
+    });
+    let label = format!("export {}, chunk {}", e.name, c.id);
+    let read = pg::read_chunk(client, &chunk_read(e, c), &label, |batch| {
+        tx.send(batch).map_err(|_| ())
+    });
+    drop(tx);
+    match read {
+        Ok(stats) => Ok(ReadChunk {
+            export: e,
+            chunk: c,
+            encoder,
+            temp_path,
+            stats,
+            started,
+        }),
+        Err(failure) => {
+            // The encoder's own error explains a closed channel better than the reader can.
+            let encoded = encoder
+                .join()
+                .unwrap_or_else(|_| Err("the encoder thread panicked".into()));
+            let _ = fs::remove_file(&temp_path);
+            Err(match (failure, encoded) {
+                (ReadFailure::Source(err), _) => ExecError::Chunk {
+                    export: e.name.clone(),
+                    chunk: c.id.clone(),
+                    detail: ctx.settings.redact(&err.to_string()),
+                },
+                (ReadFailure::Sink(()), Err(detail)) => ExecError::Encode {
+                    export: e.name.clone(),
+                    chunk: c.id.clone(),
+                    detail,
+                },
+                (ReadFailure::Sink(()), Ok(_)) => {
+                    ExecError::Internal("the encoder stopped before the reader".into())
+                }
+            })
+        }
+    }
+}
+
+/// Waits for the encoder, renames the file into place and records the commit.
+fn commit(ctx: &ChunkContext<'_>, read: ReadChunk<'_, '_>) -> Result<(), ExecError> {
+    let ReadChunk {
+        export: e,
+        chunk: c,
+        encoder,
+        temp_path,
+        stats,
+        started,
+    } = read;
+    let fail = |err: ExecError| {
+        let _ = fs::remove_file(&temp_path);
+        record_failure(ctx, e, c, &err);
+        err
+    };
+    let (bytes, sha) = encoder
+        .join()
+        .unwrap_or_else(|_| Err("the encoder thread panicked".into()))
+        .map_err(|detail| {
+            fail(ExecError::Encode {
+                export: e.name.clone(),
+                chunk: c.id.clone(),
+                detail,
+            })
+        })?;
+    let dir = Path::new(&e.destination.path);
+    let final_path = dir.join(&c.file);
+    let werr = |path: &Path, err: std::io::Error| ExecError::Write {
+        export: e.name.clone(),
+        path: path.display().to_string(),
+        detail: err.to_string(),
+    };
+    fs::rename(&temp_path, &final_path).map_err(|err| fail(werr(&final_path, err)))?;
+    sync_dir(dir).map_err(|err| fail(werr(dir, err)))?;
+    let nulled = (!stats.nulled_values.is_empty()).then(|| {
+        let map: std::collections::BTreeMap<&str, u64> = stats
+            .nulled_values
+            .iter()
+            .map(|(c, n)| (c.as_str(), *n))
+            .collect();
+        format!(
+            "\"nulled_values\":{}",
+            serde_json::to_string(&map).unwrap_or_default()
+        )
+    });
+    for (column, n) in &stats.nulled_values {
+        tracing::warn!(export = %e.name, chunk = %c.id, column = %column, count = n, "values with no Arrow representation (infinity) were written as NULL");
+    }
+    lock(ctx.state).chunk_committed(
+        ctx.digest,
+        ctx.run_id,
+        &e.name,
+        &c.id,
+        stats.rows,
+        bytes,
+        &sha,
+        started.elapsed().as_millis() as u64,
+        nulled.as_deref(),
+    )?;
+    (ctx.opts.progress)(ProgressEvent::ChunkCommitted {
+        export: e.name.clone(),
+        chunk: c.id.clone(),
+        rows: stats.rows,
+        bytes,
+    });
+    Ok(())
+}
+
+/// The source read for one chunk, built from the plan alone.
+fn chunk_read(e: &PlannedExport, c: &PlannedChunk) -> ChunkRead {
+    ChunkRead {
+        relation: match &e.relation {
+            Relation::Table { schema, name } => RelationRef::Table {
+                schema: schema.clone(),
+                name: name.clone(),
+            },
+            Relation::Query { sql } => RelationRef::Query(sql.clone()),
+        },
+        columns: e
+            .columns
+            .iter()
+            .map(|col| ReadColumn {
+                name: col.name.clone(),
+                wire_type: col.wire_type.clone(),
+                logical: col.logical.clone(),
+                nullable: col.nullable,
+            })
+            .collect(),
+        range: match (&c.range, &e.chunk_key) {
+            (Some(r), Some(k)) => Some(RangeFilter {
+                column: k.column.clone(),
+                lower: r.lower,
+                upper: r.upper,
+                include_null: r.include_null,
+            }),
+            _ => None,
+        },
+        batch_rows: e.tuning.batch_rows.max(1) as usize,
+        batch_bytes: e.tuning.batch_memory_bytes.max(1) as usize,
+        statement_timeout_ms: e.tuning.statement_timeout_ms,
+        lock_timeout_ms: e.tuning.lock_timeout_ms,
+        use_cursor: c.range.is_none(),
+    }
+}
