@@ -156,12 +156,19 @@ fn read_chunk<'scope, 'a>(
         detail,
     };
     let file = File::create(&temp_path).map_err(|err| werr(err.to_string()))?;
+    let dictionary_off: Vec<&str> = e
+        .columns
+        .iter()
+        .filter(|c| !c.dictionary)
+        .map(|c| c.name.as_str())
+        .collect();
     let mut writer = ChunkWriter::create(
         file,
         export_schema(e),
         e.format,
         e.compression,
         e.tuning.row_group_bytes,
+        &dictionary_off,
     )
     .map_err(werr)?;
     let (tx, rx) = sync_channel::<RecordBatch>(CHANNEL_BATCHES);

@@ -61,12 +61,14 @@ pub enum ChunkWriter {
 }
 
 impl ChunkWriter {
+    /// `dictionary_off` names the columns written without a Parquet dictionary.
     pub fn create(
         file: File,
         schema: SchemaRef,
         format: Format,
         compression: Compression,
         row_group_bytes: u64,
+        dictionary_off: &[&str],
     ) -> Result<Self, String> {
         let out = HashingWriter::new(file);
         match format {
@@ -78,11 +80,17 @@ impl ChunkWriter {
                     Compression::Lz4 => PqCompression::LZ4_RAW,
                     Compression::None => PqCompression::UNCOMPRESSED,
                 };
-                let props = WriterProperties::builder()
+                let mut props = WriterProperties::builder()
                     .set_compression(codec)
                     .set_max_row_group_bytes(Some(row_group_bytes.max(1) as usize))
-                    .set_created_by(format!("rivet {}", env!("CARGO_PKG_VERSION")))
-                    .build();
+                    .set_created_by(format!("rivet {}", env!("CARGO_PKG_VERSION")));
+                for name in dictionary_off {
+                    props = props.set_column_dictionary_enabled(
+                        parquet::schema::types::ColumnPath::from(*name),
+                        false,
+                    );
+                }
+                let props = props.build();
                 let writer =
                     ArrowWriter::try_new(out, schema, Some(props)).map_err(|e| e.to_string())?;
                 Ok(ChunkWriter::Parquet(Box::new(writer)))

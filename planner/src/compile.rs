@@ -310,11 +310,27 @@ fn select_columns(
                 name: c.name.clone(),
                 declared_type: c.declared_type.clone(),
                 wire_type: c.wire_type.clone(),
+                dictionary: wants_dictionary(c.n_distinct, d.row_estimate),
                 logical,
                 nullable: c.nullable,
             })
         })
         .collect()
+}
+
+/// Dictionary-encode a column when its values repeat: at most 10% distinct (or at
+/// most 1,000 distinct values). Without statistics, keep Parquet's default (on).
+fn wants_dictionary(n_distinct: Option<f64>, rows: u64) -> bool {
+    let Some(n) = n_distinct else {
+        return true;
+    };
+    let rows = rows.max(1) as f64;
+    let (count, ratio) = if n < 0.0 {
+        (-n * rows, -n)
+    } else {
+        (n, n / rows)
+    };
+    count <= 1_000.0 || ratio <= 0.10
 }
 
 /// The integer column to chunk on and whether it is nullable.
@@ -518,6 +534,16 @@ mod tests {
         .unwrap();
         assert_eq!(c.len(), 4);
         assert!(split_chunks(0, "t", Some(0), Some(10_000_000), false, 1, 10, "csv").is_err());
+    }
+
+    #[test]
+    fn dictionary_is_chosen_for_repeating_values_only() {
+        assert!(wants_dictionary(None, 1_000_000));
+        assert!(wants_dictionary(Some(12.0), 1_000_000));
+        assert!(wants_dictionary(Some(-0.05), 1_000_000));
+        assert!(!wants_dictionary(Some(-1.0), 1_000_000));
+        assert!(!wants_dictionary(Some(500_000.0), 1_000_000));
+        assert!(wants_dictionary(Some(-1.0), 500));
     }
 
     #[test]

@@ -135,17 +135,30 @@ fn diff_export(d: &mut PlanDiff, o: &PlannedExport, n: &PlannedExport) {
                 "export {name}: column {} added ({})",
                 c.name, c.declared_type
             )),
-            Some(oc) if oc != c => d.structural.push(format!(
-                "export {name}: column {} changed {} {}{} -> {} {}{}",
-                c.name,
-                oc.declared_type,
-                oc.logical.display_name(),
-                if oc.nullable { "" } else { " not null" },
-                c.declared_type,
-                c.logical.display_name(),
-                if c.nullable { "" } else { " not null" },
-            )),
-            _ => {}
+            Some(oc) => {
+                let same_shape = oc.declared_type == c.declared_type
+                    && oc.wire_type == c.wire_type
+                    && oc.logical == c.logical
+                    && oc.nullable == c.nullable;
+                if !same_shape {
+                    d.structural.push(format!(
+                        "export {name}: column {} changed {} {}{} -> {} {}{}",
+                        c.name,
+                        oc.declared_type,
+                        oc.logical.display_name(),
+                        if oc.nullable { "" } else { " not null" },
+                        c.declared_type,
+                        c.logical.display_name(),
+                        if c.nullable { "" } else { " not null" },
+                    ));
+                }
+                if oc.dictionary != c.dictionary {
+                    d.volume.push(format!(
+                        "export {name}: column {} dictionary encoding {} -> {} (column statistics changed)",
+                        c.name, oc.dictionary, c.dictionary
+                    ));
+                }
+            }
         }
     }
     let on: Vec<&str> = o.columns.iter().map(|c| c.name.as_str()).collect();

@@ -131,11 +131,12 @@ fn render_export(out: &mut String, e: &PlannedExport) {
     for c in &e.columns {
         let _ = writeln!(
             out,
-            "      {:<24} {:<28} -> {}{}",
+            "      {:<24} {:<28} -> {}{}{}",
             c.name,
             c.declared_type,
             c.logical.display_name(),
-            if c.nullable { "" } else { " not null" }
+            if c.nullable { "" } else { " not null" },
+            if c.dictionary { ", dictionary" } else { "" }
         );
     }
     let _ = writeln!(out, "    chunks ({}):", e.chunks.len());
@@ -192,7 +193,7 @@ pub fn show_json(plan: &Plan) -> serde_json::Value {
             "chunk_key": e.chunk_key,
             "columns": e.columns.iter().map(|c| json!({
                 "name": c.name, "declared_type": c.declared_type,
-                "type": c.logical.display_name(), "nullable": c.nullable,
+                "type": c.logical.display_name(), "nullable": c.nullable, "dictionary": c.dictionary,
             })).collect::<Vec<_>>(),
             "chunks": e.chunks,
         })).collect::<Vec<_>>(),

@@ -100,6 +100,10 @@ pub struct PlannedColumn {
     pub logical: LogicalType,
     /// Whether the column may hold NULL.
     pub nullable: bool,
+    /// Parquet dictionary encoding for this column, chosen from the source's distinct
+    /// value statistics (on when values repeat, off for mostly unique values, where a
+    /// dictionary costs time and bytes).
+    pub dictionary: bool,
 }
 
 /// The integer column an export is chunked on.

@@ -14,7 +14,7 @@ pub use connection::ConnectionSettings;
 pub use error::SourceError;
 
 /// A column as the source describes it, with the output type Rivet chose for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SourceColumn {
     pub name: String,
     /// Type as declared in the catalog (`numeric(12,2)`, `public.mood`, `integer[]`).
@@ -24,10 +24,13 @@ pub struct SourceColumn {
     /// Output type, or why the column cannot be exported as is.
     pub logical: Result<rivet_schema::LogicalType, String>,
     pub nullable: bool,
+    /// Planner statistics on distinct values (`pg_stats.n_distinct`: a count when
+    /// positive, minus the fraction of rows when negative); None without statistics.
+    pub n_distinct: Option<f64>,
 }
 
 /// Catalog facts about one table, gathered in batched queries.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TableInfo {
     pub schema: String,
     pub name: String,

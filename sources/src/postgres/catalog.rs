@@ -94,15 +94,32 @@ pub fn describe_tables(
         .map_err(query_err("reading column definitions from pg_attribute"))?;
     let type_oids: Vec<u32> = cols.iter().map(|r| r.get::<_, u32>(3)).collect();
     let types = type_closure(client, &type_oids)?;
+    let stats = client
+        .query(
+            "SELECT c.oid, s.attname::text, s.n_distinct::float8 \
+             FROM pg_stats s \
+             JOIN pg_namespace n ON n.nspname = s.schemaname \
+             JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.tablename \
+             WHERE c.oid = ANY($1) \
+             ORDER BY s.inherited",
+            &[&oids],
+        )
+        .map_err(query_err("reading column statistics from pg_stats"))?;
+    let mut n_distinct: HashMap<(u32, String), f64> = HashMap::new();
+    for r in &stats {
+        n_distinct.entry((r.get(0), r.get(1))).or_insert(r.get(2));
+    }
     let mut by_rel: HashMap<u32, Vec<SourceColumn>> = HashMap::new();
     for row in &cols {
         let resolved = resolve(&types, row.get(3), row.get(4));
+        let key: (u32, String) = (row.get(0), row.get(1));
         by_rel.entry(row.get(0)).or_default().push(SourceColumn {
             name: row.get(1),
             declared_type: row.get(2),
             wire_type: resolved.wire_type,
             logical: resolved.logical,
             nullable: !row.get::<_, bool>(5),
+            n_distinct: n_distinct.get(&key).copied(),
         });
     }
     let mut out = Vec::with_capacity(requests.len());
@@ -197,6 +214,7 @@ pub fn describe_query(client: &mut Client, sql: &str) -> Result<Vec<SourceColumn
                 wire_type: resolved.wire_type,
                 logical: resolved.logical,
                 nullable: true,
+                n_distinct: None,
             }
         })
         .collect())
