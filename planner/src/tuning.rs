@@ -22,8 +22,8 @@ fn defaults(profile: Profile) -> ProfileDefaults {
         Profile::Safe => ProfileDefaults {
             parallelism: 1,
             batch_rows: 20_000,
-            batch_mb: 16,
-            row_group_mb: 32,
+            batch_mb: 4,
+            row_group_mb: 16,
             statement_timeout_ms: 30_000,
             lock_timeout_ms: 2_000,
             chunk_target_mb: 16,
@@ -31,8 +31,8 @@ fn defaults(profile: Profile) -> ProfileDefaults {
         Profile::Balanced => ProfileDefaults {
             parallelism: 1,
             batch_rows: 65_536,
-            batch_mb: 32,
-            row_group_mb: 64,
+            batch_mb: 8,
+            row_group_mb: 32,
             statement_timeout_ms: 120_000,
             lock_timeout_ms: 5_000,
             chunk_target_mb: 64,
@@ -40,8 +40,8 @@ fn defaults(profile: Profile) -> ProfileDefaults {
         Profile::Fast => ProfileDefaults {
             parallelism: 2,
             batch_rows: 131_072,
-            batch_mb: 64,
-            row_group_mb: 128,
+            batch_mb: 16,
+            row_group_mb: 64,
             statement_timeout_ms: 300_000,
             lock_timeout_ms: 10_000,
             chunk_target_mb: 128,
