@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
 use rivet_schema::plan::{PlannedChunk, PlannedExport, Relation};
-use rivet_sources::postgres::{self as pg, Client, ReadFailure};
+use rivet_sources::postgres::{ChunkReader, ReadFailure};
 use rivet_sources::{
     ChunkRead, ConnectionSettings, RangeFilter, ReadColumn, ReadStats, RelationRef,
 };
@@ -90,7 +90,7 @@ fn worker<'scope, 'a>(
 where
     'a: 'scope,
 {
-    let mut client: Option<Client> = None;
+    let mut client: Option<ChunkReader> = None;
     let mut pending: Option<ReadChunk<'scope, 'a>> = None;
     let result = (|| -> Result<(), ExecError> {
         loop {
@@ -102,7 +102,7 @@ where
             };
             let conn = match &mut client {
                 Some(conn) => conn,
-                None => client.insert(pg::connect(ctx.settings)?),
+                None => client.insert(ChunkReader::connect(ctx.settings)?),
             };
             let read =
                 read_chunk(s, ctx, conn, e, c).inspect_err(|err| record_failure(ctx, e, c, err))?;
@@ -143,7 +143,7 @@ fn temp_path_for(e: &PlannedExport, c: &PlannedChunk) -> PathBuf {
 fn read_chunk<'scope, 'a>(
     s: &'scope Scope<'scope, '_>,
     ctx: &ChunkContext<'_>,
-    client: &mut Client,
+    client: &mut ChunkReader,
     e: &'a PlannedExport,
     c: &'a PlannedChunk,
 ) -> Result<ReadChunk<'scope, 'a>, ExecError> {
@@ -179,7 +179,7 @@ fn read_chunk<'scope, 'a>(
         writer.finish()
     });
     let label = format!("export {}, chunk {}", e.name, c.id);
-    let read = pg::read_chunk(client, &chunk_read(e, c), &label, |batch| {
+    let read = client.read_chunk(&chunk_read(e, c), &label, |batch| {
         tx.send(batch).map_err(|_| ())
     });
     drop(tx);

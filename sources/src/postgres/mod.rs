@@ -3,14 +3,17 @@
 //! (whole-relation reads), both decoded straight into Arrow.
 
 mod catalog;
+mod copy_binary;
 pub mod decode;
 mod read;
+mod reader;
 pub mod types;
 
 /// The PostgreSQL connection type callers hold between calls.
 pub use ::postgres::Client;
 pub use catalog::{describe_query, describe_tables, key_bounds, TableRequest};
-pub use read::{read_chunk, select_sql, ReadFailure};
+pub use read::{select_sql, ReadFailure};
+pub use reader::ChunkReader;
 
 use std::time::Duration;
 
@@ -22,13 +25,13 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Opens a connection. Nothing session-level is set here: every setting Rivet needs is
-/// applied with `SET LOCAL` inside the read transaction, so nothing leaks through a
-/// transaction-pooling proxy.
-pub fn connect(settings: &ConnectionSettings) -> Result<postgres::Client, SourceError> {
+/// Connection settings for both drivers: nothing session-level is set here, because
+/// every setting Rivet needs is applied with `SET LOCAL` inside a transaction, so
+/// nothing leaks through a transaction-pooling proxy.
+fn driver_config(settings: &ConnectionSettings) -> Result<tokio_postgres::Config, SourceError> {
     let mut config = match &settings.conn {
         ConnTarget::Url(url) => {
-            url.parse::<postgres::Config>()
+            url.parse::<tokio_postgres::Config>()
                 .map_err(|e| SourceError::Settings {
                     origin: "connection URL".into(),
                     detail: settings.redact(&e.to_string()),
@@ -41,7 +44,7 @@ pub fn connect(settings: &ConnectionSettings) -> Result<postgres::Client, Source
             password,
             database,
         } => {
-            let mut c = postgres::Config::new();
+            let mut c = tokio_postgres::Config::new();
             c.host(host).port(*port);
             match user {
                 Some(u) => c.user(u),
@@ -67,12 +70,21 @@ pub fn connect(settings: &ConnectionSettings) -> Result<postgres::Client, Source
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(15));
     }
-    config
+    Ok(config)
+}
+
+fn connect_error(settings: &ConnectionSettings, e: &postgres::Error) -> SourceError {
+    SourceError::Connect {
+        target: settings.target.clone(),
+        detail: settings.redact(&error_text(e)),
+    }
+}
+
+/// Opens a synchronous connection, used for catalog work.
+pub fn connect(settings: &ConnectionSettings) -> Result<postgres::Client, SourceError> {
+    postgres::Config::from(driver_config(settings)?)
         .connect(postgres::NoTls)
-        .map_err(|e| SourceError::Connect {
-            target: settings.target.clone(),
-            detail: settings.redact(&error_text(&e)),
-        })
+        .map_err(|e| connect_error(settings, &e))
 }
 
 /// The server's message with SQLSTATE, detail and hint when there is one.

@@ -1,0 +1,223 @@
+//! The chunk reader: one source connection driven by `tokio-postgres` on a private
+//! single-threaded runtime. A whole chunk runs inside one `block_on`, so the COPY
+//! stream is consumed message after message without re-entering the runtime per row
+//! (the synchronous client's per-message overhead dominated narrow tables).
+//!
+//! Key-range chunks run `COPY (SELECT …) TO STDOUT (FORMAT binary)`; whole-relation
+//! reads declare a server-side cursor and `FETCH` it in batches. Both run in a
+//! `REPEATABLE READ READ ONLY` transaction with `SET LOCAL statement_timeout` and
+//! `lock_timeout`, so nothing outlives the transaction or leaks through a pooler.
+
+use std::sync::Arc;
+
+use arrow::record_batch::RecordBatch;
+use futures_util::StreamExt;
+use tokio_postgres::types::{FromSql, Type};
+use tokio_postgres::IsolationLevel;
+
+use super::copy_binary::{CopyDecoder, CopyError};
+use super::decode::{BatchAssembler, ColumnDecoder, DecodeError};
+use super::read::{select_sql, ReadFailure};
+use super::{connect_error, driver_config, error_text};
+use crate::connection::ConnectionSettings;
+use crate::error::SourceError;
+use crate::{ChunkRead, ReadStats};
+
+/// A connection dedicated to reading chunks.
+pub struct ChunkReader {
+    runtime: tokio::runtime::Runtime,
+    client: tokio_postgres::Client,
+}
+
+struct Raw<'a>(&'a [u8]);
+
+impl<'a> FromSql<'a> for Raw<'a> {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Raw(raw))
+    }
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+impl ChunkReader {
+    /// Connects with the same settings as the catalog connection.
+    pub fn connect(settings: &ConnectionSettings) -> Result<Self, SourceError> {
+        let config = driver_config(settings)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| SourceError::Connect {
+                target: settings.target.clone(),
+                detail: format!("cannot start the I/O runtime: {e}"),
+            })?;
+        let (client, connection) = runtime
+            .block_on(config.connect(tokio_postgres::NoTls))
+            .map_err(|e| connect_error(settings, &e))?;
+        runtime.spawn(async move {
+            // Errors surface on the client's next call; nothing to do here.
+            let _ = connection.await;
+        });
+        Ok(ChunkReader { runtime, client })
+    }
+
+    /// Reads one chunk, handing each finished batch to `sink`. `label` names the chunk
+    /// in error messages (e.g. `export orders, chunk orders/00003`).
+    pub fn read_chunk<E>(
+        &mut self,
+        req: &ChunkRead,
+        label: &str,
+        mut sink: impl FnMut(RecordBatch) -> Result<(), E>,
+    ) -> Result<ReadStats, ReadFailure<E>> {
+        let schema = Arc::new(crate::arrow_types::schema(
+            req.columns
+                .iter()
+                .map(|c| (c.name.as_str(), &c.logical, c.nullable)),
+        ));
+        let decoders = req
+            .columns
+            .iter()
+            .map(|c| {
+                ColumnDecoder::new(&c.wire_type, &c.logical).map_err(|e| SourceError::Decode {
+                    relation: label.to_owned(),
+                    column: c.name.clone(),
+                    detail: e.0,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut asm = BatchAssembler::new(schema, decoders);
+        let q = |what: &'static str| {
+            move |e: tokio_postgres::Error| SourceError::Query {
+                context: format!("{label}: {what}"),
+                detail: error_text(&e),
+            }
+        };
+        let decode_err = |col: usize, e: DecodeError| SourceError::Decode {
+            relation: label.to_owned(),
+            column: req
+                .columns
+                .get(col)
+                .map(|c| c.name.clone())
+                .unwrap_or_default(),
+            detail: e.0,
+        };
+        let mut rows: u64 = 0;
+        let mut emit = |asm: &mut BatchAssembler, force: bool| -> Result<(), ReadFailure<E>> {
+            if force || asm.rows() >= req.batch_rows || asm.bytes() >= req.batch_bytes {
+                let batch = asm.take().map_err(|e| SourceError::Decode {
+                    relation: label.to_owned(),
+                    column: String::new(),
+                    detail: e.to_string(),
+                })?;
+                if let Some(batch) = batch {
+                    sink(batch).map_err(ReadFailure::Sink)?;
+                }
+            }
+            Ok(())
+        };
+        let client = &mut self.client;
+        self.runtime.block_on(async {
+            let tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await
+                .map_err(q("starting the read transaction"))?;
+            tx.batch_execute(&format!(
+                "SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
+                req.statement_timeout_ms, req.lock_timeout_ms
+            ))
+            .await
+            .map_err(q("setting statement_timeout and lock_timeout"))?;
+            let select = select_sql(req);
+            if req.use_cursor {
+                tx.batch_execute(&format!(
+                    "DECLARE rivet_cursor NO SCROLL CURSOR FOR {select}"
+                ))
+                .await
+                .map_err(q("declaring the server-side cursor"))?;
+                let fetch = format!("FETCH FORWARD {} FROM rivet_cursor", req.batch_rows.max(1));
+                loop {
+                    let fetched = tx
+                        .query(fetch.as_str(), &[])
+                        .await
+                        .map_err(q("fetching from the cursor"))?;
+                    if fetched.is_empty() {
+                        break;
+                    }
+                    for row in &fetched {
+                        let mut bytes = 0;
+                        for i in 0..req.columns.len() {
+                            let raw: Option<Raw> = row.try_get(i).map_err(q("reading a row"))?;
+                            let raw = raw.map(|r| r.0);
+                            bytes += raw.map_or(0, <[u8]>::len);
+                            asm.columns[i].append(raw).map_err(|e| decode_err(i, e))?;
+                        }
+                        asm.row_done(bytes);
+                        rows += 1;
+                    }
+                    emit(&mut asm, false)?;
+                }
+                tx.batch_execute("CLOSE rivet_cursor")
+                    .await
+                    .map_err(q("closing the cursor"))?;
+            } else {
+                let copy = format!("COPY ({select}) TO STDOUT (FORMAT binary)");
+                let stream = tx
+                    .copy_out(copy.as_str())
+                    .await
+                    .map_err(q("starting COPY"))?;
+                futures_util::pin_mut!(stream);
+                let mut decoder = CopyDecoder::new(req.columns.len());
+                while let Some(message) = stream.next().await {
+                    let data = message.map_err(q("reading COPY data"))?;
+                    let mut done_bytes = Vec::new();
+                    decoder
+                        .feed(
+                            &data,
+                            &mut |i, raw| asm.columns[i].append(raw).map_err(|e| (i, e)),
+                            &mut |n| done_bytes.push(n),
+                        )
+                        .map_err(|e| match e {
+                            CopyError::Format(detail) => SourceError::Decode {
+                                relation: label.to_owned(),
+                                column: String::new(),
+                                detail,
+                            },
+                            CopyError::Value(i, e) => decode_err(i, e),
+                        })?;
+                    for n in done_bytes {
+                        asm.row_done(n);
+                        rows += 1;
+                    }
+                    emit(&mut asm, false)?;
+                }
+                if !decoder.finished() {
+                    return Err(SourceError::Decode {
+                        relation: label.to_owned(),
+                        column: String::new(),
+                        detail: "the COPY stream ended without its trailer".into(),
+                    }
+                    .into());
+                }
+            }
+            emit(&mut asm, true)?;
+            tx.commit()
+                .await
+                .map_err(q("committing the read transaction"))?;
+            Ok::<(), ReadFailure<E>>(())
+        })?;
+        let nulled_values = req
+            .columns
+            .iter()
+            .zip(&asm.columns)
+            .filter(|(_, d)| d.nulled_total() > 0)
+            .map(|(c, d)| (c.name.clone(), d.nulled_total()))
+            .collect();
+        Ok(ReadStats {
+            rows,
+            nulled_values,
+        })
+    }
+}
