@@ -1,9 +1,9 @@
 //! Config + live catalog → sealed plan, and the two read-only views of plans:
 //! `plan show` (a reviewable tree) and `plan diff` (structural vs volume changes).
 //!
-//! **Architecture invariant:** the planner reads the source catalog and statistics but
-//! never table rows, and never writes anything but the plan it returns. The executor
-//! does not depend on this crate.
+//! **Architecture invariant:** the planner reads the source catalog, statistics and the
+//! `min`/`max` of chunk keys (under a `statement_timeout`), never the exported rows, and
+//! writes nothing but the plan it returns. The executor does not depend on this crate.
 
 mod compile;
 mod diff;
