@@ -615,3 +615,52 @@ fn plan_show_renders_a_stable_reviewable_tree() {
     assert!(out.status.success());
     insta::assert_snapshot!(String::from_utf8(out.stdout).unwrap());
 }
+
+#[test]
+fn terminated_apply_leaves_no_statement_running_on_the_server() {
+    let url = require_pg!();
+    // A distinct application_name tells this run's sessions apart from other tests'.
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let tagged = format!("{url}{sep}application_name=rivet_sigterm_test");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        "",
+        "  - name: big\n    table: rivet_fixture.big_gappy\n    mode: chunked\n    chunk_size: 5000\n    tuning: { batch_size: 500, parallelism: 2 }\n    destination: { type: local, path: out }\n",
+    );
+    write(dir.path(), "rivet.yaml", &cfg);
+    rivet(dir.path(), &tagged).args(["plan", "-c", "rivet.yaml", "-o", "plan.json"]).assert().success();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("rivet"))
+        .current_dir(dir.path())
+        .env("DATABASE_URL", &tagged)
+        .args(["apply", "plan.json"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut client = common::connect(&url);
+    let sessions = |client: &mut postgres::Client| -> i64 {
+        client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'rivet_sigterm_test' AND state <> 'idle'",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while sessions(&mut client) == 0 {
+        assert!(std::time::Instant::now() < deadline, "apply never reached the server");
+        assert!(child.try_wait().unwrap().is_none(), "apply finished before it could be terminated");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    child.wait().unwrap();
+    let stopped = std::time::Instant::now();
+    while sessions(&mut client) > 0 {
+        assert!(
+            stopped.elapsed() < std::time::Duration::from_secs(2),
+            "a rivet statement was still running on the server 2 s after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
