@@ -628,7 +628,10 @@ fn terminated_apply_leaves_no_statement_running_on_the_server() {
         "  - name: big\n    table: rivet_fixture.big_gappy\n    mode: chunked\n    chunk_size: 5000\n    tuning: { batch_size: 500, parallelism: 2 }\n    destination: { type: local, path: out }\n",
     );
     write(dir.path(), "rivet.yaml", &cfg);
-    rivet(dir.path(), &tagged).args(["plan", "-c", "rivet.yaml", "-o", "plan.json"]).assert().success();
+    rivet(dir.path(), &tagged)
+        .args(["plan", "-c", "rivet.yaml", "-o", "plan.json"])
+        .assert()
+        .success();
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("rivet"))
         .current_dir(dir.path())
         .env("DATABASE_URL", &tagged)
@@ -648,11 +651,20 @@ fn terminated_apply_leaves_no_statement_running_on_the_server() {
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while sessions(&mut client) == 0 {
-        assert!(std::time::Instant::now() < deadline, "apply never reached the server");
-        assert!(child.try_wait().unwrap().is_none(), "apply finished before it could be terminated");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "apply never reached the server"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "apply finished before it could be terminated"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     child.wait().unwrap();
     let stopped = std::time::Instant::now();
@@ -663,4 +675,44 @@ fn terminated_apply_leaves_no_statement_running_on_the_server() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+#[test]
+fn batch_memory_policy_fail_stops_the_chunk_and_warn_journals_it() {
+    let url = require_pg!();
+    let dir = tempfile::tempdir().unwrap();
+    let mk = |policy: &str| {
+        config(
+            "",
+            &format!("  - name: big\n    table: rivet_fixture.big_gappy\n    tuning: {{ batch_size: 1000000, max_batch_memory_mb: 1, on_batch_memory_exceeded: {policy} }}\n    destination: {{ type: local, path: out }}\n"),
+        )
+    };
+    write(dir.path(), "rivet.yaml", &mk("fail"));
+    rivet(dir.path(), &url)
+        .args(["plan", "-c", "rivet.yaml", "-o", "plan.json"])
+        .assert()
+        .success();
+    rivet(dir.path(), &url)
+        .args(["apply", "plan.json"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("memory target")
+                .and(predicate::str::contains("max_batch_memory_mb")),
+        );
+    assert!(!dir.path().join("out/part-00001.parquet").exists());
+    write(dir.path(), "rivet.yaml", &mk("warn"));
+    rivet(dir.path(), &url)
+        .args(["plan", "-c", "rivet.yaml", "-o", "plan.json"])
+        .assert()
+        .success();
+    rivet(dir.path(), &url)
+        .args(["apply", "plan.json"])
+        .assert()
+        .success();
+    rivet(dir.path(), &url)
+        .args(["journal"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("batches_over_memory_target"));
 }

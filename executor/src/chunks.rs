@@ -17,6 +17,7 @@ use std::thread::{Scope, ScopedJoinHandle};
 use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
+use rivet_schema::config::BatchMemoryPolicy;
 use rivet_schema::plan::{PlannedChunk, PlannedExport, Relation};
 use rivet_sources::postgres::{ChunkReader, ReadFailure};
 use rivet_sources::{
@@ -251,17 +252,28 @@ fn commit(ctx: &ChunkContext<'_>, read: ReadChunk<'_, '_>) -> Result<(), ExecErr
     };
     fs::rename(&temp_path, &final_path).map_err(|err| fail(werr(&final_path, err)))?;
     sync_dir(dir).map_err(|err| fail(werr(dir, err)))?;
-    let nulled = (!stats.nulled_values.is_empty()).then(|| {
+    let mut notes = Vec::new();
+    if !stats.nulled_values.is_empty() {
         let map: std::collections::BTreeMap<&str, u64> = stats
             .nulled_values
             .iter()
             .map(|(c, n)| (c.as_str(), *n))
             .collect();
-        format!(
+        notes.push(format!(
             "\"nulled_values\":{}",
             serde_json::to_string(&map).unwrap_or_default()
-        )
-    });
+        ));
+    }
+    if stats.batches_over_memory_target > 0 {
+        notes.push(format!(
+            "\"batches_over_memory_target\":{}",
+            stats.batches_over_memory_target
+        ));
+    }
+    let nulled = (!notes.is_empty()).then(|| notes.join(","));
+    if stats.batches_over_memory_target > 0 {
+        tracing::warn!(export = %e.name, chunk = %c.id, batches = stats.batches_over_memory_target, target_bytes = e.tuning.batch_memory_bytes, "batches grew past tuning.max_batch_memory_mb");
+    }
     for (column, n) in &stats.nulled_values {
         tracing::warn!(export = %e.name, chunk = %c.id, column = %column, count = n, "values with no Arrow representation (infinity) were written as NULL");
     }
@@ -319,5 +331,10 @@ fn chunk_read(e: &PlannedExport, c: &PlannedChunk) -> ChunkRead {
         statement_timeout_ms: e.tuning.statement_timeout_ms,
         lock_timeout_ms: e.tuning.lock_timeout_ms,
         use_cursor: c.range.is_none(),
+        on_batch_memory_exceeded: match e.tuning.on_batch_memory_exceeded {
+            BatchMemoryPolicy::AutoShrink => rivet_sources::BatchMemoryPolicy::AutoShrink,
+            BatchMemoryPolicy::Warn => rivet_sources::BatchMemoryPolicy::Warn,
+            BatchMemoryPolicy::Fail => rivet_sources::BatchMemoryPolicy::Fail,
+        },
     }
 }

@@ -113,11 +113,12 @@ fn render_export(out: &mut String, e: &PlannedExport) {
     let t = &e.tuning;
     let _ = writeln!(
         out,
-        "    tuning {}: parallelism {}, batch {} rows / {} MiB, row group {} MiB, statement_timeout {} ms, lock_timeout {} ms",
+        "    tuning {}: parallelism {}, batch {} rows / {} MiB ({}), row group {} MiB, statement_timeout {} ms, lock_timeout {} ms",
         t.profile,
         t.parallelism,
         t.batch_rows,
         t.batch_memory_bytes / (1024 * 1024),
+        lower(t.on_batch_memory_exceeded),
         t.row_group_bytes / (1024 * 1024),
         t.statement_timeout_ms,
         t.lock_timeout_ms

@@ -77,6 +77,10 @@ pub fn resolve_tuning(global: Option<&Tuning>, export: Option<&Tuning>) -> (Plan
         parallelism: parallelism as u32,
         batch_rows: batch_rows as u32,
         batch_memory_bytes: batch_mb * MB,
+        on_batch_memory_exceeded: export
+            .and_then(|t| t.on_batch_memory_exceeded)
+            .or_else(|| global.and_then(|t| t.on_batch_memory_exceeded))
+            .unwrap_or_default(),
         row_group_bytes: row_group_mb * MB,
         statement_timeout_ms: pick(&|t| t.statement_timeout_ms).unwrap_or(d.statement_timeout_ms),
         lock_timeout_ms: pick(&|t| t.lock_timeout_ms).unwrap_or(d.lock_timeout_ms),

@@ -213,6 +213,12 @@ pub struct Tuning {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub max_batch_memory_mb: Option<u32>,
+    /// What the memory target means: `auto_shrink` (default) cuts a batch as soon as it
+    /// reaches `max_batch_memory_mb`; `warn` cuts by `batch_size` rows only and logs and
+    /// journals batches that outgrow the target; `fail` cuts by rows and fails the chunk
+    /// when a batch outgrows the target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_batch_memory_exceeded: Option<BatchMemoryPolicy>,
     /// Target size of a Parquet row group before compression.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
@@ -229,6 +235,16 @@ pub struct Tuning {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub chunk_target_mb: Option<u32>,
+}
+
+/// Policy for batches that outgrow `max_batch_memory_mb`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchMemoryPolicy {
+    #[default]
+    AutoShrink,
+    Warn,
+    Fail,
 }
 
 /// Tuning presets. See `docs/execution.md` for what each sets.

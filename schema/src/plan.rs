@@ -140,6 +140,7 @@ pub struct PlannedTuning {
     pub parallelism: u32,
     pub batch_rows: u32,
     pub batch_memory_bytes: u64,
+    pub on_batch_memory_exceeded: crate::config::BatchMemoryPolicy,
     pub row_group_bytes: u64,
     pub statement_timeout_ms: u64,
     pub lock_timeout_ms: u64,

@@ -16,6 +16,13 @@ pub enum SourceError {
     Query { context: String, detail: String },
     #[error("table `{table}` was not found in the source database; check the schema and exact name (names are case-sensitive)")]
     TableNotFound { table: String },
+    #[error("{relation}: a batch of {rows} row(s) reached {bytes} bytes, over the {target}-byte memory target, and on_batch_memory_exceeded is `fail`; raise tuning.max_batch_memory_mb, lower tuning.batch_size, or use `auto_shrink`")]
+    BatchMemoryExceeded {
+        relation: String,
+        rows: usize,
+        bytes: usize,
+        target: usize,
+    },
     #[error("column `{column}` of {relation}: cannot decode value: {detail}")]
     Decode {
         relation: String,

@@ -62,6 +62,20 @@ pub struct ChunkRead {
     pub lock_timeout_ms: u64,
     /// Whole-relation reads go through a server-side cursor fetched in short statements.
     pub use_cursor: bool,
+    /// What to do when a batch outgrows `batch_bytes`.
+    pub on_batch_memory_exceeded: BatchMemoryPolicy,
+}
+
+/// How `batch_bytes` bounds a batch (the reference tool's `on_batch_memory_exceeded`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchMemoryPolicy {
+    /// Cut the batch as soon as it reaches the memory target (a single row larger than
+    /// the target becomes a batch of its own, counted in [`ReadStats`]).
+    AutoShrink,
+    /// Cut batches by row count only; count batches that outgrow the target.
+    Warn,
+    /// Cut batches by row count only; fail the chunk when a batch outgrows the target.
+    Fail,
 }
 
 /// A table or a query to read from.
@@ -96,4 +110,6 @@ pub struct ReadStats {
     /// Values that could not be represented and were written as NULL (e.g. `infinity`
     /// dates), per column name.
     pub nulled_values: Vec<(String, u64)>,
+    /// Batches that grew past the memory target (see [`BatchMemoryPolicy`]).
+    pub batches_over_memory_target: u64,
 }

@@ -85,6 +85,7 @@ mod tests {
             statement_timeout_ms: 1,
             lock_timeout_ms: 1,
             use_cursor: false,
+            on_batch_memory_exceeded: crate::BatchMemoryPolicy::AutoShrink,
         }
     }
 

@@ -21,7 +21,7 @@ use super::read::{select_sql, ReadFailure};
 use super::{connect_error, driver_config, error_text};
 use crate::connection::ConnectionSettings;
 use crate::error::SourceError;
-use crate::{ChunkRead, ReadStats};
+use crate::{BatchMemoryPolicy, ChunkRead, ReadStats};
 
 /// A connection dedicated to reading chunks.
 pub struct ChunkReader {
@@ -102,8 +102,27 @@ impl ChunkReader {
             detail: e.0,
         };
         let mut rows: u64 = 0;
+        let mut over_target: u64 = 0;
         let mut emit = |asm: &mut BatchAssembler, force: bool| -> Result<(), ReadFailure<E>> {
-            if force || asm.rows() >= req.batch_rows || asm.bytes() >= req.batch_bytes {
+            let over = asm.bytes() > req.batch_bytes;
+            let cut_by_memory = match req.on_batch_memory_exceeded {
+                BatchMemoryPolicy::AutoShrink => asm.bytes() >= req.batch_bytes,
+                BatchMemoryPolicy::Warn => false,
+                BatchMemoryPolicy::Fail if over => {
+                    return Err(SourceError::BatchMemoryExceeded {
+                        relation: label.to_owned(),
+                        rows: asm.rows(),
+                        bytes: asm.bytes(),
+                        target: req.batch_bytes,
+                    }
+                    .into())
+                }
+                BatchMemoryPolicy::Fail => false,
+            };
+            if force || asm.rows() >= req.batch_rows || cut_by_memory {
+                if over {
+                    over_target += 1;
+                }
                 let batch = asm.take().map_err(|e| SourceError::Decode {
                     relation: label.to_owned(),
                     column: String::new(),
@@ -218,6 +237,7 @@ impl ChunkReader {
         Ok(ReadStats {
             rows,
             nulled_values,
+            batches_over_memory_target: over_target,
         })
     }
 }
