@@ -259,12 +259,29 @@ GRANT SELECT ON ALL TABLES IN SCHEMA rivet_fixture, "Sales Data" TO :"reader";
 SQL
 }
 
+# Reader tools the tests open Rivet's files with (pyarrow, DuckDB, polars), in a venv of
+# our own; reinstalled only when the pinned list changes.
+PY_READERS="pyarrow==26.0.1 duckdb==2.0.1 polars==2.1.0"
+ensure_python_readers() {
+    local venv="$ENV_DIR/py" stamp="$ENV_DIR/py/.rivet-readers"
+    if [[ -x $venv/bin/python && -f $stamp && $(cat "$stamp") == "$PY_READERS" ]]; then
+        return
+    fi
+    command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
+    log "installing reader tools into $venv: $PY_READERS"
+    python3 -m venv "$venv" >&2 || { apt_install python3-venv && python3 -m venv "$venv" >&2; }
+    # shellcheck disable=SC2086
+    "$venv/bin/pip" install --quiet $PY_READERS >&2
+    printf '%s' "$PY_READERS" > "$stamp"
+}
+
 print_env() {
     cat <<EOF
 export RIVET_TEST_PG_URL='postgres://$PG_READER:$PG_READER_PW@$PG_HOST:$PG_PORT/$PG_DB'
 export RIVET_TEST_PG_ADMIN_URL='postgres://$PG_SUPERUSER:$PG_SUPERUSER_PW@$PG_HOST:$PG_PORT/$PG_DB'
 export RIVET_TEST_PG_PASSWORD='$PG_READER_PW'
 export RIVET_TEST_ENV_DIR='$ENV_DIR'
+export RIVET_TEST_PYTHON='$ENV_DIR/py/bin/python'
 EOF
 }
 
@@ -287,6 +304,7 @@ main() {
             init_cluster
             start_cluster
             setup_database
+            ensure_python_readers
             print_env
             ;;
         stop | down)

@@ -716,3 +716,39 @@ fn batch_memory_policy_fail_stops_the_chunk_and_warn_journals_it() {
         .success()
         .stdout(predicate::str::contains("batches_over_memory_target"));
 }
+
+#[test]
+fn pyarrow_duckdb_and_polars_read_the_output_with_its_types() {
+    let url = require_pg!();
+    let python = match std::env::var("RIVET_TEST_PYTHON") {
+        Ok(p) => p,
+        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("RIVET_TEST_PYTHON is not set: run scripts/test-env.sh (CI=true: may not skip)")
+        }
+        Err(_) => {
+            eprintln!("SKIPPED: RIVET_TEST_PYTHON is not set; run scripts/test-env.sh");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        "",
+        "  - name: pq\n    table: rivet_fixture.all_types\n    mode: chunked\n    chunk_size: 4\n    destination: { type: local, path: out/pq }\n\
+         \x20 - name: csv\n    table: rivet_fixture.all_types\n    format: csv\n    destination: { type: local, path: out/csv }\n",
+    );
+    plan_and_apply(dir.path(), &url, &cfg);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/readers/check_outputs.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(dir.path().join("out/pq"))
+        .arg(dir.path().join("out/csv/part-00001.csv"))
+        .arg("10")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "reader check failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
