@@ -12,8 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rivet_schema::dag::PlanGraph;
 use rivet_schema::plan::{Plan, PlannedExport};
-use rivet_sources::postgres as pg;
-use rivet_sources::ConnectionSettings;
+use rivet_sources::{open_catalog, ConnectionSettings};
 
 use crate::chunks::{run_chunks, ChunkContext};
 use crate::error::ExecError;
@@ -121,8 +120,8 @@ fn run(
     let digest = &plan.seal.digest;
     let settings = ConnectionSettings::resolve(&body.source)?;
     {
-        let mut client = pg::connect(&settings)?;
-        crate::stale::check_plan_is_current(&mut client, body).inspect_err(|e| {
+        let mut catalog = open_catalog(&settings)?;
+        crate::stale::check_plan_is_current(catalog.as_mut(), body).inspect_err(|e| {
             let _ = lock(state).journal(run_id, "plan_stale", None, None, Some(&e.to_string()));
         })?;
     }

@@ -19,9 +19,9 @@ use std::time::Instant;
 use arrow::record_batch::RecordBatch;
 use rivet_schema::config::BatchMemoryPolicy;
 use rivet_schema::plan::{PlannedChunk, PlannedExport, Relation};
-use rivet_sources::postgres::{ChunkReader, ReadFailure};
 use rivet_sources::{
-    ChunkRead, ConnectionSettings, RangeFilter, ReadColumn, ReadStats, RelationRef,
+    open_chunk_source, ChunkRead, ChunkSource, ConnectionSettings, RangeFilter, ReadColumn,
+    ReadFailure, ReadStats, RelationRef, SinkClosed,
 };
 
 use crate::apply::{lock, sync_dir, ApplyOptions, ProgressEvent, TEMP_PREFIX};
@@ -91,7 +91,7 @@ fn worker<'scope, 'a>(
 where
     'a: 'scope,
 {
-    let mut client: Option<ChunkReader> = None;
+    let mut client: Option<Box<dyn ChunkSource>> = None;
     let mut pending: Option<ReadChunk<'scope, 'a>> = None;
     let result = (|| -> Result<(), ExecError> {
         loop {
@@ -103,10 +103,10 @@ where
             };
             let conn = match &mut client {
                 Some(conn) => conn,
-                None => client.insert(ChunkReader::connect(ctx.settings)?),
+                None => client.insert(open_chunk_source(ctx.settings)?),
             };
-            let read =
-                read_chunk(s, ctx, conn, e, c).inspect_err(|err| record_failure(ctx, e, c, err))?;
+            let read = read_chunk(s, ctx, conn.as_mut(), e, c)
+                .inspect_err(|err| record_failure(ctx, e, c, err))?;
             if let Some(previous) = pending.replace(read) {
                 commit(ctx, previous)?;
             }
@@ -144,7 +144,7 @@ fn temp_path_for(e: &PlannedExport, c: &PlannedChunk) -> PathBuf {
 fn read_chunk<'scope, 'a>(
     s: &'scope Scope<'scope, '_>,
     ctx: &ChunkContext<'_>,
-    client: &mut ChunkReader,
+    client: &mut dyn ChunkSource,
     e: &'a PlannedExport,
     c: &'a PlannedChunk,
 ) -> Result<ReadChunk<'scope, 'a>, ExecError> {
@@ -180,8 +180,8 @@ fn read_chunk<'scope, 'a>(
         writer.finish()
     });
     let label = format!("export {}, chunk {}", e.name, c.id);
-    let read = client.read_chunk(&chunk_read(e, c), &label, |batch| {
-        tx.send(batch).map_err(|_| ())
+    let read = client.read_chunk(&chunk_read(e, c), &label, &mut |batch| {
+        tx.send(batch).map_err(|_| SinkClosed)
     });
     drop(tx);
     match read {
@@ -200,17 +200,22 @@ fn read_chunk<'scope, 'a>(
                 .unwrap_or_else(|_| Err("the encoder thread panicked".into()));
             let _ = fs::remove_file(&temp_path);
             Err(match (failure, encoded) {
-                (ReadFailure::Source(err), _) => ExecError::Chunk {
-                    export: e.name.clone(),
-                    chunk: c.id.clone(),
-                    detail: ctx.settings.redact(&err.to_string()),
-                },
-                (ReadFailure::Sink(()), Err(detail)) => ExecError::Encode {
+                (ReadFailure::Source(err), _) => {
+                    // The source names the chunk by `label`; the error names it already.
+                    let text = err.to_string();
+                    let text = text.strip_prefix(&format!("{label}: ")).unwrap_or(&text);
+                    ExecError::Chunk {
+                        export: e.name.clone(),
+                        chunk: c.id.clone(),
+                        detail: ctx.settings.redact(text),
+                    }
+                }
+                (ReadFailure::SinkClosed, Err(detail)) => ExecError::Encode {
                     export: e.name.clone(),
                     chunk: c.id.clone(),
                     detail,
                 },
-                (ReadFailure::Sink(()), Ok(_)) => {
+                (ReadFailure::SinkClosed, Ok(_)) => {
                     ExecError::Internal("the encoder stopped before the reader".into())
                 }
             })

@@ -3,14 +3,13 @@
 //! the export takes every column — a column was added.
 
 use rivet_schema::plan::{PlanBody, PlannedExport, Relation};
-use rivet_sources::postgres::{self as pg, Client, TableRequest};
-use rivet_sources::{SourceColumn, SourceError};
+use rivet_sources::{Catalog, SourceColumn, SourceError, TableRequest};
 
 use crate::error::ExecError;
 
 /// Checks every export of the plan against the live catalog (one batched call for the
 /// tables, one describe per query export).
-pub fn check_plan_is_current(client: &mut Client, body: &PlanBody) -> Result<(), ExecError> {
+pub fn check_plan_is_current(catalog: &mut dyn Catalog, body: &PlanBody) -> Result<(), ExecError> {
     let tables: Vec<(&PlannedExport, TableRequest)> = body
         .exports
         .iter()
@@ -26,7 +25,7 @@ pub fn check_plan_is_current(client: &mut Client, body: &PlanBody) -> Result<(),
         })
         .collect();
     let requests: Vec<TableRequest> = tables.iter().map(|(_, r)| r.clone()).collect();
-    let described = match pg::describe_tables(client, &requests) {
+    let described = match catalog.describe_tables(&requests) {
         Ok(d) => d,
         Err(SourceError::TableNotFound { table }) => {
             let export = tables
@@ -47,11 +46,13 @@ pub fn check_plan_is_current(client: &mut Client, body: &PlanBody) -> Result<(),
     }
     for e in &body.exports {
         if let Relation::Query { sql } = &e.relation {
-            let columns = pg::describe_query(client, sql).map_err(|err| ExecError::Stale {
-                export: e.name.clone(),
-                relation: "query".into(),
-                change: format!("the query no longer prepares ({err})"),
-            })?;
+            let columns = catalog
+                .describe_query(sql)
+                .map_err(|err| ExecError::Stale {
+                    export: e.name.clone(),
+                    relation: "query".into(),
+                    change: format!("the query no longer prepares ({err})"),
+                })?;
             compare(e, &columns)?;
         }
     }

@@ -11,8 +11,9 @@ use rivet_schema::plan::{
     PlannedExport, PlannedMode, PlannedWave, Relation,
 };
 use rivet_schema::LogicalType;
-use rivet_sources::postgres::{self as pg, TableRequest};
-use rivet_sources::{ConnectionSettings, RelationRef, SourceColumn, SourceError};
+use rivet_sources::{
+    open_catalog, Catalog, ConnectionSettings, RelationRef, SourceColumn, SourceError, TableRequest,
+};
 
 use crate::error::PlanError;
 use crate::tuning::resolve_tuning;
@@ -25,8 +26,8 @@ const DEFAULT_ROW_BYTES: u64 = 200;
 /// Connects to the config's source and compiles a sealed plan.
 pub fn plan_from_config(config: &Config) -> Result<Plan, PlanError> {
     let settings = ConnectionSettings::resolve(&config.source)?;
-    let mut client = pg::connect(&settings)?;
-    compile(config, &mut client)
+    let mut catalog = open_catalog(&settings)?;
+    compile(config, catalog.as_mut())
 }
 
 /// What the catalog says about one export's relation.
@@ -46,8 +47,8 @@ fn cfg_err(path: String, message: impl Into<String>) -> PlanError {
 }
 
 /// Compiles a validated config into a sealed plan using an open connection.
-pub fn compile(config: &Config, client: &mut pg::Client) -> Result<Plan, PlanError> {
-    let described = describe_all(config, client)?;
+pub fn compile(config: &Config, catalog: &mut dyn Catalog) -> Result<Plan, PlanError> {
+    let described = describe_all(config, catalog)?;
     let mut exports = Vec::with_capacity(config.exports.len());
     let mut bound_requests = Vec::new();
     let mut pending = Vec::new();
@@ -73,7 +74,7 @@ pub fn compile(config: &Config, client: &mut pg::Client) -> Result<Plan, PlanErr
         })
         .max()
         .unwrap_or(60_000);
-    let bounds = pg::key_bounds(client, &bound_requests, bounds_timeout)?;
+    let bounds = catalog.key_bounds(&bound_requests, bounds_timeout)?;
     let mut bounds = bounds.into_iter();
     for (i, e, d, columns, key) in pending {
         let (tuning, chunk_target_bytes) =
@@ -176,7 +177,7 @@ fn relation_ref(r: &Relation) -> RelationRef {
     }
 }
 
-fn describe_all(config: &Config, client: &mut pg::Client) -> Result<Vec<Described>, PlanError> {
+fn describe_all(config: &Config, catalog: &mut dyn Catalog) -> Result<Vec<Described>, PlanError> {
     let mut table_requests = Vec::new();
     let mut table_export_index = Vec::new();
     for (i, e) in config.exports.iter().enumerate() {
@@ -189,7 +190,7 @@ fn describe_all(config: &Config, client: &mut pg::Client) -> Result<Vec<Describe
             table_export_index.push(i);
         }
     }
-    let tables = match pg::describe_tables(client, &table_requests) {
+    let tables = match catalog.describe_tables(&table_requests) {
         Ok(t) => t,
         Err(SourceError::TableNotFound { table }) => {
             let i = table_export_index
@@ -230,7 +231,7 @@ fn describe_all(config: &Config, client: &mut pg::Client) -> Result<Vec<Describe
                 avg_row_bytes: t.avg_row_bytes,
             });
         } else if let Some(sql) = &e.query {
-            let columns = pg::describe_query(client, sql).map_err(|err| match err {
+            let columns = catalog.describe_query(sql).map_err(|err| match err {
                 SourceError::Query { detail, .. } => cfg_err(
                     format!("exports[{i}].query"),
                     format!("the source cannot prepare this query: {detail}"),

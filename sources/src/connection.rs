@@ -8,6 +8,8 @@ use crate::error::SourceError;
 /// A resolved connection: the string the driver needs plus the secrets to redact.
 /// Deliberately not `Debug`, so it cannot be logged by accident.
 pub struct ConnectionSettings {
+    /// Engine to open.
+    pub kind: rivet_schema::config::SourceKind,
     /// Driver connection string (may contain the password).
     pub(crate) conn: ConnTarget,
     /// Safe description for messages: `host:port/database`.
@@ -52,6 +54,7 @@ impl ConnectionSettings {
             let secrets = url_passwords(&url);
             let target = describe_url(&url);
             return Ok(ConnectionSettings {
+                kind: source.kind,
                 conn: ConnTarget::Url(url),
                 target,
                 secrets,
@@ -68,6 +71,7 @@ impl ConnectionSettings {
             source.database.as_deref().unwrap_or("(default database)")
         );
         Ok(ConnectionSettings {
+            kind: source.kind,
             secrets: password.iter().filter(|p| !p.is_empty()).cloned().collect(),
             conn: ConnTarget::Parts {
                 host,

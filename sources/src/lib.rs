@@ -9,9 +9,14 @@ pub mod arrow_types;
 pub mod connection;
 pub mod error;
 pub mod postgres;
+pub mod source;
 
 pub use connection::ConnectionSettings;
 pub use error::SourceError;
+pub use source::{
+    open_catalog, open_chunk_source, Catalog, ChunkSource, KeyBounds, ReadFailure, SinkClosed,
+    TableRequest,
+};
 
 /// A column as the source describes it, with the output type Rivet chose for it.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,14 +9,8 @@ use postgres::Client;
 use super::types::{resolve, PgTypeRow};
 use super::{error_text, quote_ident};
 use crate::error::SourceError;
+use crate::source::{Catalog, KeyBounds, TableRequest};
 use crate::{RelationRef, SourceColumn, TableInfo};
-
-/// A table to describe; `schema: None` means the connection's `current_schema()`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableRequest {
-    pub schema: Option<String>,
-    pub name: String,
-}
 
 fn query_err(context: &str) -> impl Fn(postgres::Error) -> SourceError + '_ {
     move |e| SourceError::Query {
@@ -28,11 +22,8 @@ fn query_err(context: &str) -> impl Fn(postgres::Error) -> SourceError + '_ {
 /// `(schema, name, oid, reltuples, relpages, primary key columns)` of one relation.
 type RelationRow = (String, String, u32, f64, i64, Vec<String>);
 
-/// `(min, max)` of a chunk key; both None for an empty relation.
-pub type KeyBounds = (Option<i64>, Option<i64>);
-
 /// Describes every requested table, in request order.
-pub fn describe_tables(
+fn describe_tables(
     client: &mut Client,
     requests: &[TableRequest],
 ) -> Result<Vec<TableInfo>, SourceError> {
@@ -186,7 +177,7 @@ fn type_closure(
 
 /// Describes a query's result columns without running it (a prepared statement).
 /// Nullability is unknown for query results, so every column is nullable.
-pub fn describe_query(client: &mut Client, sql: &str) -> Result<Vec<SourceColumn>, SourceError> {
+fn describe_query(client: &mut Client, sql: &str) -> Result<Vec<SourceColumn>, SourceError> {
     let stmt = client
         .prepare(sql)
         .map_err(query_err("describing the export's query"))?;
@@ -223,7 +214,7 @@ pub fn describe_query(client: &mut Client, sql: &str) -> Result<Vec<SourceColumn
 /// `min` and `max` of each `(relation, integer column)`, in one statement.
 /// Runs in a read-only transaction with `SET LOCAL statement_timeout`, so a key
 /// without an index (or a slow query) cannot hold the source for long.
-pub fn key_bounds(
+fn key_bounds(
     client: &mut Client,
     requests: &[(RelationRef, String)],
     statement_timeout_ms: u64,
@@ -263,4 +254,28 @@ pub fn key_bounds(
         out[i as usize] = (r.get(1), r.get(2));
     }
     Ok(out)
+}
+
+/// The PostgreSQL catalog connection (the synchronous client).
+pub struct PgCatalog(pub(crate) Client);
+
+impl Catalog for PgCatalog {
+    fn describe_tables(
+        &mut self,
+        requests: &[TableRequest],
+    ) -> Result<Vec<TableInfo>, SourceError> {
+        describe_tables(&mut self.0, requests)
+    }
+
+    fn describe_query(&mut self, sql: &str) -> Result<Vec<SourceColumn>, SourceError> {
+        describe_query(&mut self.0, sql)
+    }
+
+    fn key_bounds(
+        &mut self,
+        requests: &[(RelationRef, String)],
+        statement_timeout_ms: u64,
+    ) -> Result<Vec<KeyBounds>, SourceError> {
+        key_bounds(&mut self.0, requests, statement_timeout_ms)
+    }
 }

@@ -10,9 +10,8 @@ mod reader;
 pub mod types;
 
 /// The PostgreSQL connection type callers hold between calls.
-pub use ::postgres::Client;
-pub use catalog::{describe_query, describe_tables, key_bounds, TableRequest};
-pub use read::{select_sql, ReadFailure};
+pub use catalog::PgCatalog;
+pub use read::select_sql;
 pub use reader::ChunkReader;
 
 use std::time::Duration;
@@ -81,9 +80,10 @@ fn connect_error(settings: &ConnectionSettings, e: &postgres::Error) -> SourceEr
 }
 
 /// Opens a synchronous connection, used for catalog work.
-pub fn connect(settings: &ConnectionSettings) -> Result<postgres::Client, SourceError> {
+pub fn connect(settings: &ConnectionSettings) -> Result<PgCatalog, SourceError> {
     postgres::Config::from(driver_config(settings)?)
         .connect(postgres::NoTls)
+        .map(PgCatalog)
         .map_err(|e| connect_error(settings, &e))
 }
 

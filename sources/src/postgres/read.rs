@@ -2,21 +2,7 @@
 //! integer literals, nothing spliced from user input.
 
 use super::quote_ident;
-use crate::error::SourceError;
 use crate::{ChunkRead, RelationRef};
-
-/// A read fails either in the source or in the caller's batch sink.
-#[derive(Debug)]
-pub enum ReadFailure<E> {
-    Source(SourceError),
-    Sink(E),
-}
-
-impl<E> From<SourceError> for ReadFailure<E> {
-    fn from(e: SourceError) -> Self {
-        ReadFailure::Source(e)
-    }
-}
 
 /// The `FROM` target of a relation.
 pub(crate) fn from_clause(rel: &RelationRef) -> String {

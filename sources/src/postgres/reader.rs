@@ -17,10 +17,11 @@ use tokio_postgres::IsolationLevel;
 
 use super::copy_binary::{CopyDecoder, CopyError};
 use super::decode::{BatchAssembler, ColumnDecoder, DecodeError};
-use super::read::{select_sql, ReadFailure};
+use super::read::select_sql;
 use super::{connect_error, driver_config, error_text};
 use crate::connection::ConnectionSettings;
 use crate::error::SourceError;
+use crate::source::{ChunkSource, ReadFailure, SinkClosed};
 use crate::{BatchMemoryPolicy, ChunkRead, ReadStats};
 
 /// A connection dedicated to reading chunks.
@@ -60,15 +61,15 @@ impl ChunkReader {
         });
         Ok(ChunkReader { runtime, client })
     }
+}
 
-    /// Reads one chunk, handing each finished batch to `sink`. `label` names the chunk
-    /// in error messages (e.g. `export orders, chunk orders/00003`).
-    pub fn read_chunk<E>(
+impl ChunkSource for ChunkReader {
+    fn read_chunk(
         &mut self,
         req: &ChunkRead,
         label: &str,
-        mut sink: impl FnMut(RecordBatch) -> Result<(), E>,
-    ) -> Result<ReadStats, ReadFailure<E>> {
+        sink: &mut dyn FnMut(RecordBatch) -> Result<(), SinkClosed>,
+    ) -> Result<ReadStats, ReadFailure> {
         let schema = Arc::new(crate::arrow_types::schema(
             req.columns
                 .iter()
@@ -103,7 +104,7 @@ impl ChunkReader {
         };
         let mut rows: u64 = 0;
         let mut over_target: u64 = 0;
-        let mut emit = |asm: &mut BatchAssembler, force: bool| -> Result<(), ReadFailure<E>> {
+        let mut emit = |asm: &mut BatchAssembler, force: bool| -> Result<(), ReadFailure> {
             let over = asm.bytes() > req.batch_bytes;
             let cut_by_memory = match req.on_batch_memory_exceeded {
                 BatchMemoryPolicy::AutoShrink => asm.bytes() >= req.batch_bytes,
@@ -129,7 +130,7 @@ impl ChunkReader {
                     detail: e.to_string(),
                 })?;
                 if let Some(batch) = batch {
-                    sink(batch).map_err(ReadFailure::Sink)?;
+                    sink(batch).map_err(|SinkClosed| ReadFailure::SinkClosed)?;
                 }
             }
             Ok(())
@@ -225,7 +226,7 @@ impl ChunkReader {
             tx.commit()
                 .await
                 .map_err(q("committing the read transaction"))?;
-            Ok::<(), ReadFailure<E>>(())
+            Ok::<(), ReadFailure>(())
         })?;
         let nulled_values = req
             .columns

@@ -1,0 +1,83 @@
+//! The two traits every engine implements, and how to open them from connection
+//! settings. Planner and executor talk only to these; adding an engine means one new
+//! module implementing them and one arm in [`open_catalog`] / [`open_chunk_source`].
+
+use arrow::record_batch::RecordBatch;
+use rivet_schema::config::SourceKind;
+
+use crate::connection::ConnectionSettings;
+use crate::error::SourceError;
+use crate::{ChunkRead, ReadStats, RelationRef, SourceColumn, TableInfo};
+
+/// A table to describe; `schema: None` means the connection's default schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRequest {
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+/// `(min, max)` of a chunk key; both None for an empty relation.
+pub type KeyBounds = (Option<i64>, Option<i64>);
+
+/// The consumer of a chunk's batches has stopped (its own error explains why).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SinkClosed;
+
+/// A chunk read fails either in the source or because the batch sink stopped.
+#[derive(Debug)]
+pub enum ReadFailure {
+    Source(SourceError),
+    SinkClosed,
+}
+
+impl From<SourceError> for ReadFailure {
+    fn from(e: SourceError) -> Self {
+        ReadFailure::Source(e)
+    }
+}
+
+/// Catalog facts for planning and staleness checks, in batched round trips.
+pub trait Catalog {
+    /// Describes every requested table, in request order; a missing table is
+    /// [`SourceError::TableNotFound`].
+    fn describe_tables(&mut self, requests: &[TableRequest])
+        -> Result<Vec<TableInfo>, SourceError>;
+    /// Describes a query's result columns without running it.
+    fn describe_query(&mut self, sql: &str) -> Result<Vec<SourceColumn>, SourceError>;
+    /// `min` and `max` of each `(relation, integer column)`, under a statement timeout.
+    fn key_bounds(
+        &mut self,
+        requests: &[(RelationRef, String)],
+        statement_timeout_ms: u64,
+    ) -> Result<Vec<KeyBounds>, SourceError>;
+}
+
+/// Reads chunks as Arrow batches on one connection.
+pub trait ChunkSource: Send {
+    /// Reads one chunk, handing each finished batch to `sink`. `label` names the chunk
+    /// in error messages (e.g. `export orders, chunk orders/00003`).
+    fn read_chunk(
+        &mut self,
+        req: &ChunkRead,
+        label: &str,
+        sink: &mut dyn FnMut(RecordBatch) -> Result<(), SinkClosed>,
+    ) -> Result<ReadStats, ReadFailure>;
+}
+
+/// Opens a catalog connection for the configured engine.
+pub fn open_catalog(settings: &ConnectionSettings) -> Result<Box<dyn Catalog>, SourceError> {
+    match settings.kind {
+        SourceKind::Postgres => Ok(Box::new(crate::postgres::connect(settings)?)),
+        other => Err(SourceError::Unsupported { kind: other }),
+    }
+}
+
+/// Opens a connection dedicated to reading chunks for the configured engine.
+pub fn open_chunk_source(
+    settings: &ConnectionSettings,
+) -> Result<Box<dyn ChunkSource>, SourceError> {
+    match settings.kind {
+        SourceKind::Postgres => Ok(Box::new(crate::postgres::ChunkReader::connect(settings)?)),
+        other => Err(SourceError::Unsupported { kind: other }),
+    }
+}
