@@ -723,3 +723,72 @@ fn pyarrow_duckdb_and_polars_read_the_output_with_its_types() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_connection_cut_mid_chunk_is_retried_and_the_export_is_exact() {
+    let url = require_pg!();
+    let (host_port, _) = url
+        .split_once('@')
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .expect("URL has user@host:port/db");
+    let target: std::net::SocketAddr = host_port.parse().expect("the test URL uses an IP:port");
+    let proxy = common::proxy::CuttingProxy::start(target, 2_000_000);
+    let through_proxy = url.replace(host_port, &format!("127.0.0.1:{}", proxy.port));
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &config(
+            "",
+            "  - name: big\n    table: rivet_fixture.big_gappy\n    mode: chunked\n    chunk_size: 100000\n    tuning: { retry_backoff_ms: 20 }\n    destination: { type: local, path: out }\n",
+        ),
+    );
+    plan_ok(dir.path(), &url, "plan.json");
+    rivet(dir.path(), &through_proxy)
+        .args(["apply", "plan.json"])
+        .assert()
+        .success();
+    assert!(
+        proxy.cut.load(std::sync::atomic::Ordering::SeqCst),
+        "the proxy never cut a connection"
+    );
+    rivet(dir.path(), &url)
+        .args(["journal"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("chunk_retry"));
+    let mut client = common::connect(&url);
+    let batch = concat(&read_export_parquet(&dir.path().join("out")));
+    assert_matches_source(&mut client, "rivet_fixture.big_gappy", "\"id\"", &batch);
+}
+
+#[test]
+fn a_statement_timeout_is_permanent_and_fails_fast_without_retries() {
+    let url = require_pg!();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &config(
+            "",
+            "  - name: big\n    query: SELECT g AS id, pg_sleep(0.01) IS NULL AS slept FROM generate_series(1, 1000) g\n    tuning: { statement_timeout_ms: 50, max_retries: 3, retry_backoff_ms: 20 }\n    destination: { type: local, path: out }\n",
+        ),
+    );
+    plan_ok(dir.path(), &url, "plan.json");
+    rivet(dir.path(), &url)
+        .args(["apply", "plan.json"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("statement timeout").and(predicate::str::contains("57014")),
+        );
+    rivet(dir.path(), &url)
+        .args(["journal"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("chunk_retry")
+                .not()
+                .and(predicate::str::contains("chunk_failed")),
+        );
+}

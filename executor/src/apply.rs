@@ -297,6 +297,7 @@ fn finalize(
                 detail:
                     "not committed, so the export cannot be finalized; run `rivet apply --resume`"
                         .into(),
+                transient: false,
             })?;
         files.push(ManifestFile {
             path: c.file.clone(),

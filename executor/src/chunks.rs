@@ -101,12 +101,43 @@ where
             let Some((e, c)) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else {
                 return Ok(());
             };
-            let conn = match &mut client {
-                Some(conn) => conn,
-                None => client.insert(open_chunk_source(ctx.settings)?),
+            let mut attempt = 0;
+            let read = loop {
+                let attempt_result = match &mut client {
+                    Some(conn) => read_chunk(s, ctx, conn.as_mut(), e, c),
+                    None => open_chunk_source(ctx.settings)
+                        .map_err(ExecError::from)
+                        .and_then(|conn| read_chunk(s, ctx, client.insert(conn).as_mut(), e, c)),
+                };
+                match attempt_result {
+                    Ok(read) => break read,
+                    Err(err) if err.is_transient() && attempt < e.tuning.max_retries => {
+                        attempt += 1;
+                        // A new connection for the retry: the old one may be broken.
+                        client = None;
+                        let wait = backoff(e.tuning.retry_backoff_ms, attempt);
+                        let detail = format!(
+                            "{{\"attempt\":{attempt},\"of\":{},\"backoff_ms\":{},\"error\":{}}}",
+                            e.tuning.max_retries,
+                            wait.as_millis(),
+                            serde_json::Value::from(err.to_string())
+                        );
+                        tracing::warn!(export = %e.name, chunk = %c.id, attempt, error = %err, "transient source error; retrying the chunk");
+                        lock(ctx.state).journal(
+                            ctx.run_id,
+                            "chunk_retry",
+                            Some(&e.name),
+                            Some(&c.id),
+                            Some(&detail),
+                        )?;
+                        std::thread::sleep(wait);
+                    }
+                    Err(err) => {
+                        record_failure(ctx, e, c, &err);
+                        return Err(err);
+                    }
+                }
             };
-            let read = read_chunk(s, ctx, conn.as_mut(), e, c)
-                .inspect_err(|err| record_failure(ctx, e, c, err))?;
             if let Some(previous) = pending.replace(read) {
                 commit(ctx, previous)?;
             }
@@ -124,6 +155,19 @@ where
         failed.store(true, Ordering::SeqCst);
     }
     result
+}
+
+/// `base * 2^(attempt-1)`, at most 30 s, scaled by a jitter factor in [0.5, 1.5) so
+/// that parallel workers do not retry in lockstep.
+fn backoff(base_ms: u64, attempt: u32) -> std::time::Duration {
+    let exp = base_ms.saturating_mul(1u64 << attempt.saturating_sub(1).min(16));
+    let capped = exp.min(30_000);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let jitter = 0.5 + f64::from(nanos % 1_000) / 1_000.0;
+    std::time::Duration::from_millis((capped as f64 * jitter) as u64)
 }
 
 fn record_failure(ctx: &ChunkContext<'_>, e: &PlannedExport, c: &PlannedChunk, err: &ExecError) {
@@ -208,6 +252,7 @@ fn read_chunk<'scope, 'a>(
                         export: e.name.clone(),
                         chunk: c.id.clone(),
                         detail: ctx.settings.redact(text),
+                        transient: err.is_transient(),
                     }
                 }
                 (ReadFailure::SinkClosed, Err(detail)) => ExecError::Encode {

@@ -28,6 +28,8 @@ pub enum ExecError {
         export: String,
         chunk: String,
         detail: String,
+        /// A retry on a new connection may succeed.
+        transient: bool,
     },
     #[error("export {export}: cannot write {path}: {detail}; check that the destination exists, is writable and has free space")]
     Write {
@@ -48,6 +50,15 @@ pub enum ExecError {
 }
 
 impl ExecError {
+    /// True when retrying the chunk on a new connection may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ExecError::Chunk { transient, .. } => *transient,
+            ExecError::Connect(e) => e.is_transient(),
+            _ => false,
+        }
+    }
+
     /// Process exit code for this error (see docs/exit-codes.md).
     pub fn exit_code(&self) -> i32 {
         match self {

@@ -113,7 +113,7 @@ fn render_export(out: &mut String, e: &PlannedExport) {
     let t = &e.tuning;
     let _ = writeln!(
         out,
-        "    tuning {}: parallelism {}, batch {} rows / {} MiB ({}), row group {} MiB, statement_timeout {} ms, lock_timeout {} ms",
+        "    tuning {}: parallelism {}, batch {} rows / {} MiB ({}), row group {} MiB, statement_timeout {} ms, lock_timeout {} ms, {} retries from {} ms",
         t.profile,
         t.parallelism,
         t.batch_rows,
@@ -121,7 +121,9 @@ fn render_export(out: &mut String, e: &PlannedExport) {
         lower(t.on_batch_memory_exceeded),
         t.row_group_bytes / (1024 * 1024),
         t.statement_timeout_ms,
-        t.lock_timeout_ms
+        t.lock_timeout_ms,
+        t.max_retries,
+        t.retry_backoff_ms
     );
     let _ = writeln!(
         out,

@@ -84,6 +84,8 @@ pub fn resolve_tuning(global: Option<&Tuning>, export: Option<&Tuning>) -> (Plan
         row_group_bytes: row_group_mb * MB,
         statement_timeout_ms: pick(&|t| t.statement_timeout_ms).unwrap_or(d.statement_timeout_ms),
         lock_timeout_ms: pick(&|t| t.lock_timeout_ms).unwrap_or(d.lock_timeout_ms),
+        max_retries: pick(&|t| t.max_retries.map(u64::from)).unwrap_or(3) as u32,
+        retry_backoff_ms: pick(&|t| t.retry_backoff_ms).unwrap_or(500),
     };
     (tuning, chunk_mb * MB)
 }

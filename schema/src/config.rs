@@ -231,6 +231,15 @@ pub struct Tuning {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub lock_timeout_ms: Option<u64>,
+    /// Retries of a chunk after a transient source error (dropped connection, deadlock,
+    /// serialization failure, lock timeout, too many connections, server restarting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 100))]
+    pub max_retries: Option<u32>,
+    /// First retry delay; each further retry doubles it (at most 30 s), with jitter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub retry_backoff_ms: Option<u64>,
     /// Target bytes of source data per chunk when `chunk_size` is not given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]

@@ -144,6 +144,8 @@ pub struct PlannedTuning {
     pub row_group_bytes: u64,
     pub statement_timeout_ms: u64,
     pub lock_timeout_ms: u64,
+    pub max_retries: u32,
+    pub retry_backoff_ms: u64,
 }
 
 /// Half-open key range `[lower, upper)`; a missing bound is unbounded on that side.

@@ -3,6 +3,8 @@
 //! reading output files back to compare every cell with the source.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

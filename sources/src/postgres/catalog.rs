@@ -16,6 +16,7 @@ fn query_err(context: &str) -> impl Fn(postgres::Error) -> SourceError + '_ {
     move |e| SourceError::Query {
         context: context.to_owned(),
         detail: error_text(&e),
+        transient: super::is_transient(&e),
     }
 }
 

@@ -76,6 +76,25 @@ fn connect_error(settings: &ConnectionSettings, e: &postgres::Error) -> SourceEr
     SourceError::Connect {
         target: settings.target.clone(),
         detail: settings.redact(&error_text(e)),
+        transient: is_transient(e),
+    }
+}
+
+/// PostgreSQL's transient failures, by SQLSTATE: connection exceptions (class 08),
+/// serialization failure (40001), deadlock (40P01), lock not available (55P03), too many
+/// connections (53300), admin/crash shutdown and cannot-connect-now (57P01..57P03).
+/// An error with no SQLSTATE is an I/O or protocol failure of the connection itself.
+pub fn is_transient(e: &postgres::Error) -> bool {
+    match e.code() {
+        Some(code) => {
+            let c = code.code();
+            c.starts_with("08")
+                || matches!(
+                    c,
+                    "40001" | "40P01" | "55P03" | "53300" | "57P01" | "57P02" | "57P03"
+                )
+        }
+        None => e.as_db_error().is_none(),
     }
 }
 

@@ -51,6 +51,7 @@ impl ChunkReader {
             .map_err(|e| SourceError::Connect {
                 target: settings.target.clone(),
                 detail: format!("cannot start the I/O runtime: {e}"),
+                transient: false,
             })?;
         let (client, connection) = runtime
             .block_on(config.connect(tokio_postgres::NoTls))
@@ -91,6 +92,7 @@ impl ChunkSource for ChunkReader {
             move |e: tokio_postgres::Error| SourceError::Query {
                 context: format!("{label}: {what}"),
                 detail: error_text(&e),
+                transient: super::is_transient(&e),
             }
         };
         let decode_err = |col: usize, e: DecodeError| SourceError::Decode {
