@@ -82,7 +82,9 @@ pub enum PlanAction {
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// The sealed plan made by `rivet plan`.
+    /// The sealed plan made by `rivet plan` — or a config (`.yaml`/`.yml`), which is
+    /// planned and applied in one step like `rivet run` (the plan is kept beside the
+    /// state database).
     pub plan: PathBuf,
     /// Run only the chunks of this plan that are not committed yet.
     #[arg(long)]

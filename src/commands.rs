@@ -28,12 +28,15 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
                 plan(&config, &args.out)
             }
         },
+        Command::Apply(args) if is_config_path(&args.plan) => {
+            run(&args.plan, args.state, args.resume)
+        }
         Command::Apply(args) => {
             let state = args.state.unwrap_or_else(|| beside(&args.plan, STATE_FILE));
             let plan = read_plan(&args.plan)?;
             apply(&plan, &args.plan.display().to_string(), &state, args.resume)
         }
-        Command::Run(args) => run(&args.config, args.state),
+        Command::Run(args) => run(&args.config, args.state, false),
         Command::State(args) => state(
             &args.state.unwrap_or_else(|| PathBuf::from(STATE_FILE)),
             args.limit,
@@ -215,7 +218,15 @@ fn apply(plan: &Plan, label: &str, state: &Path, resume: bool) -> Result<u8> {
     Ok(0)
 }
 
-fn run(config_path: &Path, state: Option<PathBuf>) -> Result<u8> {
+/// `rivet apply rivet.yaml` plans and applies in one step, like `rivet run`.
+fn is_config_path(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    )
+}
+
+fn run(config_path: &Path, state: Option<PathBuf>, resume: bool) -> Result<u8> {
     let config = read_config(config_path)?;
     let plan = rivet_planner::plan_from_config(&config)?;
     let state = state.unwrap_or_else(|| beside(config_path, STATE_FILE));
@@ -224,7 +235,7 @@ fn run(config_path: &Path, state: Option<PathBuf>) -> Result<u8> {
     write_file_atomic(&kept, &to_pretty_json(&plan))?;
     eprintln!("planned {}", rivet_planner::summary_line(&plan));
     eprintln!("plan kept at {}", kept.display());
-    apply(&plan, &kept.display().to_string(), &state, false)
+    apply(&plan, &kept.display().to_string(), &state, resume)
 }
 
 fn open_state(path: &Path) -> Result<StateStore> {

@@ -530,6 +530,17 @@ fn run_plans_and_applies_in_one_step_keeping_the_plan() {
         .assert()
         .success();
     assert!(dir.path().join("out/part-00001.csv.gz").exists());
+    // `apply rivet.yaml` is the same one-step form; unchanged source, same plan digest.
+    rivet(dir.path(), &url)
+        .args(["apply", "rivet.yaml"])
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_dir(dir.path().join(".rivet_plans"))
+            .unwrap()
+            .count(),
+        1
+    );
     let kept: Vec<_> = std::fs::read_dir(dir.path().join(".rivet_plans"))
         .unwrap()
         .collect();
