@@ -8,11 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v cargo >/dev/null 2>&1; then
-    echo "cargo is missing: install Rust with https://rustup.rs" >&2
-    exit 1
-fi
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rivet-target}"
+# shellcheck source=lib/build-deps.sh
+source scripts/lib/build-deps.sh
+ensure_build_deps
 cargo build --locked --bin rivet >&2
 RIVET="$CARGO_TARGET_DIR/debug/rivet"
 

@@ -40,6 +40,10 @@ PG_SUPERUSER_PW=rivet-test-superuser
 PG_READER=rivet_reader
 PG_READER_PW=rivet-test-pw-Zq9
 PG_DB=rivet_fixture_db
+# A role that may only connect over TLS (pg_hba: hostssl, hostnossl reject).
+PG_TLS_USER=rivet_tls
+PG_TLS_PW=rivet-test-tls-Kp4
+PG_CA=$ENV_DIR/server-ca.crt
 PG_SEED=$REPO_ROOT/fixtures/postgres/seed.sql
 PG_SEED_HASH_FILE=$PG_DIR/seed.sha256
 
@@ -149,6 +153,9 @@ max_replication_slots = 10
 shared_preload_libraries = 'pg_stat_statements'
 pg_stat_statements.track = all
 logging_collector = off
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
 log_line_prefix = '%m [%p] %q%u@%d '
 EOF
     if [[ $EUID -eq 0 ]]; then chown postgres: "$PG_DATA/rivet.conf.new"; fi
@@ -185,6 +192,35 @@ init_cluster() {
     rm -f "$pwfile"
     printf "\ninclude_if_exists = 'rivet.conf'\n" >>"$PG_DATA/postgresql.conf"
     rm -f "$PG_SEED_HASH_FILE"
+}
+
+# Self-signed server certificate for 127.0.0.1/localhost; the tests use it as the CA.
+ensure_tls() {
+    if [[ ! -f $PG_DATA/server.crt || ! -f $PG_DATA/server.key ]]; then
+        command -v openssl >/dev/null 2>&1 || apt_install openssl
+        log "creating a self-signed TLS certificate for the test server"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=127.0.0.1" \
+            -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+            -keyout "$PG_DATA/server.key" -out "$PG_DATA/server.crt" >/dev/null 2>&1 \
+            || die "openssl could not create the test certificate"
+        chmod 600 "$PG_DATA/server.key"
+        if [[ $EUID -eq 0 ]]; then chown postgres: "$PG_DATA/server.key" "$PG_DATA/server.crt"; fi
+    fi
+    cp "$PG_DATA/server.crt" "$PG_CA"
+    chmod 644 "$PG_CA"
+    # The TLS-only role's rules go first; pg_hba.conf is read top to bottom.
+    if ! grep -q "$PG_TLS_USER" "$PG_DATA/pg_hba.conf"; then
+        local hba
+        hba=$(mktemp)
+        {
+            printf 'hostssl all %s 127.0.0.1/32 scram-sha-256\n' "$PG_TLS_USER"
+            printf 'hostnossl all %s 127.0.0.1/32 reject\n' "$PG_TLS_USER"
+            cat "$PG_DATA/pg_hba.conf"
+        } >"$hba"
+        cat "$hba" >"$PG_DATA/pg_hba.conf"
+        rm -f "$hba"
+        if pg_running; then pg_ctl_ reload >&2; fi
+    fi
 }
 
 start_cluster() {
@@ -228,6 +264,11 @@ SELECT format('CREATE ROLE %I LOGIN', :'reader')
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'reader') \gexec
 SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', :'reader', :'reader_pw') \gexec
 SQL
+    admin_psql postgres -v tls_user="$PG_TLS_USER" -v tls_pw="$PG_TLS_PW" >&2 <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN', :'tls_user')
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'tls_user') \gexec
+SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', :'tls_user', :'tls_pw') \gexec
+SQL
     local exists
     exists=$(admin_psql postgres -At -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'")
     if [[ $exists != 1 ]]; then
@@ -257,6 +298,11 @@ GRANT CONNECT, CREATE ON DATABASE :"db" TO :"reader";
 GRANT USAGE ON SCHEMA rivet_fixture, "Sales Data" TO :"reader";
 GRANT SELECT ON ALL TABLES IN SCHEMA rivet_fixture, "Sales Data" TO :"reader";
 SQL
+    admin_psql "$PG_DB" -v tls_user="$PG_TLS_USER" -v db="$PG_DB" >&2 <<'SQL'
+GRANT CONNECT ON DATABASE :"db" TO :"tls_user";
+GRANT USAGE ON SCHEMA rivet_fixture TO :"tls_user";
+GRANT SELECT ON ALL TABLES IN SCHEMA rivet_fixture TO :"tls_user";
+SQL
 }
 
 # Reader tools the tests open Rivet's files with (pyarrow, DuckDB, polars), in a venv of
@@ -282,6 +328,8 @@ export RIVET_TEST_PG_ADMIN_URL='postgres://$PG_SUPERUSER:$PG_SUPERUSER_PW@$PG_HO
 export RIVET_TEST_PG_PASSWORD='$PG_READER_PW'
 export RIVET_TEST_ENV_DIR='$ENV_DIR'
 export RIVET_TEST_PYTHON='$ENV_DIR/py/bin/python'
+export RIVET_TEST_PG_TLS_URL='postgres://$PG_TLS_USER:$PG_TLS_PW@$PG_HOST:$PG_PORT/$PG_DB'
+export RIVET_TEST_PG_CA='$PG_CA'
 EOF
 }
 
@@ -302,6 +350,7 @@ main() {
             ensure_packages
             ensure_dirs
             init_cluster
+            ensure_tls
             start_cluster
             setup_database
             ensure_python_readers

@@ -803,3 +803,88 @@ fn a_statement_timeout_is_permanent_and_fails_fast_without_retries() {
                 .and(predicate::str::contains("chunk_failed")),
         );
 }
+
+#[test]
+fn tls_modes_connect_verify_and_refuse_as_configured() {
+    let _ = require_pg!();
+    let (Ok(url), Ok(ca)) = (
+        std::env::var("RIVET_TEST_PG_TLS_URL"),
+        std::env::var("RIVET_TEST_PG_CA"),
+    ) else {
+        panic!("scripts/test-env.sh exports RIVET_TEST_PG_TLS_URL and RIVET_TEST_PG_CA");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let with_tls = |tls: &str| {
+        config(
+            tls,
+            "  - name: pairs\n    table: rivet_fixture.composite_pk\n    destination: { type: local, path: out }\n",
+        )
+    };
+    // verify-full against the server's own CA: connects over TLS, exports exactly.
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &with_tls(&format!(
+            "  tls: {{ mode: verify-full, ca_file: '{ca}' }}\n"
+        )),
+    );
+    plan_ok(dir.path(), &url, "plan.json");
+    rivet(dir.path(), &url)
+        .args(["apply", "plan.json"])
+        .assert()
+        .success();
+    let mut client = common::connect(&std::env::var("RIVET_TEST_PG_URL").unwrap());
+    let batch = concat(&read_export_parquet(&dir.path().join("out")));
+    assert_matches_source(
+        &mut client,
+        "rivet_fixture.composite_pk",
+        "a, b",
+        &sort_by_a_b(&batch),
+    );
+    // This role may only connect over TLS: `disable` is refused by the server.
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &with_tls("  tls: { mode: disable }\n"),
+    );
+    rivet(dir.path(), &url)
+        .args(["plan", "-c", "rivet.yaml", "-o", "x.json"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no encryption"));
+    // A self-signed server is not trusted by the system roots: verify-full refuses it.
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &with_tls("  tls: { mode: verify-full }\n"),
+    );
+    rivet(dir.path(), &url)
+        .args(["plan", "-c", "rivet.yaml", "-o", "x.json"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("certificate"));
+    // The URL's sslmode is honoured when the config has no `tls`.
+    write(dir.path(), "rivet.yaml", &with_tls(""));
+    rivet(dir.path(), &format!("{url}?sslmode=require"))
+        .args(["plan", "-c", "rivet.yaml", "-o", "y.json"])
+        .assert()
+        .success();
+}
+
+fn sort_by_a_b(batch: &arrow::array::RecordBatch) -> arrow::array::RecordBatch {
+    use arrow::compute::{lexsort_to_indices, take, SortColumn};
+    let cols: Vec<SortColumn> = ["a", "b"]
+        .iter()
+        .map(|n| SortColumn {
+            values: batch.column(batch.schema().index_of(n).unwrap()).clone(),
+            options: None,
+        })
+        .collect();
+    let idx = lexsort_to_indices(&cols, None).unwrap();
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|c| take(c.as_ref(), &idx, None).unwrap())
+        .collect();
+    arrow::array::RecordBatch::try_new(batch.schema(), columns).unwrap()
+}

@@ -31,7 +31,11 @@ fn source_line(plan: &Plan) -> String {
                 .unwrap_or_default()
         )
     };
-    format!("{kind} ({via})")
+    let tls = match &s.tls {
+        Some(t) => format!(", tls {}", lower(t.mode)),
+        None => String::new(),
+    };
+    format!("{kind} ({via}{tls})")
 }
 
 fn range_text(column: &str, r: &KeyRange) -> String {

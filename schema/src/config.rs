@@ -62,6 +62,38 @@ pub struct SourceConfig {
     /// Database name (structured form).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
+    /// TLS to the database. Overrides the URL's `sslmode` / `sslrootcert`. Without
+    /// either, `prefer` (TLS when the server offers it, unverified, like libpq).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+}
+
+/// TLS settings for the source connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// How much TLS to insist on.
+    pub mode: TlsMode,
+    /// PEM file with the CA certificate(s) that signed the server certificate, for
+    /// `verify-ca` and `verify-full` (default: the system's trusted roots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+}
+
+/// TLS modes, with libpq's meanings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    /// Never use TLS.
+    Disable,
+    /// Use TLS when the server offers it; do not verify the certificate.
+    Prefer,
+    /// Always use TLS; do not verify the certificate.
+    Require,
+    /// Always use TLS; verify the certificate chain, not the host name.
+    VerifyCa,
+    /// Always use TLS; verify the chain and that the certificate names the host.
+    VerifyFull,
 }
 
 /// Export modes Rivet knows. `full` and `chunked` run in this version; the others are

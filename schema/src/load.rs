@@ -280,6 +280,15 @@ fn semantic_problems(config: &Config) -> Vec<ConfigProblem> {
              (`url_env`) or a file (`url_file`) so the config and plan stay secret-free",
         );
     }
+    if let Some(tls) = &s.tls {
+        use crate::config::TlsMode;
+        if tls.ca_file.is_some() && !matches!(tls.mode, TlsMode::VerifyCa | TlsMode::VerifyFull) {
+            push(
+                "source.tls.ca_file".into(),
+                "`ca_file` is only used to verify the server (`mode: verify-ca` or `verify-full`); set one of those modes or remove the key",
+            );
+        }
+    }
     let mut names = HashSet::new();
     let mut dirs: Vec<String> = Vec::new();
     for (i, e) in config.exports.iter().enumerate() {

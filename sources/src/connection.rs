@@ -1,7 +1,7 @@
 //! Turning secret-free connection settings (URL by reference or structured keys) into a
 //! live connection string, and keeping the secret out of every message.
 
-use rivet_schema::config::SourceConfig;
+use rivet_schema::config::{SourceConfig, TlsMode};
 
 use crate::error::SourceError;
 
@@ -14,6 +14,10 @@ pub struct ConnectionSettings {
     pub(crate) conn: ConnTarget,
     /// Safe description for messages: `host:port/database`.
     pub target: String,
+    /// Effective TLS mode: the config's `tls`, else the URL's `sslmode`, else `prefer`.
+    pub tls_mode: TlsMode,
+    /// CA certificates for verification: `tls.ca_file`, else the URL's `sslrootcert`.
+    pub ca_file: Option<String>,
     secrets: Vec<String>,
 }
 
@@ -53,10 +57,26 @@ impl ConnectionSettings {
         if let Some(url) = url {
             let secrets = url_passwords(&url);
             let target = describe_url(&url);
+            let (url, url_mode, url_ca) =
+                take_tls_params(&url).map_err(|detail| SourceError::Settings {
+                    origin: "connection URL".into(),
+                    detail,
+                })?;
             return Ok(ConnectionSettings {
                 kind: source.kind,
                 conn: ConnTarget::Url(url),
                 target,
+                tls_mode: source
+                    .tls
+                    .as_ref()
+                    .map(|t| t.mode)
+                    .or(url_mode)
+                    .unwrap_or(TlsMode::Prefer),
+                ca_file: source
+                    .tls
+                    .as_ref()
+                    .and_then(|t| t.ca_file.clone())
+                    .or(url_ca),
                 secrets,
             });
         }
@@ -72,6 +92,12 @@ impl ConnectionSettings {
         );
         Ok(ConnectionSettings {
             kind: source.kind,
+            tls_mode: source
+                .tls
+                .as_ref()
+                .map(|t| t.mode)
+                .unwrap_or(TlsMode::Prefer),
+            ca_file: source.tls.as_ref().and_then(|t| t.ca_file.clone()),
             secrets: password.iter().filter(|p| !p.is_empty()).cloned().collect(),
             conn: ConnTarget::Parts {
                 host,
@@ -88,6 +114,62 @@ impl ConnectionSettings {
     pub fn redact(&self, message: &str) -> String {
         redact(message, &self.secrets)
     }
+}
+
+/// Removes `sslmode` and `sslrootcert` from a URL or key/value connection string (the
+/// driver's parser knows only some of libpq's modes) and returns them parsed.
+fn take_tls_params(url: &str) -> Result<(String, Option<TlsMode>, Option<String>), String> {
+    let mut mode = None;
+    let mut ca = None;
+    let mut take = |key: &str, value: &str| -> Result<bool, String> {
+        match key {
+            "sslmode" => {
+                mode = Some(match value {
+                    "disable" => TlsMode::Disable,
+                    "allow" | "prefer" => TlsMode::Prefer,
+                    "require" => TlsMode::Require,
+                    "verify-ca" => TlsMode::VerifyCa,
+                    "verify-full" => TlsMode::VerifyFull,
+                    other => return Err(format!("unknown sslmode `{other}` (use disable, prefer, require, verify-ca or verify-full)")),
+                });
+                Ok(true)
+            }
+            "sslrootcert" => {
+                ca = Some(value.to_owned());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    };
+    let rebuilt = if url.contains("://") {
+        match url.split_once('?') {
+            None => url.to_owned(),
+            Some((base, query)) => {
+                let mut kept = Vec::new();
+                for pair in query.split('&').filter(|p| !p.is_empty()) {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    if !take(k, v)? {
+                        kept.push(pair);
+                    }
+                }
+                if kept.is_empty() {
+                    base.to_owned()
+                } else {
+                    format!("{base}?{}", kept.join("&"))
+                }
+            }
+        }
+    } else {
+        let mut kept = Vec::new();
+        for token in url.split_whitespace() {
+            let (k, v) = token.split_once('=').unwrap_or((token, ""));
+            if !take(k, v.trim_matches('\''))? {
+                kept.push(token);
+            }
+        }
+        kept.join(" ")
+    };
+    Ok((rebuilt, mode, ca))
 }
 
 /// Replaces each secret (and its URL-encoded form) with `***`.
@@ -171,6 +253,23 @@ fn describe_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_parameters_are_taken_out_of_urls() {
+        let (url, mode, ca) = take_tls_params(
+            "postgres://u@h/db?sslmode=verify-full&application_name=x&sslrootcert=/ca.pem",
+        )
+        .unwrap();
+        assert_eq!(url, "postgres://u@h/db?application_name=x");
+        assert_eq!(mode, Some(TlsMode::VerifyFull));
+        assert_eq!(ca.as_deref(), Some("/ca.pem"));
+        let (url, mode, _) = take_tls_params("host=h sslmode=require user=u").unwrap();
+        assert_eq!(
+            (url.as_str(), mode),
+            ("host=h user=u", Some(TlsMode::Require))
+        );
+        assert!(take_tls_params("postgres://h/db?sslmode=sometimes").is_err());
+    }
 
     #[test]
     fn url_descriptions_and_redaction_drop_the_password() {

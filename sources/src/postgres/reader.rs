@@ -54,7 +54,7 @@ impl ChunkReader {
                 transient: false,
             })?;
         let (client, connection) = runtime
-            .block_on(config.connect(tokio_postgres::NoTls))
+            .block_on(config.connect(super::tls_connector(settings)?))
             .map_err(|e| connect_error(settings, &e))?;
         runtime.spawn(async move {
             // Errors surface on the client's next call; nothing to do here.
