@@ -7,8 +7,9 @@
 #
 # Usage:
 #   scripts/test-env.sh [start]   start/refresh everything (default)
-#   scripts/test-env.sh stop      stop the throwaway PostgreSQL cluster
-#   scripts/test-env.sh status    say whether it is running
+#   scripts/test-env.sh stop      stop the throwaway PostgreSQL and MariaDB
+#   scripts/test-env.sh status    say whether they are running (exit 3 if not)
+#   scripts/test-env.sh env       print the exports without starting anything
 #
 # State lives outside the repo so a fresh clone reuses it:
 #   ${RIVET_TEST_ENV_DIR:-$HOME/.cache/rivet-test-env}
@@ -17,6 +18,10 @@
 #
 # PostgreSQL 15 cluster: 127.0.0.1:55432, scram-sha-256 password auth,
 # wal_level=logical, pg_stat_statements preloaded with track=all.
+#
+# MariaDB 10.11 instance: 127.0.0.1:33306 (never the machine's own 3306), binlog
+# in ROW format, utf8mb4_bin; admin is root without a password over the socket
+# $ENV_DIR/my/sock; the reader may create databases named rivet_t_<anything>.
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,6 +51,23 @@ PG_TLS_PW=rivet-test-tls-Kp4
 PG_CA=$ENV_DIR/server-ca.crt
 PG_SEED=$REPO_ROOT/fixtures/postgres/seed.sql
 PG_SEED_HASH_FILE=$PG_DIR/seed.sha256
+
+MY_DIR=$ENV_DIR/my
+MY_DATA=$MY_DIR/data
+MY_SOCK=$MY_DIR/sock
+MY_PID_FILE=$MY_DIR/mariadbd.pid
+MY_LOG=$MY_DIR/server.log
+MY_ARGS_FILE=$MY_DIR/server.args
+MY_HOST=127.0.0.1
+MY_PORT=33306
+MY_READER=rivet_reader
+MY_READER_PW=rivet-test-my-Qx7
+MY_DB=rivet_fixture
+# Scratch databases the reader may create and drop (LIKE pattern, `_` escaped).
+MY_SCRATCH_PATTERN='rivet\_t\_%'
+MY_SEED=$REPO_ROOT/fixtures/mysql/seed.sql
+MY_SEED_HASH_FILE=$MY_DIR/seed.sha256
+MY_SERVER=/usr/sbin/mariadbd
 
 log() { printf 'test-env: %s\n' "$*" >&2; }
 die() { printf 'test-env: error: %s\n' "$*" >&2; exit 1; }
@@ -78,6 +100,10 @@ ensure_packages() {
     fi
     if [[ ! -x $PG_BIN/psql || ! -x $PG_BIN/pg_isready ]]; then
         pkgs+=("postgresql-client-$PG_MAJOR")
+    fi
+    if [[ ! -x $MY_SERVER ]] || ! command -v mariadb-install-db >/dev/null 2>&1 \
+        || ! command -v mariadb >/dev/null 2>&1 || ! command -v mariadb-admin >/dev/null 2>&1; then
+        pkgs+=(mariadb-server mariadb-client)
     fi
     command -v sha256sum >/dev/null 2>&1 || pkgs+=(coreutils)
     if [[ $EUID -eq 0 ]] && ! command -v runuser >/dev/null 2>&1; then
@@ -168,7 +194,7 @@ EOF
 }
 
 ensure_dirs() {
-    mkdir -p "$PG_DIR"
+    mkdir -p "$PG_DIR" "$MY_DIR"
     if [[ $EUID -eq 0 ]]; then
         chown postgres: "$PG_DIR"
         chmod 700 "$PG_DIR"
@@ -305,9 +331,164 @@ GRANT SELECT ON ALL TABLES IN SCHEMA rivet_fixture TO :"tls_user";
 SQL
 }
 
+# --- MariaDB ------------------------------------------------------------------
+# The server runs as the invoking user; as root, mariadbd must be told so.
+if [[ $EUID -eq 0 ]]; then MY_USER_OPT=(--user=root); else MY_USER_OPT=(); fi
+
+my_server_args() {
+    # One option a line. Also kept in $MY_ARGS_FILE, so a change restarts the server.
+    printf '%s\n' \
+        --no-defaults \
+        "${MY_USER_OPT[@]}" \
+        --datadir="$MY_DATA" \
+        --socket="$MY_SOCK" \
+        --pid-file="$MY_PID_FILE" \
+        --log-error="$MY_LOG" \
+        --port="$MY_PORT" \
+        --bind-address="$MY_HOST" \
+        --log-bin="$MY_DIR/binlog" \
+        --binlog-format=ROW \
+        --server-id=1 \
+        --character-set-server=utf8mb4 \
+        --collation-server=utf8mb4_bin \
+        --slow-query-log=0 \
+        --performance-schema=OFF
+}
+
+my_admin() {
+    # my_admin [mariadb args...]: root over the socket (no password).
+    mariadb --no-defaults --socket="$MY_SOCK" --user=root \
+        --default-character-set=utf8mb4 --connect-timeout=10 "$@"
+}
+
+my_ping() {
+    # Succeeds once the server answers (even "access denied" means it is up).
+    mariadb-admin --no-defaults --socket="$MY_SOCK" --user=root \
+        --connect-timeout=2 ping >/dev/null 2>&1
+}
+
+my_pid() {
+    local pid
+    pid=$(head -n 1 "$MY_PID_FILE" 2>/dev/null) || return 1
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    printf '%s\n' "$pid"
+}
+
+my_alive() {
+    # my_alive PID: a live (not zombie) mariadbd with that pid.
+    local state comm
+    state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+    [[ $state != Z* ]] || return 1
+    comm=$(ps -o comm= -p "$1" 2>/dev/null) || return 1
+    [[ $comm == mariadbd || $comm == mysqld ]]
+}
+
+my_running() {
+    local pid
+    pid=$(my_pid) || return 1
+    my_alive "$pid"
+}
+
+my_init_datadir() {
+    [[ -f $MY_DATA/mysql/global_priv.frm ]] && return 0
+    if [[ -e $MY_DATA ]] && [[ -n $(ls -A "$MY_DATA" 2>/dev/null) ]]; then
+        die "$MY_DATA exists but holds no MariaDB data directory; remove it and rerun"
+    fi
+    log "mariadb-install-db $MY_DATA"
+    mkdir -p "$MY_DATA"
+    mariadb-install-db --no-defaults --datadir="$MY_DATA" "${MY_USER_OPT[@]}" \
+        --auth-root-authentication-method=normal --skip-test-db >&2 9>&- \
+        || die "mariadb-install-db failed"
+    rm -f "$MY_SEED_HASH_FILE" "$MY_ARGS_FILE"
+}
+
+my_stop_server() {
+    local pid i
+    if ! my_running; then
+        log "MariaDB ($MY_DATA) is not running"
+        return 0
+    fi
+    pid=$(my_pid)
+    log "stopping MariaDB ($MY_DATA)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 120; i++)); do
+        my_alive "$pid" || return 0
+        sleep 0.5
+    done
+    die "MariaDB (pid $pid) did not stop within 60 s; see $MY_LOG"
+}
+
+my_start_server() {
+    local args=() pid="" i
+    mapfile -t args < <(my_server_args)
+    if my_running; then
+        if [[ $(my_server_args) == "$(cat "$MY_ARGS_FILE" 2>/dev/null)" ]]; then
+            log "MariaDB already running on $MY_HOST:$MY_PORT"
+        else
+            log "MariaDB options changed; restarting it"
+            my_stop_server
+        fi
+    fi
+    if ! my_running; then
+        if (exec 3<>"/dev/tcp/$MY_HOST/$MY_PORT") 2>/dev/null; then
+            die "something else is already listening on $MY_HOST:$MY_PORT"
+        fi
+        log "starting MariaDB on $MY_HOST:$MY_PORT (log: $MY_LOG)"
+        my_server_args >"$MY_ARGS_FILE"
+        # Own session, no inherited stdout (callers read ours to EOF) nor fd 9 (our lock).
+        if command -v setsid >/dev/null 2>&1; then
+            setsid "$MY_SERVER" "${args[@]}" </dev/null >>"$MY_LOG" 2>&1 9>&- &
+        else
+            nohup "$MY_SERVER" "${args[@]}" </dev/null >>"$MY_LOG" 2>&1 9>&- &
+        fi
+        pid=$!
+    fi
+    for ((i = 0; i < 120; i++)); do
+        if my_ping; then return 0; fi
+        if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null && ! my_running; then
+            tail -n 30 "$MY_LOG" >&2 || true
+            die "MariaDB exited during startup; see $MY_LOG"
+        fi
+        sleep 0.5
+    done
+    tail -n 30 "$MY_LOG" >&2 || true
+    die "MariaDB on $MY_SOCK did not answer within 60 s; see $MY_LOG"
+}
+
+my_setup_database() {
+    local host sql=""
+    # Anonymous accounts (if any) would match before ours for some clients.
+    for host in $(my_admin -N -B -e "SELECT host FROM mysql.user WHERE user = ''"); do
+        sql+="DROP USER IF EXISTS ''@'$host';"
+    done
+    sql+="CREATE DATABASE IF NOT EXISTS \`$MY_DB\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"
+    for host in 127.0.0.1 localhost; do
+        sql+="CREATE USER IF NOT EXISTS '$MY_READER'@'$host' IDENTIFIED BY '$MY_READER_PW';"
+        sql+="ALTER USER '$MY_READER'@'$host' IDENTIFIED BY '$MY_READER_PW';"
+        sql+="GRANT SELECT, SHOW VIEW ON \`$MY_DB\`.* TO '$MY_READER'@'$host';"
+        sql+="GRANT ALL PRIVILEGES ON \`$MY_SCRATCH_PATTERN\`.* TO '$MY_READER'@'$host';"
+    done
+    my_admin -e "$sql" >&2 || die "could not set up the MariaDB database and user"
+
+    [[ -f $MY_SEED ]] || die "seed file not found: $MY_SEED"
+    local want have="" present
+    want=$(sha256sum "$MY_SEED" | cut -d' ' -f1)
+    [[ -f $MY_SEED_HASH_FILE ]] && have=$(<"$MY_SEED_HASH_FILE")
+    present=$(my_admin -N -B -e "SELECT COUNT(*) FROM information_schema.tables
+        WHERE table_schema = '$MY_DB' AND table_name = 'all_types'")
+    if [[ $want != "$have" || $present != 1 ]]; then
+        log "loading $MY_SEED into MariaDB $MY_DB"
+        rm -f "$MY_SEED_HASH_FILE"
+        my_admin "$MY_DB" <"$MY_SEED" >&2 || die "loading $MY_SEED into MariaDB failed"
+        printf '%s\n' "$want" >"$MY_SEED_HASH_FILE"
+    else
+        log "MariaDB fixtures up to date (seed sha256 $want)"
+    fi
+}
+
 # Reader tools the tests open Rivet's files with (pyarrow, DuckDB, polars), in a venv of
 # our own; reinstalled only when the pinned list changes.
-PY_READERS="pyarrow==26.0.1 duckdb==2.0.1 polars==2.1.0"
+PY_READERS="pyarrow==26.0.1 duckdb==2.0.1 polars==2.1.0 PyMySQL==1.1.1"
 ensure_python_readers() {
     local venv="$ENV_DIR/py" stamp="$ENV_DIR/py/.rivet-readers"
     if [[ -x $venv/bin/python && -f $stamp && $(cat "$stamp") == "$PY_READERS" ]]; then
@@ -330,6 +511,9 @@ export RIVET_TEST_ENV_DIR='$ENV_DIR'
 export RIVET_TEST_PYTHON='$ENV_DIR/py/bin/python'
 export RIVET_TEST_PG_TLS_URL='postgres://$PG_TLS_USER:$PG_TLS_PW@$PG_HOST:$PG_PORT/$PG_DB'
 export RIVET_TEST_PG_CA='$PG_CA'
+export RIVET_TEST_MYSQL_URL='mysql://$MY_READER:$MY_READER_PW@$MY_HOST:$MY_PORT/$MY_DB'
+export RIVET_TEST_MYSQL_ADMIN_SOCKET='$MY_SOCK'
+export RIVET_TEST_MYSQL_PASSWORD='$MY_READER_PW'
 EOF
 }
 
@@ -353,21 +537,29 @@ main() {
             ensure_tls
             start_cluster
             setup_database
+            my_init_datadir
+            my_start_server
+            my_setup_database
             ensure_python_readers
             print_env
             ;;
         stop | down)
             stop_cluster
+            my_stop_server
             ;;
         status)
+            local rc=0
             if pg_running; then log "PostgreSQL running ($PG_DATA, $PG_HOST:$PG_PORT)"; else
-                log "PostgreSQL not running ($PG_DATA)"; exit 3; fi
+                log "PostgreSQL not running ($PG_DATA)"; rc=3; fi
+            if my_running; then log "MariaDB running ($MY_DATA, $MY_HOST:$MY_PORT)"; else
+                log "MariaDB not running ($MY_DATA)"; rc=3; fi
+            exit $rc
             ;;
         env)
             print_env
             ;;
         -h | --help | help)
-            sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+            sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
             ;;
         *)
             die "unknown command '$cmd' (expected start, stop, status, env)"

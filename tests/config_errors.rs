@@ -80,7 +80,7 @@ fn later_modes_destinations_and_engines_are_refused_as_not_supported_yet() {
         (with_exports("  - name: a\n    table: t\n    mode: cdc\n    destination: { type: local, path: o }\n"), "exports[0].mode"),
         (with_exports("  - name: a\n    table: t\n    destination: { type: s3, bucket: b }\n"), "exports[0].destination.type"),
         (with_exports("  - name: a\n    table: t\n    destination: { type: stdout }\n"), "exports[0].destination.type"),
-        ("source:\n  type: mysql\n  url_env: X\nexports:\n  - name: a\n    table: t\n    destination: { type: local, path: o }\n".to_owned(), "source.type"),
+        ("source:\n  type: mssql\n  url_env: X\nexports:\n  - name: a\n    table: t\n    destination: { type: local, path: o }\n".to_owned(), "source.type"),
     ] {
         plan_with(&yaml)
             .code(2)

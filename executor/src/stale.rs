@@ -86,12 +86,9 @@ fn compare(export: &PlannedExport, live: &[SourceColumn]) -> Result<(), ExecErro
     }
     if let Some(key) = &export.chunk_key {
         let is_int = live.iter().find(|c| c.name == key.column).map(|c| {
-            matches!(
-                c.logical,
-                Ok(rivet_schema::LogicalType::Int16
-                    | rivet_schema::LogicalType::Int32
-                    | rivet_schema::LogicalType::Int64)
-            )
+            c.logical
+                .as_ref()
+                .is_ok_and(rivet_schema::LogicalType::is_integer)
         });
         match is_int {
             None => {

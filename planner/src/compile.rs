@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use rivet_schema::config::{Compression, Config, ExportConfig, ExportMode, Format};
+use rivet_schema::config::{Compression, Config, ExportConfig, ExportMode, Format, SourceKind};
 use rivet_schema::dag::PlanGraph;
 use rivet_schema::names::split_table_name;
 use rivet_schema::plan::{
@@ -77,8 +77,19 @@ pub fn compile(config: &Config, catalog: &mut dyn Catalog) -> Result<Plan, PlanE
     let bounds = catalog.key_bounds(&bound_requests, bounds_timeout)?;
     let mut bounds = bounds.into_iter();
     for (i, e, d, columns, key) in pending {
-        let (tuning, chunk_target_bytes) =
+        let (tuning, mut chunk_target_bytes) =
             resolve_tuning(config.tuning.as_ref(), e.tuning.as_ref());
+        let explicit_target = e
+            .tuning
+            .as_ref()
+            .and_then(|t| t.chunk_target_mb)
+            .or_else(|| config.tuning.as_ref().and_then(|t| t.chunk_target_mb))
+            .is_some();
+        if config.source.kind == SourceKind::Mysql && !explicit_target {
+            // A MySQL chunk is one streamed SELECT held open while rows are decoded;
+            // a quarter of the PostgreSQL target keeps each statement well under a second.
+            chunk_target_bytes /= 4;
+        }
         let format = e.format;
         let compression = e.compression.unwrap_or(match format {
             Format::Parquet => Compression::Zstd,
@@ -341,12 +352,7 @@ fn chunk_key_column(
     d: &Described,
 ) -> Result<(String, bool), PlanError> {
     let what = d.relation.display_name();
-    let is_int = |c: &SourceColumn| {
-        matches!(
-            c.logical,
-            Ok(LogicalType::Int16 | LogicalType::Int32 | LogicalType::Int64)
-        )
-    };
+    let is_int = |c: &SourceColumn| c.logical.as_ref().is_ok_and(LogicalType::is_integer);
     match &e.chunk_column {
         Some(name) => {
             let c = d.columns.iter().find(|c| &c.name == name).ok_or_else(|| {

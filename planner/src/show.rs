@@ -109,7 +109,7 @@ fn render_export(out: &mut String, e: &PlannedExport) {
         _ => {
             let _ = writeln!(
                 out,
-                "    mode full (server-side cursor), ~{} row(s)",
+                "    mode full (one streamed read), ~{} row(s)",
                 e.row_estimate
             );
         }

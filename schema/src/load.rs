@@ -176,12 +176,12 @@ fn unknown_key_message(key: &str, known: &[String]) -> String {
 fn unsupported_feature(config: &Config) -> Option<(String, String, String)> {
     let later = "see the issue tracker and docs/config-reference.md for what runs today";
     match config.source.kind {
-        SourceKind::Postgres => {}
-        SourceKind::Mysql | SourceKind::Mssql => {
+        SourceKind::Postgres | SourceKind::Mysql => {}
+        SourceKind::Mssql => {
             return Some((
                 "source.type".into(),
                 format!("source type `{}`", kind_name(&config.source.kind)),
-                format!("only `postgres` sources run today; {later}"),
+                format!("only `postgres` and `mysql` sources run today; {later}"),
             ))
         }
     }

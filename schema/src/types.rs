@@ -10,12 +10,19 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum LogicalType {
     Boolean,
+    Int8,
     Int16,
     Int32,
     Int64,
-    /// Unsigned 32-bit (PostgreSQL `oid`).
+    /// Unsigned integers (MySQL `UNSIGNED` columns; PostgreSQL `oid` is `uint32`).
+    #[serde(rename = "uint8")]
+    UInt8,
+    #[serde(rename = "uint16")]
+    UInt16,
     #[serde(rename = "uint32")]
     UInt32,
+    #[serde(rename = "uint64")]
+    UInt64,
     Float32,
     Float64,
     /// Exact decimal; Decimal128 up to 38 digits, Decimal256 above.
@@ -35,6 +42,9 @@ pub enum LogicalType {
     TimestampUtc,
     /// Microseconds since midnight (Arrow Time64(µs)).
     Time,
+    /// A signed span of microseconds (Arrow Duration(µs)); MySQL `TIME`, which may be
+    /// negative or longer than a day.
+    Duration,
     /// 16 bytes with the `arrow.uuid` extension (Parquet UUID).
     Uuid,
     /// UTF-8 text with the `arrow.json` extension (Parquet JSON).
@@ -46,6 +56,21 @@ pub enum LogicalType {
 }
 
 impl LogicalType {
+    /// Integer types a chunked export can split on (key bounds must fit in i64).
+    pub fn is_integer(&self) -> bool {
+        matches!(
+            self,
+            LogicalType::Int8
+                | LogicalType::Int16
+                | LogicalType::Int32
+                | LogicalType::Int64
+                | LogicalType::UInt8
+                | LogicalType::UInt16
+                | LogicalType::UInt32
+                | LogicalType::UInt64
+        )
+    }
+
     /// Short human name used by `plan show`.
     pub fn display_name(&self) -> String {
         match self {

@@ -11,10 +11,14 @@ use rivet_schema::LogicalType;
 pub fn data_type(logical: &LogicalType) -> DataType {
     match logical {
         LogicalType::Boolean => DataType::Boolean,
+        LogicalType::Int8 => DataType::Int8,
         LogicalType::Int16 => DataType::Int16,
         LogicalType::Int32 => DataType::Int32,
         LogicalType::Int64 => DataType::Int64,
+        LogicalType::UInt8 => DataType::UInt8,
+        LogicalType::UInt16 => DataType::UInt16,
         LogicalType::UInt32 => DataType::UInt32,
+        LogicalType::UInt64 => DataType::UInt64,
         LogicalType::Float32 => DataType::Float32,
         LogicalType::Float64 => DataType::Float64,
         LogicalType::Decimal { precision, scale } if *precision <= 38 => {
@@ -27,6 +31,7 @@ pub fn data_type(logical: &LogicalType) -> DataType {
         LogicalType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
         LogicalType::TimestampUtc => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
         LogicalType::Time => DataType::Time64(TimeUnit::Microsecond),
+        LogicalType::Duration => DataType::Duration(TimeUnit::Microsecond),
         LogicalType::Uuid => DataType::FixedSizeBinary(16),
         LogicalType::List { element } => DataType::List(Arc::new(field("item", element, true))),
     }

@@ -85,7 +85,11 @@ impl ConnectionSettings {
             None => None,
         };
         let host = source.host.clone().unwrap_or_else(|| "localhost".into());
-        let port = source.port.unwrap_or(5432);
+        let port = source.port.unwrap_or(match source.kind {
+            rivet_schema::config::SourceKind::Postgres => 5432,
+            rivet_schema::config::SourceKind::Mysql => 3306,
+            rivet_schema::config::SourceKind::Mssql => 1433,
+        });
         let target = format!(
             "{host}:{port}/{}",
             source.database.as_deref().unwrap_or("(default database)")

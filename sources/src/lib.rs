@@ -8,6 +8,7 @@
 pub mod arrow_types;
 pub mod connection;
 pub mod error;
+pub mod mysql;
 pub mod postgres;
 pub mod source;
 

@@ -68,6 +68,7 @@ pub trait ChunkSource: Send {
 pub fn open_catalog(settings: &ConnectionSettings) -> Result<Box<dyn Catalog>, SourceError> {
     match settings.kind {
         SourceKind::Postgres => Ok(Box::new(crate::postgres::connect(settings)?)),
+        SourceKind::Mysql => Ok(Box::new(crate::mysql::MyCatalog::connect(settings)?)),
         other => Err(SourceError::Unsupported { kind: other }),
     }
 }
@@ -78,6 +79,7 @@ pub fn open_chunk_source(
 ) -> Result<Box<dyn ChunkSource>, SourceError> {
     match settings.kind {
         SourceKind::Postgres => Ok(Box::new(crate::postgres::ChunkReader::connect(settings)?)),
+        SourceKind::Mysql => Ok(Box::new(crate::mysql::MyReader::connect(settings)?)),
         other => Err(SourceError::Unsupported { kind: other }),
     }
 }

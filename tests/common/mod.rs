@@ -33,6 +33,57 @@ pub fn pg_url() -> Option<String> {
     }
 }
 
+/// The MariaDB reader URL, with the same CI rule as [`pg_url`].
+pub fn mysql_url() -> Option<String> {
+    match std::env::var("RIVET_TEST_MYSQL_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            let msg = "RIVET_TEST_MYSQL_URL is not set: run `eval \"$(scripts/test-env.sh)\"` (or scripts/test.sh) to start the test MariaDB";
+            if std::env::var("CI")
+                .map(|v| v == "true" || v == "1")
+                .unwrap_or(false)
+            {
+                panic!("{msg} (CI=true: live tests may not be skipped)");
+            }
+            eprintln!("SKIPPED (no database): {msg}");
+            None
+        }
+    }
+}
+
+/// Early-returns from a test when there is no MariaDB (never under CI).
+#[macro_export]
+macro_rules! require_mysql {
+    () => {
+        match common::mysql_url() {
+            Some(u) => u,
+            None => return,
+        }
+    };
+}
+
+/// Runs `tests/readers/check_mysql.py`: every cell of the Parquet files in `dir`
+/// against the MariaDB table, through PyMySQL as an independent oracle.
+pub fn assert_matches_mysql(dir: &Path, url: &str, table: &str, keys: &str) {
+    let python =
+        std::env::var("RIVET_TEST_PYTHON").expect("scripts/test-env.sh exports RIVET_TEST_PYTHON");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/readers/check_mysql.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(dir)
+        .arg(url)
+        .arg(table)
+        .arg(keys)
+        .output()
+        .expect("run the MySQL cell checker");
+    assert!(
+        out.status.success(),
+        "{table}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Early-returns from a test when there is no database (never under CI).
 #[macro_export]
 macro_rules! require_pg {

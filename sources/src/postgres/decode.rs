@@ -296,6 +296,16 @@ impl ColumnDecoder {
     pub fn new(wire_type: &str, logical: &LogicalType) -> DResult<Self> {
         let wire = wire_of(wire_type)?;
         let builder = match logical {
+            LogicalType::Int8
+            | LogicalType::UInt8
+            | LogicalType::UInt16
+            | LogicalType::UInt64
+            | LogicalType::Duration => {
+                return err(format!(
+                    "PostgreSQL has no wire type for output type {}",
+                    logical.display_name()
+                ))
+            }
             LogicalType::Boolean => Builder::Bool(BooleanBuilder::new()),
             LogicalType::Int16 => Builder::I16(Int16Builder::new()),
             LogicalType::Int32 => Builder::I32(Int32Builder::new()),

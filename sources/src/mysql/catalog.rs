@@ -1,0 +1,286 @@
+//! Batched `information_schema` introspection: one round trip each for tables, columns,
+//! primary keys and JSON check constraints, whatever the number of tables.
+
+use std::collections::HashMap;
+
+use mysql::prelude::Queryable;
+use mysql::Value;
+
+use super::types::{from_catalog, from_column};
+use super::{connect, query_err, quote_ident, scoped_select, Flavor};
+use crate::connection::ConnectionSettings;
+use crate::error::SourceError;
+use crate::source::{Catalog, KeyBounds, TableRequest};
+use crate::{RelationRef, SourceColumn, TableInfo};
+
+/// The MySQL/MariaDB catalog connection.
+pub struct MyCatalog {
+    conn: mysql::Conn,
+    flavor: Flavor,
+}
+
+impl MyCatalog {
+    pub fn connect(settings: &ConnectionSettings) -> Result<Self, SourceError> {
+        let (conn, flavor) = connect(settings)?;
+        Ok(MyCatalog { conn, flavor })
+    }
+}
+
+/// `(?, ?), (?, ?), …` and the matching parameters.
+fn pairs(keys: &[(String, String)]) -> (String, Vec<Value>) {
+    let placeholders = vec!["(?, ?)"; keys.len()].join(", ");
+    let params = keys
+        .iter()
+        .flat_map(|(s, t)| [Value::from(s.as_str()), Value::from(t.as_str())])
+        .collect();
+    (placeholders, params)
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::NULL => String::new(),
+        other => other.as_sql(true).trim_matches('\'').to_owned(),
+    }
+}
+
+fn number(v: &Value) -> Option<u64> {
+    match v {
+        Value::Int(i) => u64::try_from(*i).ok(),
+        Value::UInt(u) => Some(*u),
+        Value::Bytes(b) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()),
+        _ => None,
+    }
+}
+
+impl Catalog for MyCatalog {
+    fn describe_tables(
+        &mut self,
+        requests: &[TableRequest],
+    ) -> Result<Vec<TableInfo>, SourceError> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let default_db: Option<String> = self
+            .conn
+            .query_first("SELECT DATABASE()")
+            .map_err(query_err("reading the default database"))?
+            .flatten();
+        let keys: Vec<(String, String)> = requests
+            .iter()
+            .map(|r| {
+                (
+                    r.schema
+                        .clone()
+                        .or_else(|| default_db.clone())
+                        .unwrap_or_default(),
+                    r.name.clone(),
+                )
+            })
+            .collect();
+        let (filter, params) = pairs(&keys);
+        let tables: Vec<mysql::Row> = self
+            .conn
+            .exec(
+                format!(
+                    "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS, AVG_ROW_LENGTH FROM information_schema.TABLES \
+                     WHERE (TABLE_SCHEMA, TABLE_NAME) IN ({filter})"
+                ),
+                params.clone(),
+            )
+            .map_err(query_err("reading table definitions from information_schema.TABLES"))?;
+        let mut stats: HashMap<(String, String), (u64, Option<u64>)> = HashMap::new();
+        for r in &tables {
+            let key = (text(&r[0]), text(&r[1]));
+            stats.insert(
+                key,
+                (number(&r[2]).unwrap_or(0), number(&r[3]).filter(|n| *n > 0)),
+            );
+        }
+        for (r, key) in requests.iter().zip(&keys) {
+            if !stats.contains_key(key) {
+                return Err(SourceError::TableNotFound {
+                    table: match &r.schema {
+                        Some(s) => format!("{s}.{}", r.name),
+                        None => r.name.clone(),
+                    },
+                });
+            }
+        }
+        let columns: Vec<mysql::Row> = self
+            .conn
+            .exec(
+                format!(
+                    "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, \
+                            COALESCE(NUMERIC_PRECISION, DATETIME_PRECISION), NUMERIC_SCALE \
+                     FROM information_schema.COLUMNS WHERE (TABLE_SCHEMA, TABLE_NAME) IN ({filter}) \
+                     ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION"
+                ),
+                params.clone(),
+            )
+            .map_err(query_err("reading column definitions from information_schema.COLUMNS"))?;
+        let keys_rows: Vec<mysql::Row> = self
+            .conn
+            .exec(
+                format!(
+                    "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
+                     WHERE CONSTRAINT_NAME = 'PRIMARY' AND (TABLE_SCHEMA, TABLE_NAME) IN ({filter}) \
+                     ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION"
+                ),
+                params.clone(),
+            )
+            .map_err(query_err("reading primary keys from information_schema.KEY_COLUMN_USAGE"))?;
+        // MariaDB's JSON is LONGTEXT with a json_valid() check; find those columns.
+        let json_rows: Vec<mysql::Row> = match self.flavor {
+            Flavor::MariaDb => self
+                .conn
+                .exec(
+                    format!(
+                        "SELECT CONSTRAINT_SCHEMA, TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS \
+                         WHERE (CONSTRAINT_SCHEMA, TABLE_NAME) IN ({filter}) AND CHECK_CLAUSE LIKE 'json_valid(%'"
+                    ),
+                    params,
+                )
+                .map_err(query_err("reading JSON checks from information_schema.CHECK_CONSTRAINTS"))?,
+            Flavor::MySql => Vec::new(),
+        };
+        let json_checks: Vec<(String, String, String)> = json_rows
+            .iter()
+            .map(|r| (text(&r[0]), text(&r[1]), text(&r[2])))
+            .collect();
+        let mut by_table: HashMap<(String, String), Vec<SourceColumn>> = HashMap::new();
+        for r in &columns {
+            let key = (text(&r[0]), text(&r[1]));
+            let name = text(&r[2]);
+            let is_json = json_checks.iter().any(|(s, t, clause)| {
+                (s, t) == (&key.0, &key.1)
+                    && clause == &format!("json_valid({})", quote_ident(&name))
+            });
+            let resolved = from_catalog(
+                &text(&r[3]),
+                &text(&r[4]),
+                number(&r[6]),
+                number(&r[7]),
+                is_json,
+            );
+            by_table.entry(key).or_default().push(SourceColumn {
+                name,
+                declared_type: text(&r[4]),
+                wire_type: resolved.wire_type,
+                logical: resolved.logical,
+                nullable: text(&r[5]) == "YES",
+                n_distinct: None,
+            });
+        }
+        let mut pks: HashMap<(String, String), Vec<String>> = HashMap::new();
+        for r in &keys_rows {
+            pks.entry((text(&r[0]), text(&r[1])))
+                .or_default()
+                .push(text(&r[2]));
+        }
+        Ok(keys
+            .iter()
+            .map(|key| {
+                let (rows, avg) = stats[key];
+                TableInfo {
+                    schema: key.0.clone(),
+                    name: key.1.clone(),
+                    columns: by_table.get(key).cloned().unwrap_or_default(),
+                    primary_key: pks.get(key).cloned().unwrap_or_default(),
+                    row_estimate: rows,
+                    avg_row_bytes: avg,
+                }
+            })
+            .collect())
+    }
+
+    fn describe_query(&mut self, sql: &str) -> Result<Vec<SourceColumn>, SourceError> {
+        let stmt = self
+            .conn
+            .prep(sql)
+            .map_err(query_err("describing the export's query"))?;
+        let columns = stmt
+            .columns()
+            .iter()
+            .map(|c| {
+                let resolved = from_column(
+                    c.column_type(),
+                    c.flags(),
+                    c.column_length(),
+                    c.decimals(),
+                    c.character_set(),
+                );
+                SourceColumn {
+                    name: c.name_str().into_owned(),
+                    declared_type: format!("{:?}", c.column_type())
+                        .trim_start_matches("MYSQL_TYPE_")
+                        .to_lowercase(),
+                    wire_type: resolved.wire_type,
+                    logical: resolved.logical,
+                    nullable: true,
+                    n_distinct: None,
+                }
+            })
+            .collect();
+        let _ = self.conn.close(stmt);
+        Ok(columns)
+    }
+
+    fn key_bounds(
+        &mut self,
+        requests: &[(RelationRef, String)],
+        statement_timeout_ms: u64,
+    ) -> Result<Vec<KeyBounds>, SourceError> {
+        let mut out = Vec::with_capacity(requests.len());
+        if requests.is_empty() {
+            return Ok(out);
+        }
+        let sql = requests
+            .iter()
+            .enumerate()
+            .map(|(i, (rel, col))| {
+                let col = quote_ident(col);
+                format!(
+                    "SELECT {i}, MIN({col}), MAX({col}) FROM {}",
+                    from_clause(rel)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let rows: Vec<mysql::Row> = self
+            .conn
+            .query(scoped_select(self.flavor, &sql, statement_timeout_ms))
+            .map_err(query_err("reading chunk key bounds (MIN/MAX)"))?;
+        out.resize(requests.len(), (None, None));
+        for r in rows {
+            let i = number(&r[0]).unwrap_or(0) as usize;
+            let bound = |v: &Value| -> Result<Option<i64>, SourceError> {
+                match v {
+                    Value::NULL => Ok(None),
+                    Value::Int(n) => Ok(Some(*n)),
+                    Value::UInt(n) => i64::try_from(*n).map(Some).map_err(|_| SourceError::Query {
+                        context: "reading chunk key bounds".into(),
+                        detail: format!("key value {n} is above the largest signed 64-bit integer; chunk on another column or use mode: full"),
+                        transient: false,
+                    }),
+                    Value::Bytes(b) => Ok(std::str::from_utf8(b).ok().and_then(|s| s.parse().ok())),
+                    _ => Ok(None),
+                }
+            };
+            if let Some(slot) = out.get_mut(i) {
+                *slot = (bound(&r[1])?, bound(&r[2])?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The `FROM` target of a relation.
+pub(crate) fn from_clause(rel: &RelationRef) -> String {
+    match rel {
+        RelationRef::Table { schema, name } => {
+            format!("{}.{}", quote_ident(schema), quote_ident(name))
+        }
+        RelationRef::Query(sql) => format!("({}) AS rivet_query", sql.trim().trim_end_matches(';')),
+    }
+}
