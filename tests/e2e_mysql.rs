@@ -143,40 +143,7 @@ fn killed_mariadb_apply_resumes_to_exactly_the_source_rows() {
         &config("  - name: big\n    table: big_gappy\n    mode: chunked\n    chunk_size: 10000\n    tuning: { batch_size: 1000 }\n    destination: { type: local, path: out }\n"),
     );
     plan_ok(dir.path(), &url, "plan.json");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("rivet"))
-        .current_dir(dir.path())
-        .env("DATABASE_URL", &url)
-        .args(["apply", "plan.json"])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let state = dir.path().join(".rivet_state.db");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let committed: i64 = rusqlite::Connection::open(&state)
-            .and_then(|c| {
-                c.query_row(
-                    "SELECT count(*) FROM chunks WHERE status = 'committed'",
-                    [],
-                    |r| r.get(0),
-                )
-            })
-            .unwrap_or(0);
-        if committed >= 2 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "apply made no progress"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "apply finished before it could be killed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    common::apply_and_kill_after(dir.path(), &url, 2);
     rivet(dir.path(), &url)
         .args(["apply", "plan.json", "--resume"])
         .assert()

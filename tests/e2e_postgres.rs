@@ -280,40 +280,7 @@ fn killed_apply_resumes_to_exactly_the_source_rows() {
     );
     write(dir.path(), "rivet.yaml", &cfg);
     plan_ok(dir.path(), &url, "plan.json");
-    let bin = assert_cmd::cargo::cargo_bin("rivet");
-    let mut child = std::process::Command::new(bin)
-        .current_dir(dir.path())
-        .env("DATABASE_URL", &url)
-        .args(["apply", "plan.json"])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let state = dir.path().join(".rivet_state.db");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let committed: i64 = rusqlite::Connection::open(&state)
-            .and_then(|c| {
-                c.query_row(
-                    "SELECT count(*) FROM chunks WHERE status = 'committed'",
-                    [],
-                    |r| r.get(0),
-                )
-            })
-            .unwrap_or(0);
-        if committed >= 3 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "apply made no progress"
-        );
-        if let Ok(Some(_)) = child.try_wait() {
-            panic!("apply finished before it could be killed; use smaller chunks");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    common::apply_and_kill_after(dir.path(), &url, 3);
     assert!(
         !dir.path().join("out/_SUCCESS").exists(),
         "a killed run has no _SUCCESS"

@@ -109,6 +109,82 @@ pub struct RangeFilter {
     pub include_null: bool,
 }
 
+impl RangeFilter {
+    /// The `WHERE` predicate for this range: `k >= lo AND k < hi` (each side optional),
+    /// `OR k IS NULL` when NULL keys belong here. `quote` quotes the column for the
+    /// engine; `bound` renders a bound as a literal or as a placeholder (recording the
+    /// parameter), so no value is ever spliced in unchecked.
+    pub fn predicate(
+        &self,
+        quote: impl Fn(&str) -> String,
+        mut bound: impl FnMut(i64) -> String,
+    ) -> String {
+        let k = quote(&self.column);
+        let mut conds = Vec::new();
+        if let Some(lo) = self.lower {
+            conds.push(format!("{k} >= {}", bound(lo)));
+        }
+        if let Some(hi) = self.upper {
+            conds.push(format!("{k} < {}", bound(hi)));
+        }
+        let range = if conds.is_empty() {
+            format!("{k} IS NOT NULL")
+        } else {
+            conds.join(" AND ")
+        };
+        if self.include_null {
+            format!("(({range}) OR {k} IS NULL)")
+        } else {
+            range
+        }
+    }
+}
+
+impl RelationRef {
+    /// The `FROM` target: a quoted `schema.table`, or the user query as a subquery.
+    pub fn from_clause(&self, quote: impl Fn(&str) -> String) -> String {
+        match self {
+            RelationRef::Table { schema, name } => format!("{}.{}", quote(schema), quote(name)),
+            RelationRef::Query(sql) => {
+                format!("({}) AS rivet_query", sql.trim().trim_end_matches(';'))
+            }
+        }
+    }
+}
+
+impl BatchMemoryPolicy {
+    /// Whether a batch of `rows` rows and `bytes` wire bytes must be cut now (`force` at
+    /// the end of a chunk), and whether it is over the memory target; `fail` turns an
+    /// over-target batch into an error naming `label`.
+    pub fn decide(
+        self,
+        req: &ChunkRead,
+        rows: usize,
+        bytes: usize,
+        force: bool,
+        label: &str,
+    ) -> Result<(bool, bool), SourceError> {
+        let over = bytes > req.batch_bytes;
+        let cut_by_memory = match self {
+            BatchMemoryPolicy::AutoShrink => bytes >= req.batch_bytes,
+            BatchMemoryPolicy::Warn => false,
+            BatchMemoryPolicy::Fail if over => {
+                return Err(SourceError::BatchMemoryExceeded {
+                    relation: label.to_owned(),
+                    rows,
+                    bytes,
+                    target: req.batch_bytes,
+                })
+            }
+            BatchMemoryPolicy::Fail => false,
+        };
+        Ok((
+            rows > 0 && (force || rows >= req.batch_rows || cut_by_memory),
+            over,
+        ))
+    }
+}
+
 /// Counters a read reports besides its batches.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadStats {

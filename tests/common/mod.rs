@@ -14,13 +14,15 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use assert_cmd::Command;
 use postgres::{Client, NoTls};
 
-/// The reader URL for tests, or None (after a loud note) when no database is set up
-/// locally. Under CI (`CI=true`) a missing database fails the test.
-pub fn pg_url() -> Option<String> {
-    match std::env::var("RIVET_TEST_PG_URL") {
+/// A live-service URL from `var`, or None (after a loud note) when it is not set
+/// locally. Under CI (`CI=true`) a missing service fails the test instead.
+fn live_url(var: &str, what: &str) -> Option<String> {
+    match std::env::var(var) {
         Ok(u) if !u.is_empty() => Some(u),
         _ => {
-            let msg = "RIVET_TEST_PG_URL is not set: run `eval \"$(scripts/test-env.sh)\"` (or scripts/test.sh) to start the test PostgreSQL";
+            let msg = format!(
+                "{var} is not set: run `eval \"$(scripts/test-env.sh)\"` (or scripts/test.sh) to start the test {what}"
+            );
             if std::env::var("CI")
                 .map(|v| v == "true" || v == "1")
                 .unwrap_or(false)
@@ -33,22 +35,14 @@ pub fn pg_url() -> Option<String> {
     }
 }
 
-/// The MariaDB reader URL, with the same CI rule as [`pg_url`].
+/// The PostgreSQL reader URL for tests (see [`live_url`]).
+pub fn pg_url() -> Option<String> {
+    live_url("RIVET_TEST_PG_URL", "PostgreSQL")
+}
+
+/// The MariaDB reader URL for tests (see [`live_url`]).
 pub fn mysql_url() -> Option<String> {
-    match std::env::var("RIVET_TEST_MYSQL_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            let msg = "RIVET_TEST_MYSQL_URL is not set: run `eval \"$(scripts/test-env.sh)\"` (or scripts/test.sh) to start the test MariaDB";
-            if std::env::var("CI")
-                .map(|v| v == "true" || v == "1")
-                .unwrap_or(false)
-            {
-                panic!("{msg} (CI=true: live tests may not be skipped)");
-            }
-            eprintln!("SKIPPED (no database): {msg}");
-            None
-        }
-    }
+    live_url("RIVET_TEST_MYSQL_URL", "MariaDB")
 }
 
 /// Early-returns from a test when there is no MariaDB (never under CI).
@@ -137,6 +131,45 @@ impl Drop for Scratch {
             self.schema
         ));
     }
+}
+
+/// Starts `rivet apply plan.json` in `dir` and kills it with SIGKILL once the state
+/// database shows `committed` chunks committed; panics if it finishes first.
+pub fn apply_and_kill_after(dir: &Path, url: &str, committed: i64) {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("rivet"))
+        .current_dir(dir)
+        .env("DATABASE_URL", url)
+        .args(["apply", "plan.json"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = dir.join(".rivet_state.db");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let done: i64 = rusqlite::Connection::open(&state)
+            .and_then(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM chunks WHERE status = 'committed'",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .unwrap_or(0);
+        if done >= committed {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "apply made no progress"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "apply finished before it could be killed; use smaller chunks"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 /// The `rivet` binary with `DATABASE_URL` pointing at the test database.

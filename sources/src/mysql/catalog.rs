@@ -242,7 +242,7 @@ impl Catalog for MyCatalog {
                 let col = quote_ident(col);
                 format!(
                     "SELECT {i}, MIN({col}), MAX({col}) FROM {}",
-                    from_clause(rel)
+                    rel.from_clause(quote_ident)
                 )
             })
             .collect::<Vec<_>>()
@@ -272,15 +272,5 @@ impl Catalog for MyCatalog {
             }
         }
         Ok(out)
-    }
-}
-
-/// The `FROM` target of a relation.
-pub(crate) fn from_clause(rel: &RelationRef) -> String {
-    match rel {
-        RelationRef::Table { schema, name } => {
-            format!("{}.{}", quote_ident(schema), quote_ident(name))
-        }
-        RelationRef::Query(sql) => format!("({}) AS rivet_query", sql.trim().trim_end_matches(';')),
     }
 }

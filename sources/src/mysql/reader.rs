@@ -18,12 +18,11 @@ use mysql::prelude::Queryable;
 use mysql::Value;
 use rivet_schema::LogicalType;
 
-use super::catalog::from_clause;
 use super::{connect, query_err, quote_ident, scoped_select, Flavor};
 use crate::connection::ConnectionSettings;
 use crate::error::SourceError;
 use crate::source::{ChunkSource, ReadFailure, SinkClosed};
-use crate::{BatchMemoryPolicy, ChunkRead, ReadStats};
+use crate::{ChunkRead, ReadStats};
 
 /// A MySQL/MariaDB connection dedicated to reading chunks.
 pub struct MyReader {
@@ -350,29 +349,17 @@ pub fn select_with_params(req: &ChunkRead) -> (String, Vec<Value>) {
         .map(|c| quote_ident(&c.name))
         .collect::<Vec<_>>()
         .join(", ");
-    let mut sql = format!("SELECT {cols} FROM {}", from_clause(&req.relation));
+    let mut sql = format!(
+        "SELECT {cols} FROM {}",
+        req.relation.from_clause(quote_ident)
+    );
     let mut params = Vec::new();
     if let Some(r) = &req.range {
-        let k = quote_ident(&r.column);
-        let mut conds = Vec::new();
-        if let Some(lo) = r.lower {
-            conds.push(format!("{k} >= ?"));
-            params.push(Value::Int(lo));
-        }
-        if let Some(hi) = r.upper {
-            conds.push(format!("{k} < ?"));
-            params.push(Value::Int(hi));
-        }
-        let range = if conds.is_empty() {
-            format!("{k} IS NOT NULL")
-        } else {
-            conds.join(" AND ")
-        };
-        if r.include_null {
-            sql.push_str(&format!(" WHERE (({range}) OR {k} IS NULL)"));
-        } else {
-            sql.push_str(&format!(" WHERE {range}"));
-        }
+        sql.push_str(" WHERE ");
+        sql.push_str(&r.predicate(quote_ident, |v| {
+            params.push(Value::Int(v));
+            "?".to_owned()
+        }));
     }
     (sql, params)
 }
@@ -419,22 +406,14 @@ impl ChunkSource for MyReader {
                         batch_bytes: &mut usize,
                         force: bool|
          -> Result<(), ReadFailure> {
-            let over = *batch_bytes > req.batch_bytes;
-            let cut_by_memory = match req.on_batch_memory_exceeded {
-                BatchMemoryPolicy::AutoShrink => *batch_bytes >= req.batch_bytes,
-                BatchMemoryPolicy::Warn => false,
-                BatchMemoryPolicy::Fail if over => {
-                    return Err(SourceError::BatchMemoryExceeded {
-                        relation: label.to_owned(),
-                        rows: *batch_rows,
-                        bytes: *batch_bytes,
-                        target: req.batch_bytes,
-                    }
-                    .into())
-                }
-                BatchMemoryPolicy::Fail => false,
-            };
-            if *batch_rows > 0 && (force || *batch_rows >= req.batch_rows || cut_by_memory) {
+            let (cut, over) = req.on_batch_memory_exceeded.decide(
+                req,
+                *batch_rows,
+                *batch_bytes,
+                force,
+                label,
+            )?;
+            if cut {
                 if over {
                     over_target += 1;
                 }
@@ -554,7 +533,7 @@ mod tests {
             statement_timeout_ms: 1,
             lock_timeout_ms: 1,
             use_cursor: false,
-            on_batch_memory_exceeded: BatchMemoryPolicy::AutoShrink,
+            on_batch_memory_exceeded: crate::BatchMemoryPolicy::AutoShrink,
         };
         let (sql, params) = select_with_params(&req);
         assert_eq!(

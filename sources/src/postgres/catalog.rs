@@ -230,7 +230,7 @@ fn key_bounds(
             let col = quote_ident(col);
             format!(
                 "SELECT {i}::int4, min({col})::int8, max({col})::int8 FROM {}",
-                super::read::from_clause(rel)
+                rel.from_clause(quote_ident)
             )
         })
         .collect::<Vec<_>>()

@@ -2,20 +2,10 @@
 //! integer literals, nothing spliced from user input.
 
 use super::quote_ident;
-use crate::{ChunkRead, RelationRef};
-
-/// The `FROM` target of a relation.
-pub(crate) fn from_clause(rel: &RelationRef) -> String {
-    match rel {
-        RelationRef::Table { schema, name } => {
-            format!("{}.{}", quote_ident(schema), quote_ident(name))
-        }
-        RelationRef::Query(sql) => format!("({}) AS rivet_query", sql.trim().trim_end_matches(';')),
-    }
-}
+use crate::ChunkRead;
 
 /// The SELECT a chunk runs. Identifiers are quoted; the only values are the plan's
-/// integer key bounds, written as integer literals.
+/// integer key bounds, written as integer literals (COPY takes no bind parameters).
 pub fn select_sql(req: &ChunkRead) -> String {
     let cols = req
         .columns
@@ -23,26 +13,13 @@ pub fn select_sql(req: &ChunkRead) -> String {
         .map(|c| quote_ident(&c.name))
         .collect::<Vec<_>>()
         .join(", ");
-    let mut sql = format!("SELECT {cols} FROM {}", from_clause(&req.relation));
+    let mut sql = format!(
+        "SELECT {cols} FROM {}",
+        req.relation.from_clause(quote_ident)
+    );
     if let Some(r) = &req.range {
-        let k = quote_ident(&r.column);
-        let mut conds = Vec::new();
-        if let Some(lo) = r.lower {
-            conds.push(format!("{k} >= {lo}"));
-        }
-        if let Some(hi) = r.upper {
-            conds.push(format!("{k} < {hi}"));
-        }
-        let range = if conds.is_empty() {
-            format!("{k} IS NOT NULL")
-        } else {
-            conds.join(" AND ")
-        };
-        if r.include_null {
-            sql.push_str(&format!(" WHERE (({range}) OR {k} IS NULL)"));
-        } else {
-            sql.push_str(&format!(" WHERE {range}"));
-        }
+        sql.push_str(" WHERE ");
+        sql.push_str(&r.predicate(quote_ident, |v| v.to_string()));
     }
     sql
 }
@@ -50,6 +27,7 @@ pub fn select_sql(req: &ChunkRead) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::RelationRef;
     use crate::{RangeFilter, ReadColumn};
     use rivet_schema::LogicalType;
 

@@ -22,7 +22,7 @@ use super::{connect_error, driver_config, error_text};
 use crate::connection::ConnectionSettings;
 use crate::error::SourceError;
 use crate::source::{ChunkSource, ReadFailure, SinkClosed};
-use crate::{BatchMemoryPolicy, ChunkRead, ReadStats};
+use crate::{ChunkRead, ReadStats};
 
 /// A connection dedicated to reading chunks.
 pub struct ChunkReader {
@@ -107,22 +107,10 @@ impl ChunkSource for ChunkReader {
         let mut rows: u64 = 0;
         let mut over_target: u64 = 0;
         let mut emit = |asm: &mut BatchAssembler, force: bool| -> Result<(), ReadFailure> {
-            let over = asm.bytes() > req.batch_bytes;
-            let cut_by_memory = match req.on_batch_memory_exceeded {
-                BatchMemoryPolicy::AutoShrink => asm.bytes() >= req.batch_bytes,
-                BatchMemoryPolicy::Warn => false,
-                BatchMemoryPolicy::Fail if over => {
-                    return Err(SourceError::BatchMemoryExceeded {
-                        relation: label.to_owned(),
-                        rows: asm.rows(),
-                        bytes: asm.bytes(),
-                        target: req.batch_bytes,
-                    }
-                    .into())
-                }
-                BatchMemoryPolicy::Fail => false,
-            };
-            if force || asm.rows() >= req.batch_rows || cut_by_memory {
+            let (cut, over) =
+                req.on_batch_memory_exceeded
+                    .decide(req, asm.rows(), asm.bytes(), force, label)?;
+            if cut {
                 if over {
                     over_target += 1;
                 }
