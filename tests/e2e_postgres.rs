@@ -855,3 +855,39 @@ fn sort_by_a_b(batch: &arrow::array::RecordBatch) -> arrow::array::RecordBatch {
         .collect();
     arrow::array::RecordBatch::try_new(batch.schema(), columns).unwrap()
 }
+
+#[test]
+fn a_connection_cut_during_the_staleness_check_is_retried() {
+    let url = require_pg!();
+    let (host_port, _) = url
+        .split_once('@')
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .expect("URL has user@host:port/db");
+    let target: std::net::SocketAddr = host_port.parse().expect("the test URL uses an IP:port");
+    // The first connection apply opens is the catalog check; it is cut a few KB in.
+    let proxy = common::proxy::CuttingProxy::start(target, 3_000);
+    let through_proxy = url.replace(host_port, &format!("127.0.0.1:{}", proxy.port));
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &config(
+            "",
+            "  - name: all\n    table: rivet_fixture.all_types\n    tuning: { retry_backoff_ms: 20 }\n    destination: { type: local, path: out }\n",
+        ),
+    );
+    plan_ok(dir.path(), &url, "plan.json");
+    rivet(dir.path(), &through_proxy)
+        .args(["apply", "plan.json"])
+        .assert()
+        .success();
+    assert!(
+        proxy.cut.load(std::sync::atomic::Ordering::SeqCst),
+        "the proxy never cut a connection"
+    );
+    rivet(dir.path(), &url)
+        .args(["journal"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("catalog_retry"));
+}

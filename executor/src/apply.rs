@@ -119,11 +119,47 @@ fn run(
     let body = &plan.body;
     let digest = &plan.seal.digest;
     let settings = ConnectionSettings::resolve(&body.source)?;
-    {
-        let mut catalog = open_catalog(&settings)?;
-        crate::stale::check_plan_is_current(catalog.as_mut(), body).inspect_err(|e| {
-            let _ = lock(state).journal(run_id, "plan_stale", None, None, Some(&e.to_string()));
-        })?;
+    // The staleness check gets the same transient-error retries as chunks (the most
+    // generous of the plan's exports).
+    let retries = body
+        .exports
+        .iter()
+        .map(|e| e.tuning.max_retries)
+        .max()
+        .unwrap_or(0);
+    let base_ms = body
+        .exports
+        .iter()
+        .map(|e| e.tuning.retry_backoff_ms)
+        .min()
+        .unwrap_or(500);
+    let mut attempt = 0;
+    loop {
+        let checked = open_catalog(&settings)
+            .map_err(ExecError::from)
+            .and_then(|mut catalog| crate::stale::check_plan_is_current(catalog.as_mut(), body));
+        match checked {
+            Ok(()) => break,
+            Err(e) if e.is_transient() && attempt < retries => {
+                attempt += 1;
+                let wait = crate::chunks::backoff(base_ms, attempt);
+                tracing::warn!(attempt, error = %e, "transient source error during the staleness check; retrying");
+                let detail = format!(
+                    "{{\"attempt\":{attempt},\"backoff_ms\":{},\"error\":{}}}",
+                    wait.as_millis(),
+                    serde_json::Value::from(e.to_string())
+                );
+                lock(state).journal(run_id, "catalog_retry", None, None, Some(&detail))?;
+                std::thread::sleep(wait);
+            }
+            Err(e) => {
+                if matches!(e, ExecError::Stale { .. }) {
+                    let _ =
+                        lock(state).journal(run_id, "plan_stale", None, None, Some(&e.to_string()));
+                }
+                return Err(e);
+            }
+        }
     }
     lock(state).journal(run_id, "plan_current", None, None, None)?;
     PlanGraph::build(body).map_err(|e| ExecError::Internal(format!("plan graph: {e}")))?;

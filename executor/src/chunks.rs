@@ -159,7 +159,7 @@ where
 
 /// `base * 2^(attempt-1)`, at most 30 s, scaled by a jitter factor in [0.5, 1.5) so
 /// that parallel workers do not retry in lockstep.
-fn backoff(base_ms: u64, attempt: u32) -> std::time::Duration {
+pub(crate) fn backoff(base_ms: u64, attempt: u32) -> std::time::Duration {
     let exp = base_ms.saturating_mul(1u64 << attempt.saturating_sub(1).min(16));
     let capped = exp.min(30_000);
     let nanos = std::time::SystemTime::now()
