@@ -146,7 +146,9 @@ where
     let result = match (result, pending.take()) {
         (Ok(()), Some(last)) => commit(ctx, last),
         (Err(err), Some(last)) => {
-            discard(last);
+            // The previous chunk was read completely; if its file encodes cleanly it is
+            // committed, so a later `--resume` does not read it again.
+            let _ = commit(ctx, last);
             Err(err)
         }
         (r, None) => r,
@@ -172,12 +174,6 @@ pub(crate) fn backoff(base_ms: u64, attempt: u32) -> std::time::Duration {
 
 fn record_failure(ctx: &ChunkContext<'_>, e: &PlannedExport, c: &PlannedChunk, err: &ExecError) {
     let _ = lock(ctx.state).chunk_failed(ctx.digest, ctx.run_id, &e.name, &c.id, &err.to_string());
-}
-
-/// Waits for an abandoned chunk's encoder and removes its temporary file.
-fn discard(read: ReadChunk<'_, '_>) {
-    let _ = read.encoder.join();
-    let _ = fs::remove_file(&read.temp_path);
 }
 
 fn temp_path_for(e: &PlannedExport, c: &PlannedChunk) -> PathBuf {
