@@ -705,13 +705,7 @@ fn pyarrow_duckdb_and_polars_read_the_output_with_its_types() {
 #[test]
 fn a_connection_cut_mid_chunk_is_retried_and_the_export_is_exact() {
     let url = require_pg!();
-    let (host_port, _) = url
-        .split_once('@')
-        .and_then(|(_, rest)| rest.split_once('/'))
-        .expect("URL has user@host:port/db");
-    let target: std::net::SocketAddr = host_port.parse().expect("the test URL uses an IP:port");
-    let proxy = common::proxy::CuttingProxy::start(target, 2_000_000);
-    let through_proxy = url.replace(host_port, &format!("127.0.0.1:{}", proxy.port));
+    let (proxy, through_proxy) = common::proxy::CuttingProxy::in_front_of(&url, 2_000_000);
     let dir = tempfile::tempdir().unwrap();
     write(
         dir.path(),
@@ -859,14 +853,8 @@ fn sort_by_a_b(batch: &arrow::array::RecordBatch) -> arrow::array::RecordBatch {
 #[test]
 fn a_connection_cut_during_the_staleness_check_is_retried() {
     let url = require_pg!();
-    let (host_port, _) = url
-        .split_once('@')
-        .and_then(|(_, rest)| rest.split_once('/'))
-        .expect("URL has user@host:port/db");
-    let target: std::net::SocketAddr = host_port.parse().expect("the test URL uses an IP:port");
     // The first connection apply opens is the catalog check; it is cut a few KB in.
-    let proxy = common::proxy::CuttingProxy::start(target, 3_000);
-    let through_proxy = url.replace(host_port, &format!("127.0.0.1:{}", proxy.port));
+    let (proxy, through_proxy) = common::proxy::CuttingProxy::in_front_of(&url, 3_000);
     let dir = tempfile::tempdir().unwrap();
     write(
         dir.path(),

@@ -140,6 +140,30 @@ impl RangeFilter {
     }
 }
 
+impl ChunkRead {
+    /// `SELECT cols FROM rel [WHERE key range]`, the only SQL shape a chunk read sends.
+    /// `quote` quotes identifiers for the engine; `bound` renders each key bound as a
+    /// literal or as a placeholder (recording the parameter).
+    pub fn select_sql(
+        &self,
+        quote: impl Fn(&str) -> String,
+        bound: impl FnMut(i64) -> String,
+    ) -> String {
+        let cols = self
+            .columns
+            .iter()
+            .map(|c| quote(&c.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut sql = format!("SELECT {cols} FROM {}", self.relation.from_clause(&quote));
+        if let Some(r) = &self.range {
+            sql.push_str(" WHERE ");
+            sql.push_str(&r.predicate(&quote, bound));
+        }
+        sql
+    }
+}
+
 impl RelationRef {
     /// The `FROM` target: a quoted `schema.table`, or the user query as a subquery.
     pub fn from_clause(&self, quote: impl Fn(&str) -> String) -> String {

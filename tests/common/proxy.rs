@@ -12,6 +12,19 @@ pub struct CuttingProxy {
 }
 
 impl CuttingProxy {
+    /// A proxy in front of the server of `url` (`scheme://user:pw@IP:port/db`) and the
+    /// same URL pointing at the proxy.
+    pub fn in_front_of(url: &str, cut_after_bytes: u64) -> (CuttingProxy, String) {
+        let (host_port, _) = url
+            .split_once('@')
+            .and_then(|(_, rest)| rest.split_once('/'))
+            .expect("URL has user@host:port/db");
+        let target: SocketAddr = host_port.parse().expect("the test URL uses an IP:port");
+        let proxy = CuttingProxy::start(target, cut_after_bytes);
+        let through = url.replace(host_port, &format!("127.0.0.1:{}", proxy.port));
+        (proxy, through)
+    }
+
     pub fn start(target: SocketAddr, cut_after_bytes: u64) -> CuttingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();

@@ -343,24 +343,11 @@ fn bytes_text(v: &Value) -> Result<&str, String> {
 
 /// `SELECT cols FROM rel [WHERE key range]` with `?` placeholders and their values.
 pub fn select_with_params(req: &ChunkRead) -> (String, Vec<Value>) {
-    let cols = req
-        .columns
-        .iter()
-        .map(|c| quote_ident(&c.name))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut sql = format!(
-        "SELECT {cols} FROM {}",
-        req.relation.from_clause(quote_ident)
-    );
     let mut params = Vec::new();
-    if let Some(r) = &req.range {
-        sql.push_str(" WHERE ");
-        sql.push_str(&r.predicate(quote_ident, |v| {
-            params.push(Value::Int(v));
-            "?".to_owned()
-        }));
-    }
+    let sql = req.select_sql(quote_ident, |v| {
+        params.push(Value::Int(v));
+        "?".to_owned()
+    });
     (sql, params)
 }
 

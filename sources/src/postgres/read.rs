@@ -7,21 +7,7 @@ use crate::ChunkRead;
 /// The SELECT a chunk runs. Identifiers are quoted; the only values are the plan's
 /// integer key bounds, written as integer literals (COPY takes no bind parameters).
 pub fn select_sql(req: &ChunkRead) -> String {
-    let cols = req
-        .columns
-        .iter()
-        .map(|c| quote_ident(&c.name))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut sql = format!(
-        "SELECT {cols} FROM {}",
-        req.relation.from_clause(quote_ident)
-    );
-    if let Some(r) = &req.range {
-        sql.push_str(" WHERE ");
-        sql.push_str(&r.predicate(quote_ident, |v| v.to_string()));
-    }
-    sql
+    req.select_sql(quote_ident, |v| v.to_string())
 }
 
 #[cfg(test)]
