@@ -74,13 +74,12 @@ fn chunk_size_without_chunked_mode_is_refused_not_ignored() {
 }
 
 #[test]
-fn later_modes_destinations_and_engines_are_refused_as_not_supported_yet() {
+fn later_modes_and_destinations_are_refused_as_not_supported_yet() {
     for (yaml, needle) in [
         (with_exports("  - name: a\n    table: t\n    mode: incremental\n    cursor_column: u\n    destination: { type: local, path: o }\n"), "exports[0].mode"),
         (with_exports("  - name: a\n    table: t\n    mode: cdc\n    destination: { type: local, path: o }\n"), "exports[0].mode"),
         (with_exports("  - name: a\n    table: t\n    destination: { type: s3, bucket: b }\n"), "exports[0].destination.type"),
         (with_exports("  - name: a\n    table: t\n    destination: { type: stdout }\n"), "exports[0].destination.type"),
-        ("source:\n  type: mssql\n  url_env: X\nexports:\n  - name: a\n    table: t\n    destination: { type: local, path: o }\n".to_owned(), "source.type"),
     ] {
         plan_with(&yaml)
             .code(2)

@@ -85,9 +85,10 @@ pub fn compile(config: &Config, catalog: &mut dyn Catalog) -> Result<Plan, PlanE
             .and_then(|t| t.chunk_target_mb)
             .or_else(|| config.tuning.as_ref().and_then(|t| t.chunk_target_mb))
             .is_some();
-        if config.source.kind == SourceKind::Mysql && !explicit_target {
-            // A MySQL chunk is one streamed SELECT held open while rows are decoded;
-            // a quarter of the PostgreSQL target keeps each statement well under a second.
+        if matches!(config.source.kind, SourceKind::Mysql | SourceKind::Mssql) && !explicit_target {
+            // A MySQL or SQL Server chunk is one streamed SELECT held open while rows are
+            // decoded; a quarter of the PostgreSQL target keeps each statement well under
+            // a second.
             chunk_target_bytes /= 4;
         }
         let format = e.format;

@@ -19,12 +19,15 @@ pub struct Config {
     pub exports: Vec<ExportConfig>,
 }
 
-/// Database engines Rivet knows. Only `postgres` runs in this version.
+/// Database engines Rivet reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
+    /// PostgreSQL 12 and later (`postgres://` URLs).
     Postgres,
+    /// MySQL 8 and MariaDB 10.5 and later (`mysql://` URLs).
     Mysql,
+    /// SQL Server 2012 and later, Azure SQL (`sqlserver://` URLs); see docs/sources/mssql.md.
     Mssql,
 }
 

@@ -6,9 +6,7 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use crate::config::{
-    Compression, Config, DestinationKind, ExportConfig, ExportMode, Format, SourceKind,
-};
+use crate::config::{Compression, Config, DestinationKind, ExportConfig, ExportMode, Format};
 use crate::error::{ConfigError, ConfigProblem};
 
 /// Parses and validates a config. `file` only names the file in errors.
@@ -175,16 +173,6 @@ fn unknown_key_message(key: &str, known: &[String]) -> String {
 /// The first feature the config uses that this version recognizes but does not run.
 fn unsupported_feature(config: &Config) -> Option<(String, String, String)> {
     let later = "see the issue tracker and docs/config-reference.md for what runs today";
-    match config.source.kind {
-        SourceKind::Postgres | SourceKind::Mysql => {}
-        SourceKind::Mssql => {
-            return Some((
-                "source.type".into(),
-                format!("source type `{}`", kind_name(&config.source.kind)),
-                format!("only `postgres` and `mysql` sources run today; {later}"),
-            ))
-        }
-    }
     for (i, e) in config.exports.iter().enumerate() {
         let at = |key: &str| format!("exports[{i}].{key}");
         match e.mode {

@@ -222,7 +222,7 @@ fn url_passwords(url: &str) -> Vec<String> {
     found
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -23,10 +23,6 @@ impl SourceError {
 /// Why talking to a source failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("source type `{kind:?}` is not supported yet in this version of rivet")]
-    Unsupported {
-        kind: rivet_schema::config::SourceKind,
-    },
     #[error("environment variable `{var}` (named by source.{key}) is not set; export it before running rivet")]
     MissingEnv { key: &'static str, var: String },
     #[error("cannot read source.url_file `{path}`: {detail}")]

@@ -6,8 +6,10 @@
 //! catalog facts and Arrow batches. Adding an engine means adding a module here.
 
 pub mod arrow_types;
+mod builders;
 pub mod connection;
 pub mod error;
+pub mod mssql;
 pub mod mysql;
 pub mod postgres;
 pub mod source;

@@ -69,7 +69,7 @@ pub fn open_catalog(settings: &ConnectionSettings) -> Result<Box<dyn Catalog>, S
     match settings.kind {
         SourceKind::Postgres => Ok(Box::new(crate::postgres::connect(settings)?)),
         SourceKind::Mysql => Ok(Box::new(crate::mysql::MyCatalog::connect(settings)?)),
-        other => Err(SourceError::Unsupported { kind: other }),
+        SourceKind::Mssql => Ok(Box::new(crate::mssql::MsCatalog::connect(settings)?)),
     }
 }
 
@@ -80,6 +80,6 @@ pub fn open_chunk_source(
     match settings.kind {
         SourceKind::Postgres => Ok(Box::new(crate::postgres::ChunkReader::connect(settings)?)),
         SourceKind::Mysql => Ok(Box::new(crate::mysql::MyReader::connect(settings)?)),
-        other => Err(SourceError::Unsupported { kind: other }),
+        SourceKind::Mssql => Ok(Box::new(crate::mssql::MsReader::connect(settings)?)),
     }
 }

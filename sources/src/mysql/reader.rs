@@ -3,14 +3,6 @@
 //! (the driver reads rows from the socket as they are iterated, never the whole result)
 //! and decoded from binary-protocol values into Arrow builders.
 
-use std::sync::Arc;
-
-use arrow::array::{
-    ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder,
-    Decimal256Builder, DurationMicrosecondBuilder, Float32Builder, Float64Builder, Int16Builder,
-    Int32Builder, Int64Builder, Int8Builder, StringBuilder, TimestampMicrosecondBuilder,
-    UInt16Builder, UInt32Builder, UInt64Builder, UInt8Builder,
-};
 use arrow::compute::kernels::cast_utils::parse_decimal;
 use arrow::datatypes::{Decimal128Type, Decimal256Type};
 use arrow::record_batch::RecordBatch;
@@ -19,6 +11,7 @@ use mysql::Value;
 use rivet_schema::LogicalType;
 
 use super::{connect, query_err, quote_ident, scoped_select, Flavor};
+use crate::builders::{days_from_civil, Batcher, Col, HasCol};
 use crate::connection::ConnectionSettings;
 use crate::error::SourceError;
 use crate::source::{ChunkSource, ReadFailure, SinkClosed};
@@ -37,41 +30,11 @@ impl MyReader {
     }
 }
 
-/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-enum Col {
-    Bool(BooleanBuilder),
-    I8(Int8Builder),
-    I16(Int16Builder),
-    I32(Int32Builder),
-    I64(Int64Builder),
-    U8(UInt8Builder),
-    U16(UInt16Builder),
-    U32(UInt32Builder),
-    U64(UInt64Builder),
-    F32(Float32Builder),
-    F64(Float64Builder),
-    Dec128(Decimal128Builder, u8, i8),
-    Dec256(Decimal256Builder, u8, i8),
-    Utf8(StringBuilder),
-    Bin(BinaryBuilder, bool),
-    Date(Date32Builder),
-    Ts(TimestampMicrosecondBuilder, Option<Arc<str>>),
-    Dur(DurationMicrosecondBuilder),
-}
-
 /// One column's builder and its conversion from binary-protocol values.
 struct Decoder {
     col: Col,
+    /// MySQL geometry: a 4-byte SRID before the WKB.
+    geometry: bool,
     /// Zero or partial-zero dates written as NULL.
     nulled: u64,
 }
@@ -96,58 +59,24 @@ fn fit<T: TryFrom<i128>>(v: i128, what: &str) -> Result<T, String> {
     T::try_from(v).map_err(|_| format!("{v} does not fit a {what} column"))
 }
 
+impl HasCol for Decoder {
+    fn col_mut(&mut self) -> &mut Col {
+        &mut self.col
+    }
+}
+
 impl Decoder {
     fn new(logical: &LogicalType, wire: &str) -> Result<Self, String> {
-        let col = match logical {
-            LogicalType::Boolean => Col::Bool(BooleanBuilder::new()),
-            LogicalType::Int8 => Col::I8(Int8Builder::new()),
-            LogicalType::Int16 => Col::I16(Int16Builder::new()),
-            LogicalType::Int32 => Col::I32(Int32Builder::new()),
-            LogicalType::Int64 => Col::I64(Int64Builder::new()),
-            LogicalType::UInt8 => Col::U8(UInt8Builder::new()),
-            LogicalType::UInt16 => Col::U16(UInt16Builder::new()),
-            LogicalType::UInt32 => Col::U32(UInt32Builder::new()),
-            LogicalType::UInt64 => Col::U64(UInt64Builder::new()),
-            LogicalType::Float32 => Col::F32(Float32Builder::new()),
-            LogicalType::Float64 => Col::F64(Float64Builder::new()),
-            LogicalType::Decimal { precision, scale } if *precision <= 38 => Col::Dec128(
-                Decimal128Builder::new()
-                    .with_precision_and_scale(*precision, *scale)
-                    .map_err(|e| e.to_string())?,
-                *precision,
-                *scale,
-            ),
-            LogicalType::Decimal { precision, scale } => Col::Dec256(
-                Decimal256Builder::new()
-                    .with_precision_and_scale(*precision, *scale)
-                    .map_err(|e| e.to_string())?,
-                *precision,
-                *scale,
-            ),
-            LogicalType::DecimalText | LogicalType::Utf8 | LogicalType::Json => {
-                Col::Utf8(StringBuilder::new())
-            }
-            LogicalType::Binary => Col::Bin(BinaryBuilder::new(), wire == "geometry"),
-            LogicalType::Date => Col::Date(Date32Builder::new()),
-            LogicalType::Timestamp => Col::Ts(TimestampMicrosecondBuilder::new(), None),
-            LogicalType::TimestampUtc => Col::Ts(
-                TimestampMicrosecondBuilder::new().with_timezone("UTC"),
-                Some("UTC".into()),
-            ),
-            LogicalType::Duration => Col::Dur(DurationMicrosecondBuilder::new()),
-            other => {
-                return Err(format!(
-                    "MySQL has no wire type for output type {}",
-                    other.display_name()
-                ))
-            }
-        };
-        Ok(Decoder { col, nulled: 0 })
+        Ok(Decoder {
+            col: Col::new(logical)?,
+            geometry: wire == "geometry",
+            nulled: 0,
+        })
     }
 
     fn append(&mut self, v: &Value) -> Result<usize, String> {
         if matches!(v, Value::NULL) {
-            self.append_null();
+            self.col.append_null();
             return Ok(0);
         }
         let size = match v {
@@ -207,9 +136,11 @@ impl Decoder {
                 Value::Float(f) => b.append_value(f.to_string()),
                 other => return Err(bad(other, "text")),
             },
-            Col::Bin(b, geometry) => match v {
+            Col::Bin(b) => match v {
                 // Geometry is stored as a 4-byte SRID followed by WKB.
-                Value::Bytes(raw) if *geometry => b.append_value(raw.get(4..).unwrap_or_default()),
+                Value::Bytes(raw) if self.geometry => {
+                    b.append_value(raw.get(4..).unwrap_or_default())
+                }
                 Value::Bytes(raw) => b.append_value(raw),
                 other => return Err(bad(other, "binary")),
             },
@@ -250,85 +181,11 @@ impl Decoder {
                 }
                 other => return Err(bad(other, "TIME")),
             },
+            Col::Time(_) | Col::Uuid(_) => {
+                return Err("MySQL sends no value of this output type".into())
+            }
         }
         Ok(size)
-    }
-
-    fn append_null(&mut self) {
-        match &mut self.col {
-            Col::Bool(b) => b.append_null(),
-            Col::I8(b) => b.append_null(),
-            Col::I16(b) => b.append_null(),
-            Col::I32(b) => b.append_null(),
-            Col::I64(b) => b.append_null(),
-            Col::U8(b) => b.append_null(),
-            Col::U16(b) => b.append_null(),
-            Col::U32(b) => b.append_null(),
-            Col::U64(b) => b.append_null(),
-            Col::F32(b) => b.append_null(),
-            Col::F64(b) => b.append_null(),
-            Col::Dec128(b, ..) => b.append_null(),
-            Col::Dec256(b, ..) => b.append_null(),
-            Col::Utf8(b) => b.append_null(),
-            Col::Bin(b, _) => b.append_null(),
-            Col::Date(b) => b.append_null(),
-            Col::Ts(b, _) => b.append_null(),
-            Col::Dur(b) => b.append_null(),
-        }
-    }
-
-    fn finish(&mut self) -> ArrayRef {
-        match &mut self.col {
-            Col::Bool(b) => Arc::new(b.finish()),
-            Col::I8(b) => Arc::new(b.finish()),
-            Col::I16(b) => Arc::new(b.finish()),
-            Col::I32(b) => Arc::new(b.finish()),
-            Col::I64(b) => Arc::new(b.finish()),
-            Col::U8(b) => Arc::new(b.finish()),
-            Col::U16(b) => Arc::new(b.finish()),
-            Col::U32(b) => Arc::new(b.finish()),
-            Col::U64(b) => Arc::new(b.finish()),
-            Col::F32(b) => Arc::new(b.finish()),
-            Col::F64(b) => Arc::new(b.finish()),
-            Col::Dec128(b, p, s) => Arc::new(
-                b.finish()
-                    .with_precision_and_scale(*p, *s)
-                    .expect("precision and scale were validated when the builder was made"),
-            ),
-            Col::Dec256(b, p, s) => Arc::new(
-                b.finish()
-                    .with_precision_and_scale(*p, *s)
-                    .expect("precision and scale were validated when the builder was made"),
-            ),
-            Col::Utf8(b) => Arc::new(b.finish()),
-            Col::Bin(b, _) => Arc::new(b.finish()),
-            Col::Date(b) => Arc::new(b.finish()),
-            Col::Ts(b, tz) => Arc::new(b.finish().with_timezone_opt(tz.clone())),
-            Col::Dur(b) => Arc::new(b.finish()),
-        }
-    }
-
-    fn len(&self) -> usize {
-        match &self.col {
-            Col::Bool(b) => b.len(),
-            Col::I8(b) => b.len(),
-            Col::I16(b) => b.len(),
-            Col::I32(b) => b.len(),
-            Col::I64(b) => b.len(),
-            Col::U8(b) => b.len(),
-            Col::U16(b) => b.len(),
-            Col::U32(b) => b.len(),
-            Col::U64(b) => b.len(),
-            Col::F32(b) => b.len(),
-            Col::F64(b) => b.len(),
-            Col::Dec128(b, ..) => b.len(),
-            Col::Dec256(b, ..) => b.len(),
-            Col::Utf8(b) => b.len(),
-            Col::Bin(b, _) => b.len(),
-            Col::Date(b) => b.len(),
-            Col::Ts(b, _) => b.len(),
-            Col::Dur(b) => b.len(),
-        }
     }
 }
 
@@ -358,11 +215,6 @@ impl ChunkSource for MyReader {
         label: &str,
         sink: &mut dyn FnMut(RecordBatch) -> Result<(), SinkClosed>,
     ) -> Result<ReadStats, ReadFailure> {
-        let schema = Arc::new(crate::arrow_types::schema(
-            req.columns
-                .iter()
-                .map(|c| (c.name.as_str(), &c.logical, c.nullable)),
-        ));
         let decode_err = |column: &str, detail: String| SourceError::Decode {
             relation: label.to_owned(),
             column: column.to_owned(),
@@ -384,35 +236,7 @@ impl ChunkSource for MyReader {
                     .set_access_mode(Some(mysql::AccessMode::ReadOnly)),
             )
             .map_err(|e| query_err(&ctx("starting the read transaction"))(e))?;
-        let mut rows: u64 = 0;
-        let mut batch_rows = 0usize;
-        let mut batch_bytes = 0usize;
-        let mut over_target = 0u64;
-        let mut emit = |decoders: &mut Vec<Decoder>,
-                        batch_rows: &mut usize,
-                        batch_bytes: &mut usize,
-                        force: bool|
-         -> Result<(), ReadFailure> {
-            let (cut, over) = req.on_batch_memory_exceeded.decide(
-                req,
-                *batch_rows,
-                *batch_bytes,
-                force,
-                label,
-            )?;
-            if cut {
-                if over {
-                    over_target += 1;
-                }
-                let arrays: Vec<ArrayRef> = decoders.iter_mut().map(Decoder::finish).collect();
-                let batch = RecordBatch::try_new(schema.clone(), arrays)
-                    .map_err(|e| decode_err("", e.to_string()))?;
-                *batch_rows = 0;
-                *batch_bytes = 0;
-                sink(batch).map_err(|SinkClosed| ReadFailure::SinkClosed)?;
-            }
-            Ok(())
-        };
+        let mut batcher = Batcher::new(req, label);
         {
             let result = tx
                 .exec_iter(sql.as_str(), params)
@@ -420,18 +244,16 @@ impl ChunkSource for MyReader {
             for row in result {
                 let row = row.map_err(|e| query_err(&ctx("reading rows"))(e))?;
                 let values = row.unwrap();
+                let mut bytes = 0;
                 for ((d, v), c) in decoders.iter_mut().zip(&values).zip(&req.columns) {
-                    batch_bytes += d.append(v).map_err(|detail| decode_err(&c.name, detail))?;
+                    bytes += d.append(v).map_err(|detail| decode_err(&c.name, detail))?;
                 }
-                batch_rows += 1;
-                rows += 1;
-                emit(&mut decoders, &mut batch_rows, &mut batch_bytes, false)?;
+                batcher.row(bytes, &mut decoders, sink)?;
             }
         }
-        emit(&mut decoders, &mut batch_rows, &mut batch_bytes, true)?;
+        batcher.flush(&mut decoders, sink)?;
         tx.commit()
             .map_err(|e| query_err(&ctx("committing the read transaction"))(e))?;
-        debug_assert!(decoders.iter().all(|d| d.len() == 0));
         let nulled_values = req
             .columns
             .iter()
@@ -440,9 +262,9 @@ impl ChunkSource for MyReader {
             .map(|(c, d)| (c.name.clone(), d.nulled))
             .collect();
         Ok(ReadStats {
-            rows,
+            rows: batcher.total_rows,
             nulled_values,
-            batches_over_memory_target: over_target,
+            batches_over_memory_target: batcher.over_target,
         })
     }
 }
@@ -452,19 +274,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn civil_dates_convert_to_unix_days() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(1000, 1, 1), -354_285);
-        assert_eq!(days_from_civil(9999, 12, 31), 2_932_896);
-    }
-
-    #[test]
     fn values_decode_into_their_arrow_types() {
         let mut d = Decoder::new(&LogicalType::Duration, "time").unwrap();
         d.append(&Value::Time(true, 34, 22, 59, 59, 0)).unwrap();
         d.append(&Value::Time(true, 0, 0, 0, 0, 1)).unwrap();
-        let a = d.finish();
+        let a = d.col.finish();
         let a = a
             .as_any()
             .downcast_ref::<arrow::array::DurationMicrosecondArray>()
@@ -476,7 +290,7 @@ mod tests {
         assert_eq!(z.nulled, 1);
         let mut g = Decoder::new(&LogicalType::Binary, "geometry").unwrap();
         g.append(&Value::Bytes(vec![0, 0, 0, 0, 1, 2])).unwrap();
-        let a = g.finish();
+        let a = g.col.finish();
         assert_eq!(
             a.as_any()
                 .downcast_ref::<arrow::array::BinaryArray>()
@@ -486,7 +300,7 @@ mod tests {
         );
         let mut b = Decoder::new(&LogicalType::UInt64, "bit").unwrap();
         b.append(&Value::Bytes(vec![0x0f, 0xff])).unwrap();
-        let a = b.finish();
+        let a = b.col.finish();
         assert_eq!(
             a.as_any()
                 .downcast_ref::<arrow::array::UInt64Array>()

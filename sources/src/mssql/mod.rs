@@ -1,0 +1,336 @@
+//! SQL Server (`source.type: mssql`): connection through `tiberius` on a small
+//! current-thread tokio runtime behind the same synchronous [`Catalog`] and
+//! [`ChunkSource`] traits as the other engines, batched `sys.*` introspection, and
+//! key-range chunk reads with the bounds as bound parameters (`@P1`, `@P2`).
+//!
+//! SQL Server has no per-statement server-side timeout: the statement limit is enforced
+//! by the client (the connection is dropped when it passes, which makes the server
+//! abandon the query), and `SET LOCK_TIMEOUT` is sent in the same batch as the read.
+//! No SQL Server can run on the development machines: everything here that needs no
+//! server is tested offline; the live path is tested when `RIVET_TEST_MSSQL_URL` points
+//! at one (docs/sources/mssql.md).
+//!
+//! [`Catalog`]: crate::Catalog
+//! [`ChunkSource`]: crate::ChunkSource
+
+mod catalog;
+mod reader;
+pub mod types;
+
+pub use catalog::MsCatalog;
+pub use reader::MsReader;
+
+use std::time::Duration;
+
+use rivet_schema::config::TlsMode;
+use tiberius::{AuthMethod, Client, Config, EncryptionLevel};
+use tokio::net::TcpStream;
+use tokio::runtime::Runtime;
+use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+
+use crate::connection::{percent_decode, ConnTarget, ConnectionSettings};
+use crate::error::SourceError;
+
+/// The tiberius client type Rivet uses.
+pub(crate) type MsClient = Client<Compat<TcpStream>>;
+
+/// Quotes an identifier for SQL Server, whatever characters it holds.
+pub fn quote_ident(name: &str) -> String {
+    format!("[{}]", name.replace(']', "]]"))
+}
+
+/// How long opening a connection (TCP, TLS and login) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Builds the tiberius configuration from resolved settings. URLs have the form
+/// `sqlserver://user:password@host:port/database` (also `mssql://`). A named
+/// instance is reached through its TCP port (SQL Browser lookups are not done).
+pub(crate) fn config(settings: &ConnectionSettings) -> Result<Config, SourceError> {
+    let mut config = Config::new();
+    let settings_err = |detail: String| SourceError::Settings {
+        origin: "connection URL".into(),
+        detail,
+    };
+    match &settings.conn {
+        ConnTarget::Url(url) => {
+            let parts = parse_url(url).map_err(settings_err)?;
+            config.host(&parts.host);
+            if let Some(port) = parts.port {
+                config.port(port);
+            }
+            if let Some(db) = &parts.database {
+                config.database(db);
+            }
+            if let Some(user) = &parts.user {
+                config.authentication(AuthMethod::sql_server(
+                    user,
+                    parts.password.as_deref().unwrap_or(""),
+                ));
+            }
+        }
+        ConnTarget::Parts {
+            host,
+            port,
+            user,
+            password,
+            database,
+        } => {
+            config.host(host);
+            config.port(*port);
+            if let Some(db) = database {
+                config.database(db);
+            }
+            if let Some(user) = user {
+                config.authentication(AuthMethod::sql_server(
+                    user,
+                    password.as_deref().unwrap_or(""),
+                ));
+            }
+        }
+    }
+    config.application_name("rivet");
+    apply_tls(&mut config, settings.tls_mode, settings.ca_file.as_deref());
+    Ok(config)
+}
+
+/// TLS per `source.tls.mode`. SQL Server always offers TLS (with a self-signed
+/// certificate when none is configured), so `prefer` and `require` encrypt without
+/// verifying; `verify-ca` and `verify-full` both verify the chain *and* the host name,
+/// since the driver cannot skip the host-name check alone (docs/sources/mssql.md).
+fn apply_tls(config: &mut Config, mode: TlsMode, ca_file: Option<&str>) {
+    match mode {
+        TlsMode::Disable => config.encryption(EncryptionLevel::NotSupported),
+        TlsMode::Prefer | TlsMode::Require => {
+            config.encryption(EncryptionLevel::Required);
+            config.trust_cert();
+        }
+        TlsMode::VerifyCa | TlsMode::VerifyFull => {
+            config.encryption(EncryptionLevel::Required);
+            if let Some(ca) = ca_file {
+                config.trust_cert_ca(ca);
+            }
+        }
+    }
+}
+
+/// The pieces of a `sqlserver://` URL.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct UrlParts {
+    pub host: String,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub database: Option<String>,
+}
+
+/// Parses `sqlserver://[user[:password]@]host[:port][/database]`;
+/// user, password and database are percent-decoded. Errors never echo the URL (it may
+/// hold the password).
+pub(crate) fn parse_url(url: &str) -> Result<UrlParts, String> {
+    let rest = url
+        .strip_prefix("sqlserver://")
+        .or_else(|| url.strip_prefix("mssql://"))
+        .ok_or_else(|| {
+            "a SQL Server URL starts with `sqlserver://` (sqlserver://user:password@host:1433/database)"
+                .to_owned()
+        })?;
+    let (main, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (authority, path) = main.split_once('/').unwrap_or((main, ""));
+    let (userinfo, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let mut parts = UrlParts::default();
+    if let Some(u) = userinfo {
+        let (user, pw) = match u.split_once(':') {
+            Some((user, pw)) => (user, Some(pw)),
+            None => (u, None),
+        };
+        parts.user = Some(percent_decode(user));
+        parts.password = pw.map(percent_decode);
+    }
+    let (host, port) = match hostport.strip_prefix('[') {
+        Some(inner) => {
+            let (h, after) = inner
+                .split_once(']')
+                .ok_or("the SQL Server URL has an unclosed `[` in its host")?;
+            (h, after.strip_prefix(':'))
+        }
+        None => match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        },
+    };
+    let port = port
+        .map(|p| {
+            p.parse::<u16>()
+                .map_err(|_| format!("port `{p}` in the SQL Server URL is not a number"))
+        })
+        .transpose()?;
+    if host.is_empty() {
+        return Err("the SQL Server URL has no host".into());
+    }
+    parts.host = host.to_owned();
+    parts.port = port;
+    if !path.is_empty() {
+        parts.database = Some(percent_decode(path));
+    }
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "instance" | "instanceName" => {
+                return Err("named instances are reached through their TCP port: use sqlserver://host:PORT/database (find the port in SQL Server Configuration Manager)".into())
+            }
+            "user" => parts.user = Some(percent_decode(v)),
+            "password" => parts.password = Some(percent_decode(v)),
+            "database" => parts.database = Some(percent_decode(v)),
+            other => {
+                return Err(format!(
+                    "unknown SQL Server URL parameter `{other}` (known: user, password, database; TLS is set with source.tls)"
+                ))
+            }
+        }
+    }
+    Ok(parts)
+}
+
+/// Opens a runtime and a logged-in client, following Azure SQL's gateway redirection.
+pub(crate) fn connect(settings: &ConnectionSettings) -> Result<(Runtime, MsClient), SourceError> {
+    let mut config = config(settings)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| SourceError::Connect {
+            target: settings.target.clone(),
+            detail: format!("cannot start the I/O runtime: {e}"),
+            transient: false,
+        })?;
+    let connect_err = |detail: String, transient: bool| SourceError::Connect {
+        target: settings.target.clone(),
+        detail: settings.redact(&detail),
+        transient,
+    };
+    let client = rt.block_on(async {
+        for _ in 0..3 {
+            let attempt = async {
+                let tcp = TcpStream::connect(config.get_addr())
+                    .await
+                    .map_err(|e| connect_err(e.to_string(), true))?;
+                let _ = tcp.set_nodelay(true);
+                Ok::<_, SourceError>(Client::connect(config.clone(), tcp.compat_write()).await)
+            };
+            let result = tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+                .await
+                .map_err(|_| {
+                    connect_err(
+                        format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()),
+                        true,
+                    )
+                })??;
+            match result {
+                Ok(client) => return Ok(client),
+                Err(tiberius::error::Error::Routing { host, port }) => {
+                    config.host(host);
+                    config.port(port);
+                }
+                Err(e) => return Err(connect_err(e.to_string(), is_transient(&e))),
+            }
+        }
+        Err(connect_err(
+            "the server redirected the connection more than twice".into(),
+            false,
+        ))
+    })?;
+    Ok((rt, client))
+}
+
+/// SQL Server failures worth retrying: I/O and TLS resets, deadlock victim (1205), lock
+/// request timeout (1222), and Azure SQL's transient set (service busy 40501, database
+/// unavailable 40613, resource limits 10928/10929, failover 40197/49918/49919/49920,
+/// 4221 login during recovery, 233/10053/10054/10060/64 connection drops).
+pub fn is_transient(e: &tiberius::error::Error) -> bool {
+    use tiberius::error::Error;
+    match e {
+        Error::Io { .. } | Error::Tls(_) | Error::Routing { .. } => true,
+        Error::Server(t) => is_transient_code(t.code()),
+        _ => false,
+    }
+}
+
+/// The TDS error numbers [`is_transient`] retries.
+pub fn is_transient_code(code: u32) -> bool {
+    matches!(
+        code,
+        64 | 233
+            | 1205
+            | 1222
+            | 4221
+            | 10053
+            | 10054
+            | 10060
+            | 10928
+            | 10929
+            | 40197
+            | 40501
+            | 40613
+            | 49918
+            | 49919
+            | 49920
+    )
+}
+
+pub(crate) fn query_err(context: &str) -> impl Fn(tiberius::error::Error) -> SourceError + '_ {
+    move |e| SourceError::Query {
+        context: context.to_owned(),
+        detail: e.to_string(),
+        transient: is_transient(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_with_encoded_credentials_and_instances() {
+        let p = parse_url("sqlserver://rivet:p%40ss%3Aw@db.internal:1533/Sales%20DB").unwrap();
+        assert_eq!(
+            p,
+            UrlParts {
+                host: "db.internal".into(),
+                port: Some(1533),
+                user: Some("rivet".into()),
+                password: Some("p@ss:w".into()),
+                database: Some("Sales DB".into()),
+            }
+        );
+        let p = parse_url("mssql://[::1]:1433").unwrap();
+        assert_eq!((p.host.as_str(), p.port), ("::1", Some(1433)));
+        assert!(parse_url("postgres://h/db").is_err());
+        assert!(parse_url("sqlserver://h/db?instance=SQLEXPRESS")
+            .unwrap_err()
+            .contains("TCP port"));
+        let p = parse_url("sqlserver://[fe80::1]").unwrap();
+        assert_eq!((p.host.as_str(), p.port), ("fe80::1", None));
+        let err = parse_url("sqlserver://u:secret@h:notaport/db").unwrap_err();
+        assert!(!err.contains("secret"), "{err}");
+        assert!(parse_url("sqlserver://h/db?encrypt=true")
+            .unwrap_err()
+            .contains("source.tls"));
+    }
+
+    #[test]
+    fn identifiers_are_bracket_quoted() {
+        assert_eq!(quote_ident("Order Items"), "[Order Items]");
+        assert_eq!(quote_ident("we]ird[name"), "[we]]ird[name]");
+    }
+
+    #[test]
+    fn transient_codes_are_the_retryable_ones() {
+        assert!(is_transient_code(1205));
+        assert!(is_transient_code(40613));
+        assert!(!is_transient_code(208)); // invalid object name
+        assert!(!is_transient_code(18456)); // login failed
+        assert!(!is_transient_code(102)); // syntax error
+    }
+}
