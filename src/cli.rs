@@ -59,6 +59,22 @@ pub struct PlanArgs {
     /// Where to write the sealed plan.
     #[arg(short, long, value_name = "FILE", default_value = "plan.json")]
     pub out: PathBuf,
+    /// State database holding incremental positions (default: .rivet_state.db beside
+    /// the plan, where `rivet apply` keeps it).
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    #[command(flatten)]
+    pub as_of: AsOfArg,
+}
+
+/// The plan's reference time.
+#[derive(Debug, Args)]
+pub struct AsOfArg {
+    /// Reference time for `time_window` bounds (truncated to the day) and date/time
+    /// incremental windows: `2026-11-27`, `2026-11-27T08:00:00Z` or an RFC 3339 time
+    /// with an offset. Default: now. Recorded in the plan's bounds.
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +108,9 @@ pub struct ApplyArgs {
     /// State database (default: .rivet_state.db beside the plan).
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+    /// With a config instead of a plan: the reference time (see `rivet plan --help`).
+    #[command(flatten)]
+    pub as_of: AsOfArg,
 }
 
 #[derive(Debug, Args)]
@@ -102,10 +121,15 @@ pub struct RunArgs {
     /// State database (default: .rivet_state.db beside the config).
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+    #[command(flatten)]
+    pub as_of: AsOfArg,
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct StateArgs {
+    #[command(subcommand)]
+    pub action: Option<StateAction>,
     /// State database (default: ./.rivet_state.db).
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
@@ -115,6 +139,19 @@ pub struct StateArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateAction {
+    /// Forget an incremental export's committed position, so that its next plan starts
+    /// from the beginning (window 1). Files already written are not touched.
+    ResetCursor {
+        /// Export name.
+        export: String,
+        /// State database (default: ./.rivet_state.db).
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

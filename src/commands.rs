@@ -9,7 +9,7 @@ use rivet_schema::seal::{open_sealed, to_pretty_json};
 use rivet_schema::Plan;
 use serde_json::json;
 
-use crate::cli::{Cli, Command, PlanAction, SchemaKind};
+use crate::cli::{Cli, Command, PlanAction, SchemaKind, StateAction, StateArgs};
 use crate::exit::UsageError;
 
 const STATE_FILE: &str = ".rivet_state.db";
@@ -25,18 +25,33 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
                         "`rivet plan` needs a config: rivet plan -c rivet.yaml -o plan.json".into(),
                     )
                 })?;
-                plan(&config, &args.out)
+                let state = args.state.unwrap_or_else(|| beside(&args.out, STATE_FILE));
+                plan(&config, &args.out, &state, args.as_of.as_of.as_deref())
             }
         },
-        Command::Apply(args) if is_config_path(&args.plan) => {
-            run(&args.plan, args.state, args.resume)
-        }
+        Command::Apply(args) if is_config_path(&args.plan) => run(
+            &args.plan,
+            args.state,
+            args.resume,
+            args.as_of.as_of.as_deref(),
+        ),
+        Command::Apply(args) if args.as_of.as_of.is_some() => Err(UsageError(
+            "`--as-of` belongs to planning: a sealed plan already carries its bounds; give it to `rivet plan` (or apply a config)".into(),
+        )
+        .into()),
         Command::Apply(args) => {
             let state = args.state.unwrap_or_else(|| beside(&args.plan, STATE_FILE));
             let plan = read_plan(&args.plan)?;
             apply(&plan, &args.plan.display().to_string(), &state, args.resume)
         }
-        Command::Run(args) => run(&args.config, args.state, false),
+        Command::Run(args) => run(&args.config, args.state, false, args.as_of.as_of.as_deref()),
+        Command::State(StateArgs {
+            action: Some(StateAction::ResetCursor { export, state }),
+            ..
+        }) => reset_cursor(
+            &state.unwrap_or_else(|| PathBuf::from(STATE_FILE)),
+            &export,
+        ),
         Command::State(args) => state(
             &args.state.unwrap_or_else(|| PathBuf::from(STATE_FILE)),
             args.limit,
@@ -70,10 +85,97 @@ fn read_config(path: &Path) -> Result<rivet_schema::Config> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config {}", path.display()))
         .map_err(|e| UsageError(format!("{e:#}")))?;
-    Ok(rivet_schema::load::parse_config(
-        &path.display().to_string(),
-        &text,
-    )?)
+    let mut config = rivet_schema::load::parse_config(&path.display().to_string(), &text)?;
+    // `query_file` is read here, relative to the config; the plan seals the statement.
+    for (i, e) in config.exports.iter_mut().enumerate() {
+        if let Some(file) = &e.query_file {
+            let full = beside(path, file);
+            let full = if Path::new(file).is_absolute() {
+                PathBuf::from(file)
+            } else {
+                full
+            };
+            let sql = std::fs::read_to_string(&full).map_err(|err| {
+                UsageError(format!(
+                    "{}: exports[{i}].query_file: cannot read {}: {err}",
+                    path.display(),
+                    full.display()
+                ))
+            })?;
+            if sql.trim().is_empty() {
+                return Err(UsageError(format!(
+                    "{}: exports[{i}].query_file: {} is empty; it should hold one SELECT statement",
+                    path.display(),
+                    full.display()
+                ))
+                .into());
+            }
+            e.query = Some(sql.trim().to_owned());
+        }
+    }
+    Ok(config)
+}
+
+/// Parses `--as-of` (a date, or an RFC 3339 time; default now) into seconds since
+/// 1970-01-01 UTC.
+fn as_of_seconds(as_of: Option<&str>) -> Result<i64> {
+    let Some(text) = as_of else {
+        return Ok(chrono::Utc::now().timestamp());
+    };
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.timestamp());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp());
+    }
+    Err(UsageError(format!(
+        "--as-of `{text}` is not a date (2026-11-27) or an RFC 3339 time (2026-11-27T08:00:00Z)"
+    ))
+    .into())
+}
+
+/// Planning inputs: the reference time and the committed incremental positions of the
+/// config's incremental exports (from the state database, when there is one).
+fn plan_inputs(
+    config: &rivet_schema::Config,
+    state: &Path,
+    as_of: Option<&str>,
+) -> Result<rivet_planner::PlanInputs> {
+    let mut inputs = rivet_planner::PlanInputs {
+        as_of: as_of_seconds(as_of)?,
+        cursors: Default::default(),
+    };
+    let incremental: Vec<&str> = config
+        .exports
+        .iter()
+        .filter(|e| e.mode == rivet_schema::config::ExportMode::Incremental)
+        .map(|e| e.name.as_str())
+        .collect();
+    if !incremental.is_empty() && state.exists() {
+        let store = StateStore::open(state)?;
+        for name in incremental {
+            if let Some(c) = store.cursor(name)? {
+                inputs.cursors.insert(name.to_owned(), c);
+            }
+        }
+    }
+    Ok(inputs)
+}
+
+fn reset_cursor(path: &Path, export: &str) -> Result<u8> {
+    let store = open_state(path)?;
+    if store.reset_cursor(export)? {
+        eprintln!(
+            "export {export}: committed position forgotten; its next plan starts from the beginning (window 1)"
+        );
+        Ok(0)
+    } else {
+        Err(UsageError(format!(
+            "export {export} has no committed position in {}",
+            path.display()
+        ))
+        .into())
+    }
 }
 
 fn read_plan(path: &Path) -> Result<Plan> {
@@ -100,9 +202,10 @@ fn write_file_atomic(path: &Path, text: &str) -> Result<()> {
     Ok(())
 }
 
-fn plan(config_path: &Path, out: &Path) -> Result<u8> {
+fn plan(config_path: &Path, out: &Path, state: &Path, as_of: Option<&str>) -> Result<u8> {
     let config = read_config(config_path)?;
-    let plan = rivet_planner::plan_from_config(&config)?;
+    let inputs = plan_inputs(&config, state, as_of)?;
+    let plan = rivet_planner::plan_from_config(&config, &inputs)?;
     write_file_atomic(out, &to_pretty_json(&plan))?;
     eprintln!("planned {}", rivet_planner::summary_line(&plan));
     eprintln!("wrote {} (sha256:{})", out.display(), plan.seal.digest);
@@ -226,10 +329,16 @@ fn is_config_path(path: &Path) -> bool {
     )
 }
 
-fn run(config_path: &Path, state: Option<PathBuf>, resume: bool) -> Result<u8> {
+fn run(
+    config_path: &Path,
+    state: Option<PathBuf>,
+    resume: bool,
+    as_of: Option<&str>,
+) -> Result<u8> {
     let config = read_config(config_path)?;
-    let plan = rivet_planner::plan_from_config(&config)?;
     let state = state.unwrap_or_else(|| beside(config_path, STATE_FILE));
+    let inputs = plan_inputs(&config, &state, as_of)?;
+    let plan = rivet_planner::plan_from_config(&config, &inputs)?;
     let plans_dir = beside(&state, ".rivet_plans");
     let kept = plans_dir.join(format!("{}.json", plan.seal.digest));
     write_file_atomic(&kept, &to_pretty_json(&plan))?;
@@ -258,6 +367,19 @@ fn state(path: &Path, limit: u32, as_json: bool) -> Result<u8> {
         Some(d) => store.export_progress(d)?,
         None => Vec::new(),
     };
+    let cursors: Vec<serde_json::Value> = store
+        .cursors()?
+        .into_iter()
+        .map(|(export, c)| {
+            json!({
+                "export": export,
+                "column": c.column,
+                "value_type": c.value_type,
+                "position": c.position,
+                "window": c.seq,
+            })
+        })
+        .collect();
     if as_json {
         println!(
             "{}",
@@ -266,6 +388,7 @@ fn state(path: &Path, limit: u32, as_json: bool) -> Result<u8> {
                 "runs": runs,
                 "latest_plan_digest": latest_digest,
                 "exports": progress,
+                "cursors": cursors,
             }))?
         );
         return Ok(0);
@@ -273,6 +396,18 @@ fn state(path: &Path, limit: u32, as_json: bool) -> Result<u8> {
     if runs.is_empty() {
         println!("no runs recorded in {}", path.display());
         return Ok(0);
+    }
+    if !cursors.is_empty() {
+        println!("incremental positions (the next window starts here):");
+        for c in &cursors {
+            println!(
+                "  {:<24} {} = {} after window {}",
+                c["export"].as_str().unwrap_or_default(),
+                c["column"].as_str().unwrap_or_default(),
+                c["position"],
+                c["window"]
+            );
+        }
     }
     println!("recent runs ({}):", path.display());
     for r in &runs {

@@ -67,6 +67,21 @@ fn two_exports_writing_one_directory_are_refused() {
 }
 
 #[test]
+fn window_keys_outside_their_modes_are_refused_not_ignored() {
+    for (yaml, needle) in [
+        ("  - name: a\n    table: t\n    cursor_column: u\n    destination: { type: local, path: o }\n", "exports[0].cursor_column"),
+        ("  - name: a\n    table: t\n    mode: incremental\n    destination: { type: local, path: o }\n", "exports[0].cursor_column"),
+        ("  - name: a\n    table: t\n    mode: incremental\n    cursor_column: u\n    chunk_size: 5\n    destination: { type: local, path: o }\n", "exports[0].chunk_size"),
+        ("  - name: a\n    table: t\n    mode: time_window\n    time_column: d\n    destination: { type: local, path: o }\n", "exports[0].days_window"),
+        ("  - name: a\n    table: t\n    settle_lag: 5\n    destination: { type: local, path: o }\n", "exports[0].settle_lag"),
+        ("  - name: a\n    query: SELECT 1\n    query_file: q.sql\n    destination: { type: local, path: o }\n", "exports[0].query_file"),
+        ("  - name: a\n    query_file: missing.sql\n    destination: { type: local, path: o }\n", "exports[0].query_file: cannot read"),
+    ] {
+        plan_with(&with_exports(yaml)).code(2).stderr(predicate::str::contains(needle));
+    }
+}
+
+#[test]
 fn chunk_size_without_chunked_mode_is_refused_not_ignored() {
     plan_with(&with_exports("  - name: a\n    table: t\n    chunk_size: 10\n    destination: { type: local, path: o }\n"))
         .code(2)
@@ -76,7 +91,7 @@ fn chunk_size_without_chunked_mode_is_refused_not_ignored() {
 #[test]
 fn later_modes_and_destinations_are_refused_as_not_supported_yet() {
     for (yaml, needle) in [
-        (with_exports("  - name: a\n    table: t\n    mode: incremental\n    cursor_column: u\n    destination: { type: local, path: o }\n"), "exports[0].mode"),
+        (with_exports("  - name: a\n    table: t\n    quality: { row_count_min: 1 }\n    destination: { type: local, path: o }\n"), "exports[0].quality"),
         (with_exports("  - name: a\n    table: t\n    mode: cdc\n    destination: { type: local, path: o }\n"), "exports[0].mode"),
         (with_exports("  - name: a\n    table: t\n    destination: { type: s3, bucket: b }\n"), "exports[0].destination.type"),
         (with_exports("  - name: a\n    table: t\n    destination: { type: stdout }\n"), "exports[0].destination.type"),

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rivet_schema::dag::PlanGraph;
-use rivet_schema::plan::{Plan, PlannedExport};
+use rivet_schema::plan::{CommittedCursor, Plan, PlanBody, PlannedExport, WindowKind};
 use rivet_sources::{open_catalog, ConnectionSettings};
 
 use crate::chunks::{run_chunks, ChunkContext};
@@ -161,6 +161,11 @@ fn run(
             }
         }
     }
+    let cursors_current = check_cursors_are_current(body, &lock(state));
+    if let Err(e) = cursors_current {
+        let _ = lock(state).journal(run_id, "plan_stale", None, None, Some(&e.to_string()));
+        return Err(e);
+    }
     lock(state).journal(run_id, "plan_current", None, None, None)?;
     PlanGraph::build(body).map_err(|e| ExecError::Internal(format!("plan graph: {e}")))?;
     let committed: HashSet<String> = if opts.resume {
@@ -206,6 +211,17 @@ fn run(
             let e = body
                 .export(name)
                 .ok_or_else(|| ExecError::Internal(format!("wave names unknown export {name}")))?;
+            if e.chunks.is_empty() {
+                // An empty incremental window: no rows past the committed position.
+                lock(state).journal(run_id, "window_empty", Some(&e.name), None, None)?;
+                (opts.progress)(ProgressEvent::ExportFinalized {
+                    export: e.name.clone(),
+                    rows: 0,
+                    files: 0,
+                });
+                outcome.exports.push((e.name.clone(), 0, 0, 0));
+                continue;
+            }
             prepare_destination(e)?;
             let todo: Vec<_> = e
                 .chunks
@@ -221,6 +237,41 @@ fn run(
         }
     }
     Ok(outcome)
+}
+
+/// Refuses the plan when an incremental export's committed position moved since
+/// planning (another apply advanced it). Re-applying the plan whose window is the
+/// committed one is allowed: it rewrites the same files and leaves the position.
+fn check_cursors_are_current(body: &PlanBody, state: &StateStore) -> Result<(), ExecError> {
+    for e in &body.exports {
+        let Some(w) = e
+            .window
+            .as_ref()
+            .filter(|w| w.kind == WindowKind::Incremental)
+        else {
+            continue;
+        };
+        let committed = state.cursor(&e.name)?;
+        let starts_here = committed.as_ref().map(|c| &c.position) == w.lower.as_ref()
+            && committed.as_ref().map_or(1, |c| c.seq + 1) == w.seq.unwrap_or(1);
+        let is_this_window = committed
+            .as_ref()
+            .is_some_and(|c| Some(&c.position) == w.upper.as_ref() && Some(c.seq) == w.seq);
+        if !(starts_here || is_this_window) {
+            let now = committed.map_or("no position (it was reset)".to_owned(), |c| {
+                format!("position `{}` after window {}", c.position, c.seq)
+            });
+            return Err(ExecError::Stale {
+                export: e.name.clone(),
+                relation: e.relation.display_name(),
+                change: format!(
+                    "the plan's window starts at {} but the state database now holds {now}: another apply moved the cursor since this plan was made; run `rivet plan` again",
+                    w.lower.as_deref().map_or("the beginning".to_owned(), |l| format!("`{l}`"))
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Creates the directory, removes leftovers of killed runs and the old `_SUCCESS`.
@@ -379,6 +430,25 @@ fn finalize(
     text.push(b'\n');
     write_atomic(dir, MANIFEST_FILE, &text).map_err(|err| werr(MANIFEST_FILE, err))?;
     write_atomic(dir, SUCCESS_FILE, b"").map_err(|err| werr(SUCCESS_FILE, err))?;
+    if let Some(w) = e
+        .window
+        .as_ref()
+        .filter(|w| w.kind == WindowKind::Incremental)
+    {
+        if let (Some(position), Some(seq)) = (&w.upper, w.seq) {
+            lock(state).commit_cursor(
+                &e.name,
+                &CommittedCursor {
+                    column: w.column.clone(),
+                    value_type: w.value_type,
+                    position: position.clone(),
+                    seq,
+                },
+                digest,
+                run_id,
+            )?;
+        }
+    }
     lock(state).journal(
         run_id,
         "export_finalized",

@@ -21,7 +21,7 @@ use rivet_schema::config::BatchMemoryPolicy;
 use rivet_schema::plan::{PlannedChunk, PlannedExport, Relation};
 use rivet_sources::{
     open_chunk_source, ChunkRead, ChunkSource, ConnectionSettings, RangeFilter, ReadColumn,
-    ReadFailure, ReadStats, RelationRef, SinkClosed,
+    ReadFailure, ReadStats, RelationRef, SinkClosed, SqlValue, WindowFilter,
 };
 
 use crate::apply::{lock, sync_dir, ApplyOptions, ProgressEvent, TEMP_PREFIX};
@@ -343,6 +343,31 @@ fn commit(ctx: &ChunkContext<'_>, read: ReadChunk<'_, '_>) -> Result<(), ExecErr
     Ok(())
 }
 
+/// The row window of an `incremental` or `time_window` export, as typed bounds. Plans
+/// are sealed and their bounds were written by the planner, so a bound that does not
+/// parse means a planner bug; it reads nothing rather than everything.
+fn window_filter(e: &PlannedExport) -> Option<WindowFilter> {
+    let w = e.window.as_ref()?;
+    let parse = |text: &str| SqlValue::parse(w.value_type, text);
+    let upper = match w.upper.as_deref().map(parse) {
+        Some(Ok(v)) => v,
+        _ => {
+            return Some(WindowFilter {
+                column: w.column.clone(),
+                fallback: w.fallback_column.clone(),
+                lower: None,
+                upper: SqlValue::Int(i64::MIN),
+            })
+        }
+    };
+    Some(WindowFilter {
+        column: w.column.clone(),
+        fallback: w.fallback_column.clone(),
+        lower: w.lower.as_deref().and_then(|l| parse(l).ok()),
+        upper,
+    })
+}
+
 /// The source read for one chunk, built from the plan alone.
 fn chunk_read(e: &PlannedExport, c: &PlannedChunk) -> ChunkRead {
     ChunkRead {
@@ -372,6 +397,7 @@ fn chunk_read(e: &PlannedExport, c: &PlannedChunk) -> ChunkRead {
             }),
             _ => None,
         },
+        window: window_filter(e),
         batch_rows: e.tuning.batch_rows.max(1) as usize,
         batch_bytes: e.tuning.batch_memory_bytes.max(1) as usize,
         statement_timeout_ms: e.tuning.statement_timeout_ms,

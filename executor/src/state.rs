@@ -9,6 +9,8 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
+use rivet_schema::plan::CommittedCursor;
+
 use crate::error::ExecError;
 
 /// Handle on the state database.
@@ -94,6 +96,16 @@ CREATE TABLE IF NOT EXISTS chunks (
     error TEXT,
     PRIMARY KEY (plan_digest, chunk_id)
 );
+CREATE TABLE IF NOT EXISTS cursors (
+    export TEXT PRIMARY KEY,
+    cursor_column TEXT NOT NULL,
+    value_type TEXT NOT NULL,
+    position TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    plan_digest TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    committed_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id TEXT NOT NULL,
@@ -138,6 +150,122 @@ impl StateStore {
             path: self.path.display().to_string(),
             detail: e.to_string(),
         }
+    }
+
+    /// The committed position of an incremental export, if it has one.
+    pub fn cursor(&self, export: &str) -> Result<Option<CommittedCursor>, ExecError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT cursor_column, value_type, position, seq FROM cursors WHERE export = ?1",
+                params![export],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, u32>(3)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(self.err())?;
+        row.map(|(column, value_type, position, seq)| {
+            let value_type = serde_json::from_value(serde_json::Value::String(value_type))
+                .map_err(|e| ExecError::State {
+                    path: self.path.display().to_string(),
+                    detail: format!("cursor of export {export}: {e}"),
+                })?;
+            Ok(CommittedCursor {
+                column,
+                value_type,
+                position,
+                seq,
+            })
+        })
+        .transpose()
+    }
+
+    /// Every committed incremental position, by export name.
+    pub fn cursors(&self) -> Result<Vec<(String, CommittedCursor)>, ExecError> {
+        let names: Vec<String> = self
+            .conn
+            .prepare("SELECT export FROM cursors ORDER BY export")
+            .and_then(|mut st| {
+                st.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(self.err())?;
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(c) = self.cursor(&name)? {
+                out.push((name, c));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records an incremental export's new position and journals the move, in one
+    /// transaction. Called only after the window's files, manifest and `_SUCCESS` are
+    /// durable, so the position is never ahead of the committed files.
+    pub fn commit_cursor(
+        &mut self,
+        export: &str,
+        cursor: &CommittedCursor,
+        digest: &str,
+        run_id: &str,
+    ) -> Result<(), ExecError> {
+        let value_type = serde_json::to_value(cursor.value_type)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let tx = self.conn.transaction().map_err(|e| ExecError::State {
+            path: self.path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        tx.execute(
+            &format!(
+                "INSERT INTO cursors (export, cursor_column, value_type, position, seq, plan_digest, run_id, committed_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, {NOW}) \
+                 ON CONFLICT (export) DO UPDATE SET cursor_column = excluded.cursor_column, \
+                 value_type = excluded.value_type, position = excluded.position, seq = excluded.seq, \
+                 plan_digest = excluded.plan_digest, run_id = excluded.run_id, committed_at = excluded.committed_at"
+            ),
+            params![export, cursor.column, value_type, cursor.position, cursor.seq, digest, run_id],
+        )
+        .and_then(|_| {
+            tx.execute(
+                &format!("INSERT INTO journal (run_id, at, event, export, detail) VALUES (?1, {NOW}, 'cursor_committed', ?2, ?3)"),
+                params![
+                    run_id,
+                    export,
+                    serde_json::json!({"column": cursor.column, "position": cursor.position, "window": cursor.seq}).to_string()
+                ],
+            )
+        })
+        .and_then(|_| tx.commit())
+        .map_err(|e| ExecError::State {
+            path: self.path.display().to_string(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// Forgets an incremental export's position: its next plan starts from the
+    /// beginning (window 1). Returns whether there was one.
+    pub fn reset_cursor(&self, export: &str) -> Result<bool, ExecError> {
+        let n = self
+            .conn
+            .execute("DELETE FROM cursors WHERE export = ?1", params![export])
+            .map_err(self.err())?;
+        if n > 0 {
+            self.conn
+                .execute(
+                    &format!("INSERT INTO journal (run_id, at, event, export) VALUES ('', {NOW}, 'cursor_reset', ?1)"),
+                    params![export],
+                )
+                .map_err(self.err())?;
+        }
+        Ok(n > 0)
     }
 
     /// Keeps the plan body for audit (`rivet run` plans are not written anywhere else).

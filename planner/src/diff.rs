@@ -106,7 +106,31 @@ fn diff_export(d: &mut PlanDiff, o: &PlannedExport, n: &PlannedExport) {
     s("wave", o.wave.to_string(), n.wave.to_string());
     s("format", j(&o.format), j(&n.format));
     s("compression", j(&o.compression), j(&n.compression));
-    s("destination", j(&o.destination), j(&n.destination));
+    // An incremental export's window directory moves with every run: that is volume.
+    let base = |e: &PlannedExport| match e.window.as_ref().and_then(|w| w.seq) {
+        Some(seq) => {
+            let mut dest = e.destination.clone();
+            dest.path = dest
+                .path
+                .strip_suffix(&format!("/window-{seq:05}"))
+                .unwrap_or(&dest.path)
+                .to_owned();
+            dest
+        }
+        None => e.destination.clone(),
+    };
+    s("destination", j(&base(o)), j(&base(n)));
+    let shape = |e: &PlannedExport| {
+        e.window.as_ref().map(|w| {
+            (
+                w.kind,
+                w.column.clone(),
+                w.fallback_column.clone(),
+                w.value_type,
+            )
+        })
+    };
+    s("window column", j(&shape(o)), j(&shape(n)));
     s("tuning", j(&o.tuning), j(&n.tuning));
     s(
         "chunk key",
@@ -191,6 +215,8 @@ fn diff_export(d: &mut PlanDiff, o: &PlannedExport, n: &PlannedExport) {
             .map(|k| format!("{:?}..={:?} size {}", k.min, k.max, k.chunk_size))
     };
     v("key range", j(&bounds(o)), j(&bounds(n)));
+    let window = |e: &PlannedExport| e.window.as_ref().map(crate::show::window_text);
+    v("window", j(&window(o)), j(&window(n)));
     if o.chunks.len() == n.chunks.len() && o.chunks != n.chunks && bounds(o) == bounds(n) {
         d.volume
             .push(format!("export {name}: chunk estimates changed"));

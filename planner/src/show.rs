@@ -106,13 +106,18 @@ fn render_export(out: &mut String, e: &PlannedExport) {
                 e.row_estimate
             );
         }
-        _ => {
-            let _ = writeln!(
-                out,
-                "    mode full (one streamed read), ~{} row(s)",
-                e.row_estimate
-            );
-        }
+        _ => match &e.window {
+            Some(w) => {
+                let _ = writeln!(out, "    mode {}", window_text(w));
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "    mode full (one streamed read), ~{} row(s)",
+                    e.row_estimate
+                );
+            }
+        },
     }
     let t = &e.tuning;
     let _ = writeln!(
@@ -198,6 +203,7 @@ pub fn show_json(plan: &Plan) -> serde_json::Value {
             "destination": e.destination,
             "row_estimate": e.row_estimate,
             "chunk_key": e.chunk_key,
+            "window": e.window,
             "columns": e.columns.iter().map(|c| json!({
                 "name": c.name, "declared_type": c.declared_type,
                 "type": c.logical.display_name(), "nullable": c.nullable, "dictionary": c.dictionary,
@@ -205,4 +211,29 @@ pub fn show_json(plan: &Plan) -> serde_json::Value {
             "chunks": e.chunks,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// One line for a window: `incremental on updated_at (timestamptz) ["a", "b") → window 3`.
+pub fn window_text(w: &rivet_schema::plan::PlannedWindow) -> String {
+    let column = match &w.fallback_column {
+        Some(fb) => format!("COALESCE({}, {fb})", w.column),
+        None => w.column.clone(),
+    };
+    let kind = lower(w.kind);
+    let ty = lower(w.value_type);
+    let lo = w
+        .lower
+        .as_deref()
+        .map_or("the beginning".to_owned(), |l| format!("{l:?}"));
+    match (&w.upper, w.seq) {
+        (None, _) => format!(
+            "{kind} on {column} ({ty}): nothing past {lo}; no rows are read and the position stays"
+        ),
+        (Some(hi), Some(seq)) => format!(
+            "{kind} on {column} ({ty}): rows from {lo} (inclusive) to {hi:?} (exclusive), window {seq}"
+        ),
+        (Some(hi), None) => format!(
+            "{kind} on {column} ({ty}): rows from {lo} (inclusive) to {hi:?} (exclusive)"
+        ),
+    }
 }

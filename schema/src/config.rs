@@ -109,8 +109,12 @@ pub enum ExportMode {
     Full,
     /// Key-range chunks on an integer column, each read in its own short transaction.
     Chunked,
+    /// Only rows whose `cursor_column` moved past the position committed by the last
+    /// run, up to a high-water mark sealed in the plan (docs/semantics.md).
     Incremental,
+    /// Only rows whose `time_column` falls in the `days_window` days before `--as-of`.
     TimeWindow,
+    /// Change data capture (not supported yet).
     Cdc,
 }
 
@@ -150,7 +154,8 @@ pub struct ExportConfig {
     /// A SELECT statement to export instead of a table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
-    /// Read the SELECT statement from this file (not supported yet).
+    /// Read the SELECT statement from this file (relative paths resolve against the
+    /// config file's directory); the plan seals the statement itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query_file: Option<String>,
     /// How rows are split into chunks.
@@ -184,18 +189,46 @@ pub struct ExportConfig {
     /// Tuning for this export; overrides the top-level `tuning` key by key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tuning: Option<Tuning>,
-    /// Cursor column for `incremental` mode (not supported yet).
+    /// Column whose growth marks new or changed rows in `incremental` mode: an integer,
+    /// date, timestamp, timestamptz or text column (or query result column).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor_column: Option<String>,
-    /// Time column for `time_window` mode (not supported yet).
+    /// Used where `cursor_column` is NULL (`COALESCE(cursor_column, fallback)`), e.g.
+    /// `updated_at` falling back to `created_at`; must have the same type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor_fallback_column: Option<String>,
+    /// How far the window's upper bound stays behind, so that transactions committing
+    /// late with an older cursor value are not skipped: seconds for date and time
+    /// cursors (the bound is `--as-of` minus this), values for integer cursors (the bound
+    /// is the maximum minus this). Not allowed for text cursors. Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle_lag: Option<u64>,
+    /// Column holding each row's time for `time_window` mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_column: Option<String>,
-    /// Window length in days for `time_window` mode (not supported yet).
+    /// How `time_column` stores time: `timestamp` (a date, timestamp or timestamptz
+    /// column; default) or `unix` (integer seconds since 1970-01-01 UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_column_type: Option<TimeColumnType>,
+    /// Window length in days for `time_window` mode: rows from `--as-of` (truncated to
+    /// the day, UTC) minus this many days, up to but excluding `--as-of`'s day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub days_window: Option<u32>,
     /// Quality gates (not supported yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<serde_json::Value>,
+}
+
+/// How a `time_window` export's `time_column` stores time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeColumnType {
+    /// A date, timestamp or timestamptz column.
+    #[default]
+    Timestamp,
+    /// Integer seconds since 1970-01-01 UTC.
+    Unix,
 }
 
 /// Destination kinds Rivet knows. Only `local` runs in this version.

@@ -175,23 +175,14 @@ fn unsupported_feature(config: &Config) -> Option<(String, String, String)> {
     let later = "see the issue tracker and docs/config-reference.md for what runs today";
     for (i, e) in config.exports.iter().enumerate() {
         let at = |key: &str| format!("exports[{i}].{key}");
-        match e.mode {
-            ExportMode::Full | ExportMode::Chunked => {}
-            other => {
-                return Some((
-                    at("mode"),
-                    format!("mode `{}`", kind_name(&other)),
-                    format!("use `full` or `chunked`; {later}"),
-                ))
-            }
+        if e.mode == ExportMode::Cdc {
+            return Some((
+                at("mode"),
+                "mode `cdc`".into(),
+                format!("use `full`, `chunked`, `incremental` or `time_window`; {later}"),
+            ));
         }
-        let refused: [(&str, bool); 5] = [
-            ("query_file", e.query_file.is_some()),
-            ("cursor_column", e.cursor_column.is_some()),
-            ("time_column", e.time_column.is_some()),
-            ("days_window", e.days_window.is_some()),
-            ("quality", e.quality.is_some()),
-        ];
+        let refused: [(&str, bool); 1] = [("quality", e.quality.is_some())];
         if let Some((key, _)) = refused.iter().find(|(_, set)| *set) {
             return Some((
                 at(key),
@@ -320,11 +311,21 @@ fn export_problems(
     at: &dyn Fn(&str) -> String,
     push: &mut dyn FnMut(String, &str),
 ) {
-    match (&e.table, &e.query) {
-        (Some(_), Some(_)) => push(at("table"), "give either `table` or `query`, not both"),
+    let query = e.query.as_ref().or(e.query_file.as_ref());
+    if e.query.is_some() && e.query_file.is_some() {
+        push(
+            at("query_file"),
+            "give either `query` or `query_file`, not both",
+        );
+    }
+    match (&e.table, query) {
+        (Some(_), Some(_)) => push(
+            at("table"),
+            "give either `table` or `query`/`query_file`, not both",
+        ),
         (None, None) => push(
             at("table"),
-            "missing `table` (or `query`): what should be exported?",
+            "missing `table` (or `query`/`query_file`): what should be exported?",
         ),
         (Some(t), None) if crate::names::split_table_name(t).is_err() => push(
             at("table"),
@@ -333,21 +334,93 @@ fn export_problems(
         ),
         _ => {}
     }
-    if e.mode == ExportMode::Full {
-        if e.chunk_column.is_some() {
+    if e.mode != ExportMode::Chunked {
+        let why = match e.mode {
+            ExportMode::Incremental | ExportMode::TimeWindow => {
+                "; a window is read as one chunk per run (on PostgreSQL through a server-side cursor fetched in short statements)"
+            }
+            _ => "",
+        };
+        for (key, set) in [
+            ("chunk_column", e.chunk_column.is_some()),
+            ("chunk_size", e.chunk_size.is_some()),
+        ] {
+            if set {
+                push(
+                    at(key),
+                    &format!("`{key}` only applies to `mode: chunked`{why}; set the mode or remove the key"),
+                );
+            }
+        }
+    }
+    let incremental = e.mode == ExportMode::Incremental;
+    let time_window = e.mode == ExportMode::TimeWindow;
+    if incremental && e.cursor_column.is_none() {
+        push(
+            at("cursor_column"),
+            "`mode: incremental` needs `cursor_column`: the column whose growth marks new or changed rows (e.g. `updated_at` or an increasing `id`)",
+        );
+    }
+    if time_window {
+        if e.time_column.is_none() {
             push(
-                at("chunk_column"),
-                "`chunk_column` only applies to `mode: chunked`; set the mode or remove the key",
+                at("time_column"),
+                "`mode: time_window` needs `time_column`: the column holding each row's time",
             );
         }
-        if e.chunk_size.is_some() {
+        if e.days_window.is_none() {
             push(
-                at("chunk_size"),
-                "`chunk_size` only applies to `mode: chunked`; set the mode or remove the key",
+                at("days_window"),
+                "`mode: time_window` needs `days_window`: how many days before `--as-of` to export",
             );
         }
     }
-    if e.mode == ExportMode::Chunked && e.query.is_some() && e.chunk_column.is_none() {
+    for (key, set, mode_ok, mode) in [
+        (
+            "cursor_column",
+            e.cursor_column.is_some(),
+            incremental,
+            "incremental",
+        ),
+        (
+            "cursor_fallback_column",
+            e.cursor_fallback_column.is_some(),
+            incremental,
+            "incremental",
+        ),
+        (
+            "settle_lag",
+            e.settle_lag.is_some(),
+            incremental,
+            "incremental",
+        ),
+        (
+            "time_column",
+            e.time_column.is_some(),
+            time_window,
+            "time_window",
+        ),
+        (
+            "time_column_type",
+            e.time_column_type.is_some(),
+            time_window,
+            "time_window",
+        ),
+        (
+            "days_window",
+            e.days_window.is_some(),
+            time_window,
+            "time_window",
+        ),
+    ] {
+        if set && !mode_ok {
+            push(
+                at(key),
+                &format!("`{key}` only applies to `mode: {mode}`; set the mode or remove the key"),
+            );
+        }
+    }
+    if e.mode == ExportMode::Chunked && query.is_some() && e.chunk_column.is_none() {
         push(at("chunk_column"), "a chunked `query` export needs `chunk_column`: the integer column of the query's result to split on");
     }
     if let Some(cols) = &e.columns {

@@ -197,7 +197,73 @@ pub struct PlannedExport {
     pub compression: Compression,
     pub destination: PlannedDestination,
     pub tuning: PlannedTuning,
+    /// Row window of an `incremental` or `time_window` export (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<PlannedWindow>,
     pub chunks: Vec<PlannedChunk>,
+}
+
+/// Which rows of the relation an export takes: `lower <= value < upper`, where value is
+/// the cursor or time column (`COALESCE`d with the fallback column when there is one).
+/// Bounds are canonical text of the column's type (see [`CursorType`]) so a reviewer
+/// can read them; a missing bound is unbounded on that side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedWindow {
+    pub kind: WindowKind,
+    pub column: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_column: Option<String>,
+    pub value_type: CursorType,
+    /// Inclusive lower bound: for `incremental`, the position the last applied window
+    /// committed (absent on the first run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lower: Option<String>,
+    /// Exclusive upper bound: for `incremental`, the position committed once this
+    /// window's files are. Absent when an incremental window is empty (no rows past
+    /// the committed position): nothing is read and the position stays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upper: Option<String>,
+    /// For `incremental`: this window's number (1 for the first run); its files go to
+    /// `window-NNNNN/` under the destination.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u32>,
+}
+
+/// The two windowed modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowKind {
+    Incremental,
+    TimeWindow,
+}
+
+/// Type of a window column and the text form of its bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CursorType {
+    /// Decimal integer text (`42`); also `unix` time columns (seconds).
+    Integer,
+    /// `2026-11-27T00:00:00` (fraction only when not zero), no zone.
+    Timestamp,
+    /// `2026-11-27T00:00:00Z`, an instant in UTC.
+    Timestamptz,
+    /// `2026-11-27`.
+    Date,
+    /// The text itself, compared with the column's collation.
+    Text,
+}
+
+/// An incremental export's committed position, as kept in the state database and read
+/// at plan time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedCursor {
+    pub column: String,
+    pub value_type: CursorType,
+    /// The upper bound of the last committed window.
+    pub position: String,
+    /// That window's number.
+    pub seq: u32,
 }
 
 impl PlanBody {

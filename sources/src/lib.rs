@@ -16,6 +16,7 @@ pub mod source;
 
 pub use connection::ConnectionSettings;
 pub use error::SourceError;
+use rivet_schema::plan::CursorType;
 pub use source::{
     open_catalog, open_chunk_source, Catalog, ChunkSource, KeyBounds, ReadFailure, SinkClosed,
     TableRequest,
@@ -60,6 +61,8 @@ pub struct ChunkRead {
     pub columns: Vec<ReadColumn>,
     /// Integer key range (chunked mode); None reads everything.
     pub range: Option<RangeFilter>,
+    /// Cursor or time window (`incremental`, `time_window` modes).
+    pub window: Option<WindowFilter>,
     /// Rows per emitted batch at most.
     pub batch_rows: usize,
     /// Approximate bytes per emitted batch at most.
@@ -102,6 +105,121 @@ pub struct ReadColumn {
     pub nullable: bool,
 }
 
+/// A typed value Rivet puts into a `WHERE` clause: a key bound or a window bound. Each
+/// engine renders it as a bound parameter or as a literal it encodes itself (never
+/// spliced text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlValue {
+    Int(i64),
+    /// Microseconds since 1970-01-01 00:00, no zone.
+    Timestamp(i64),
+    /// Microseconds since 1970-01-01 00:00 UTC.
+    TimestampUtc(i64),
+    /// Days since 1970-01-01.
+    Date(i32),
+    Text(String),
+}
+
+impl SqlValue {
+    /// Parses a plan's canonical bound text for a window column type.
+    pub fn parse(value_type: CursorType, text: &str) -> Result<SqlValue, String> {
+        let bad = |what: &str| format!("`{text}` is not a valid {what} bound");
+        Ok(match value_type {
+            CursorType::Integer => SqlValue::Int(text.parse().map_err(|_| bad("integer"))?),
+            CursorType::Timestamp => SqlValue::Timestamp(
+                chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                    .map_err(|_| bad("timestamp"))?
+                    .and_utc()
+                    .timestamp_micros(),
+            ),
+            CursorType::Timestamptz => SqlValue::TimestampUtc(
+                chrono::DateTime::parse_from_rfc3339(text)
+                    .map_err(|_| bad("timestamptz"))?
+                    .timestamp_micros(),
+            ),
+            CursorType::Date => SqlValue::Date(
+                (chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| bad("date"))?
+                    - chrono::NaiveDate::default())
+                .num_days() as i32,
+            ),
+            CursorType::Text => SqlValue::Text(text.to_owned()),
+        })
+    }
+
+    /// The canonical text a plan carries (the inverse of [`SqlValue::parse`]).
+    pub fn canonical(&self) -> String {
+        match self {
+            SqlValue::Int(i) => i.to_string(),
+            SqlValue::Timestamp(us) => naive(*us).format("%Y-%m-%dT%H:%M:%S%.f").to_string(),
+            SqlValue::TimestampUtc(us) => naive(*us).format("%Y-%m-%dT%H:%M:%S%.fZ").to_string(),
+            SqlValue::Date(d) => date(*d).format("%Y-%m-%d").to_string(),
+            SqlValue::Text(t) => t.clone(),
+        }
+    }
+
+    /// The value as SQL date/time text (`2026-11-27 08:00:00.000000`, with `+00:00`
+    /// for UTC instants), or the integer or text itself, for engines that bind text
+    /// and cast it.
+    pub fn sql_text(&self) -> String {
+        match self {
+            SqlValue::Int(i) => i.to_string(),
+            SqlValue::Timestamp(us) => naive(*us).format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+            SqlValue::TimestampUtc(us) => {
+                naive(*us).format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string()
+            }
+            SqlValue::Date(d) => date(*d).format("%Y-%m-%d").to_string(),
+            SqlValue::Text(t) => t.clone(),
+        }
+    }
+}
+
+/// The civil date-time of microseconds since the epoch (saturating at chrono's range).
+pub fn naive(us: i64) -> chrono::NaiveDateTime {
+    chrono::DateTime::from_timestamp_micros(us)
+        .unwrap_or_default()
+        .naive_utc()
+}
+
+fn date(days: i32) -> chrono::NaiveDate {
+    chrono::NaiveDate::default() + chrono::TimeDelta::days(i64::from(days))
+}
+
+/// `value >= lower AND value < upper` on a cursor or time column, where value is
+/// `COALESCE(column, fallback)` when a fallback column is given. Rows whose value is
+/// NULL are outside every window.
+#[derive(Debug, Clone)]
+pub struct WindowFilter {
+    pub column: String,
+    pub fallback: Option<String>,
+    pub lower: Option<SqlValue>,
+    pub upper: SqlValue,
+}
+
+impl WindowFilter {
+    /// The predicate, with identifiers quoted by `quote` and bounds rendered by `bound`.
+    pub fn predicate(
+        &self,
+        quote: impl Fn(&str) -> String,
+        mut bound: impl FnMut(&SqlValue) -> String,
+    ) -> String {
+        let expr = self.expr(&quote);
+        let mut conds = Vec::new();
+        if let Some(lo) = &self.lower {
+            conds.push(format!("{expr} >= {}", bound(lo)));
+        }
+        conds.push(format!("{expr} < {}", bound(&self.upper)));
+        conds.join(" AND ")
+    }
+
+    /// The compared expression: the column, or `COALESCE(column, fallback)`.
+    pub fn expr(&self, quote: impl Fn(&str) -> String) -> String {
+        match &self.fallback {
+            Some(fb) => format!("COALESCE({}, {})", quote(&self.column), quote(fb)),
+            None => quote(&self.column),
+        }
+    }
+}
+
 /// `column >= lower AND column < upper`, plus NULL keys when `include_null`.
 #[derive(Debug, Clone)]
 pub struct RangeFilter {
@@ -119,15 +237,15 @@ impl RangeFilter {
     pub fn predicate(
         &self,
         quote: impl Fn(&str) -> String,
-        mut bound: impl FnMut(i64) -> String,
+        mut bound: impl FnMut(&SqlValue) -> String,
     ) -> String {
         let k = quote(&self.column);
         let mut conds = Vec::new();
         if let Some(lo) = self.lower {
-            conds.push(format!("{k} >= {}", bound(lo)));
+            conds.push(format!("{k} >= {}", bound(&SqlValue::Int(lo))));
         }
         if let Some(hi) = self.upper {
-            conds.push(format!("{k} < {}", bound(hi)));
+            conds.push(format!("{k} < {}", bound(&SqlValue::Int(hi))));
         }
         let range = if conds.is_empty() {
             format!("{k} IS NOT NULL")
@@ -143,13 +261,13 @@ impl RangeFilter {
 }
 
 impl ChunkRead {
-    /// `SELECT cols FROM rel [WHERE key range]`, the only SQL shape a chunk read sends.
-    /// `quote` quotes identifiers for the engine; `bound` renders each key bound as a
-    /// literal or as a placeholder (recording the parameter).
+    /// `SELECT cols FROM rel [WHERE key range AND window]`, the only SQL shape a chunk
+    /// read sends. `quote` quotes identifiers for the engine; `bound` renders each bound
+    /// as a literal or as a placeholder (recording the parameter).
     pub fn select_sql(
         &self,
         quote: impl Fn(&str) -> String,
-        bound: impl FnMut(i64) -> String,
+        bound: impl FnMut(&SqlValue) -> String,
     ) -> String {
         let cols = self
             .columns
@@ -157,12 +275,31 @@ impl ChunkRead {
             .map(|c| quote(&c.name))
             .collect::<Vec<_>>()
             .join(", ");
-        let mut sql = format!("SELECT {cols} FROM {}", self.relation.from_clause(&quote));
+        format!(
+            "SELECT {cols} FROM {}{}",
+            self.relation.from_clause(&quote),
+            self.where_clause(&quote, bound)
+        )
+    }
+
+    /// ` WHERE …` for the key range and the window (empty when there is neither).
+    pub fn where_clause(
+        &self,
+        quote: impl Fn(&str) -> String,
+        mut bound: impl FnMut(&SqlValue) -> String,
+    ) -> String {
+        let mut conds = Vec::new();
         if let Some(r) = &self.range {
-            sql.push_str(" WHERE ");
-            sql.push_str(&r.predicate(&quote, bound));
+            conds.push(r.predicate(&quote, &mut bound));
         }
-        sql
+        if let Some(w) = &self.window {
+            conds.push(w.predicate(&quote, &mut bound));
+        }
+        if conds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conds.join(" AND "))
+        }
     }
 }
 

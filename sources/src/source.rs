@@ -50,6 +50,28 @@ pub trait Catalog {
         requests: &[(RelationRef, String)],
         statement_timeout_ms: u64,
     ) -> Result<Vec<KeyBounds>, SourceError>;
+    /// The largest value of `column` (`COALESCE(column, fallback)` when given) as text,
+    /// under a statement timeout; None for an empty relation or all NULLs. Used for
+    /// integer and text incremental cursors.
+    fn max_value(
+        &mut self,
+        relation: &RelationRef,
+        column: &str,
+        fallback: Option<&str>,
+        statement_timeout_ms: u64,
+    ) -> Result<Option<String>, SourceError>;
+}
+
+/// `column` or `COALESCE(column, fallback)`, quoted for an engine.
+pub(crate) fn cursor_expr(
+    quote: impl Fn(&str) -> String,
+    column: &str,
+    fallback: Option<&str>,
+) -> String {
+    match fallback {
+        Some(fb) => format!("COALESCE({}, {})", quote(column), quote(fb)),
+        None => quote(column),
+    }
 }
 
 /// Reads chunks as Arrow batches on one connection.

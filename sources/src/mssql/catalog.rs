@@ -306,6 +306,30 @@ impl Catalog for MsCatalog {
         }
         Ok(out)
     }
+
+    fn max_value(
+        &mut self,
+        relation: &RelationRef,
+        column: &str,
+        fallback: Option<&str>,
+        statement_timeout_ms: u64,
+    ) -> Result<Option<String>, SourceError> {
+        let expr = crate::source::cursor_expr(quote_ident, column, fallback);
+        let sql = format!(
+            "SELECT CAST(MAX({expr}) AS nvarchar(max)) FROM {}",
+            relation.from_clause(quote_ident)
+        );
+        let results = self.results(
+            "reading the cursor high-water mark (MAX)",
+            &sql,
+            &[],
+            Duration::from_millis(statement_timeout_ms.max(1)),
+        )?;
+        match results.first().and_then(|r| r.first()) {
+            Some(row) => Ok(cell::<&str>(row, 0)?.map(str::to_owned)),
+            None => Ok(None),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use crate::builders::{Batcher, Col, HasCol};
 use crate::connection::ConnectionSettings;
 use crate::error::SourceError;
 use crate::source::{ChunkSource, ReadFailure, SinkClosed};
-use crate::{ChunkRead, ReadStats};
+use crate::{ChunkRead, ReadStats, SqlValue};
 
 /// A SQL Server connection dedicated to reading chunks.
 pub struct MsReader {
@@ -260,8 +260,17 @@ impl Decoder {
     }
 }
 
-/// The batch Rivet sends for one chunk, and the key bounds to bind as `@P1`, `@P2`.
-pub fn chunk_batch(req: &ChunkRead) -> (String, Vec<i64>) {
+/// A bound parameter of a chunk batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MsParam {
+    Int(i64),
+    Text(String),
+}
+
+/// The batch Rivet sends for one chunk, and the bounds to bind as `@P1`, `@P2`, …
+/// (dates and times are bound as text and cast by the server to the column's type
+/// family: `datetime2(7)`, `datetimeoffset(7)` or `date`).
+pub fn chunk_batch(req: &ChunkRead) -> (String, Vec<MsParam>) {
     let cols = req
         .columns
         .iter()
@@ -269,18 +278,26 @@ pub fn chunk_batch(req: &ChunkRead) -> (String, Vec<i64>) {
         .collect::<Vec<_>>()
         .join(", ");
     let mut params = Vec::new();
-    let mut sql = format!(
-        "SET NOCOUNT ON; SET LOCK_TIMEOUT {}; SELECT {cols} FROM {}",
+    let filter = req.where_clause(quote_ident, |v| {
+        let (param, cast) = match v {
+            SqlValue::Int(i) => (MsParam::Int(*i), None),
+            SqlValue::Text(t) => (MsParam::Text(t.clone()), None),
+            SqlValue::Timestamp(_) => (MsParam::Text(v.sql_text()), Some("datetime2(7)")),
+            SqlValue::TimestampUtc(_) => (MsParam::Text(v.sql_text()), Some("datetimeoffset(7)")),
+            SqlValue::Date(_) => (MsParam::Text(v.sql_text()), Some("date")),
+        };
+        params.push(param);
+        let p = format!("@P{}", params.len());
+        match cast {
+            Some(t) => format!("CAST({p} AS {t})"),
+            None => p,
+        }
+    });
+    let sql = format!(
+        "SET NOCOUNT ON; SET LOCK_TIMEOUT {}; SELECT {cols} FROM {}{filter}",
         req.lock_timeout_ms,
         req.relation.from_clause(quote_ident)
     );
-    if let Some(r) = &req.range {
-        sql.push_str(" WHERE ");
-        sql.push_str(&r.predicate(quote_ident, |v| {
-            params.push(v);
-            format!("@P{}", params.len())
-        }));
-    }
     (sql, params)
 }
 
@@ -320,7 +337,13 @@ impl ChunkSource for MsReader {
             .into());
         };
         let (sql, bounds) = chunk_batch(req);
-        let params: Vec<&dyn ToSql> = bounds.iter().map(|b| b as &dyn ToSql).collect();
+        let params: Vec<&dyn ToSql> = bounds
+            .iter()
+            .map(|b| match b {
+                MsParam::Int(i) => i as &dyn ToSql,
+                MsParam::Text(t) => t as &dyn ToSql,
+            })
+            .collect();
         let limit = Duration::from_millis(req.statement_timeout_ms.max(1));
         // Chunk reads are one short statement; whole-table reads are one long one whose
         // every wait for the next row is bounded instead.
@@ -558,6 +581,7 @@ mod tests {
                 upper: Some(20),
                 include_null: true,
             }),
+            window: None,
             batch_rows: 1,
             batch_bytes: 1,
             statement_timeout_ms: 1,
@@ -571,6 +595,6 @@ mod tests {
             "SET NOCOUNT ON; SET LOCK_TIMEOUT 5000; SELECT [Order ID], CAST([price] AS decimal(19,4)) AS [price] \
              FROM [Sales Data].[Order Items] WHERE (([Order ID] >= @P1 AND [Order ID] < @P2) OR [Order ID] IS NULL)"
         );
-        assert_eq!(params, vec![10, 20]);
+        assert_eq!(params, vec![MsParam::Int(10), MsParam::Int(20)]);
     }
 }

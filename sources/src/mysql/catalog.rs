@@ -273,4 +273,23 @@ impl Catalog for MyCatalog {
         }
         Ok(out)
     }
+
+    fn max_value(
+        &mut self,
+        relation: &RelationRef,
+        column: &str,
+        fallback: Option<&str>,
+        statement_timeout_ms: u64,
+    ) -> Result<Option<String>, SourceError> {
+        let expr = crate::source::cursor_expr(quote_ident, column, fallback);
+        let sql = format!(
+            "SELECT CAST(MAX({expr}) AS CHAR) FROM {}",
+            relation.from_clause(quote_ident)
+        );
+        let value: Option<Option<String>> = self
+            .conn
+            .query_first(scoped_select(self.flavor, &sql, statement_timeout_ms))
+            .map_err(query_err("reading the cursor high-water mark (MAX)"))?;
+        Ok(value.flatten())
+    }
 }

@@ -198,11 +198,37 @@ fn bytes_text(v: &Value) -> Result<&str, String> {
     }
 }
 
-/// `SELECT cols FROM rel [WHERE key range]` with `?` placeholders and their values.
+/// A bound as a binary-protocol parameter (dates and times as MySQL date values, which
+/// compare with DATETIME, TIMESTAMP — in the statement's UTC time zone — and DATE).
+pub fn mysql_value(v: &crate::SqlValue) -> Value {
+    use crate::SqlValue;
+    use chrono::{Datelike, Timelike};
+    let datetime = |us: i64| {
+        let t = crate::naive(us);
+        Value::Date(
+            t.year() as u16,
+            t.month() as u8,
+            t.day() as u8,
+            t.hour() as u8,
+            t.minute() as u8,
+            t.second() as u8,
+            t.nanosecond() / 1000,
+        )
+    };
+    match v {
+        SqlValue::Int(i) => Value::Int(*i),
+        SqlValue::Timestamp(us) | SqlValue::TimestampUtc(us) => datetime(*us),
+        SqlValue::Date(d) => datetime(i64::from(*d) * 86_400_000_000),
+        SqlValue::Text(t) => Value::Bytes(t.as_bytes().to_vec()),
+    }
+}
+
+/// `SELECT cols FROM rel [WHERE key range AND window]` with `?` placeholders and their
+/// values.
 pub fn select_with_params(req: &ChunkRead) -> (String, Vec<Value>) {
     let mut params = Vec::new();
     let sql = req.select_sql(quote_ident, |v| {
-        params.push(Value::Int(v));
+        params.push(mysql_value(v));
         "?".to_owned()
     });
     (sql, params)
@@ -329,6 +355,7 @@ mod tests {
                 upper: Some(20),
                 include_null: false,
             }),
+            window: None,
             batch_rows: 1,
             batch_bytes: 1,
             statement_timeout_ms: 1,

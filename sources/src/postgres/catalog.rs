@@ -279,4 +279,34 @@ impl Catalog for PgCatalog {
     ) -> Result<Vec<KeyBounds>, SourceError> {
         key_bounds(&mut self.0, requests, statement_timeout_ms)
     }
+
+    fn max_value(
+        &mut self,
+        relation: &RelationRef,
+        column: &str,
+        fallback: Option<&str>,
+        statement_timeout_ms: u64,
+    ) -> Result<Option<String>, SourceError> {
+        let expr = crate::source::cursor_expr(quote_ident, column, fallback);
+        let sql = format!(
+            "SELECT max({expr})::text FROM {}",
+            relation.from_clause(quote_ident)
+        );
+        let mut tx = self
+            .0
+            .build_transaction()
+            .read_only(true)
+            .start()
+            .map_err(query_err("starting the cursor high-water mark transaction"))?;
+        tx.batch_execute(&format!(
+            "SET LOCAL statement_timeout = {statement_timeout_ms}"
+        ))
+        .map_err(query_err("setting statement_timeout"))?;
+        let row = tx
+            .query_one(sql.as_str(), &[])
+            .map_err(query_err("reading the cursor high-water mark (max)"))?;
+        tx.commit()
+            .map_err(query_err("ending the high-water mark transaction"))?;
+        Ok(row.get(0))
+    }
 }

@@ -1,13 +1,26 @@
-//! The SQL a chunk read sends: quoted identifiers, the plan's integer key bounds as
-//! integer literals, nothing spliced from user input.
+//! The SQL a chunk read sends: quoted identifiers, the plan's key and window bounds as
+//! literals Rivet encodes itself from typed values, nothing spliced from user input.
 
 use super::quote_ident;
-use crate::ChunkRead;
+use crate::{ChunkRead, SqlValue};
 
 /// The SELECT a chunk runs. Identifiers are quoted; the only values are the plan's
-/// integer key bounds, written as integer literals (COPY takes no bind parameters).
+/// bounds, written as literals (COPY takes no bind parameters): see [`literal`].
 pub fn select_sql(req: &ChunkRead) -> String {
-    req.select_sql(quote_ident, |v| v.to_string())
+    req.select_sql(quote_ident, literal)
+}
+
+/// A typed SQL literal: integers as digits, dates and times as formatted text with an
+/// explicit cast, text as an escape string (`E'…'` with backslashes and quotes doubled),
+/// which reads the same whatever `standard_conforming_strings` says.
+pub fn literal(v: &SqlValue) -> String {
+    match v {
+        SqlValue::Int(i) => i.to_string(),
+        SqlValue::Timestamp(_) => format!("'{}'::timestamp", v.sql_text()),
+        SqlValue::TimestampUtc(_) => format!("'{}'::timestamptz", v.sql_text()),
+        SqlValue::Date(_) => format!("'{}'::date", v.sql_text()),
+        SqlValue::Text(t) => format!("E'{}'", t.replace('\\', "\\\\").replace('\'', "''")),
+    }
 }
 
 #[cfg(test)]
@@ -30,6 +43,7 @@ mod tests {
                 nullable: false,
             }],
             range,
+            window: None,
             batch_rows: 10,
             batch_bytes: 10,
             statement_timeout_ms: 1,
@@ -55,5 +69,38 @@ mod tests {
             select_sql(&req(Some(r))),
             r#"SELECT "Id" FROM "Sales ""EU"""."order items" WHERE (("Id" >= -5 AND "Id" < 100) OR "Id" IS NULL)"#
         );
+    }
+
+    #[test]
+    fn window_bounds_are_typed_literals_and_text_is_escaped() {
+        use rivet_schema::plan::CursorType;
+        let mut r = req(None);
+        r.window = Some(crate::WindowFilter {
+            column: "updated_at".into(),
+            fallback: Some("created_at".into()),
+            lower: Some(
+                SqlValue::parse(CursorType::Timestamptz, "2026-11-27T08:00:00.5Z").unwrap(),
+            ),
+            upper: SqlValue::parse(CursorType::Timestamptz, "2026-11-28T00:00:00Z").unwrap(),
+        });
+        assert_eq!(
+            select_sql(&r),
+            r#"SELECT "Id" FROM "Sales ""EU"""."order items" WHERE COALESCE("updated_at", "created_at") >= '2026-11-27 08:00:00.500000+00:00'::timestamptz AND COALESCE("updated_at", "created_at") < '2026-11-28 00:00:00.000000+00:00'::timestamptz"#
+        );
+        assert_eq!(
+            literal(&SqlValue::Text(r"it's \ 'x".into())),
+            r"E'it''s \\ ''x'"
+        );
+        assert_eq!(literal(&SqlValue::Date(0)), "'1970-01-01'::date");
+        assert_eq!(literal(&SqlValue::Int(-3)), "-3");
+        for (t, text) in [
+            (CursorType::Timestamp, "2026-11-27T08:00:00.123456"),
+            (CursorType::Timestamptz, "1969-12-31T23:59:59Z"),
+            (CursorType::Date, "0001-01-01"),
+            (CursorType::Integer, "-42"),
+        ] {
+            assert_eq!(SqlValue::parse(t, text).unwrap().canonical(), text);
+        }
+        assert!(SqlValue::parse(CursorType::Date, "yesterday").is_err());
     }
 }
