@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use rivet_schema::config::MetaColumn;
 use rivet_schema::dag::PlanGraph;
 use rivet_schema::plan::{CommittedCursor, Plan, PlanBody, PlannedExport, WindowKind};
 use rivet_sources::{open_catalog, ConnectionSettings};
@@ -201,6 +202,10 @@ fn run(
     // topological order of the plan's DAG, which was checked above.
     let ctx = ChunkContext {
         settings: &settings,
+        started_at_us: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0),
         digest,
         run_id,
         state,
@@ -319,16 +324,17 @@ fn lower<T: serde::Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
-/// Removes `part-NNNNN.*` files this plan did not write (left by an earlier plan with
-/// more chunks), so a reader listing the directory sees exactly the manifest's files.
-/// Only names of rivet's own pattern are touched; each removal is journaled.
+/// Removes `part-NNNNN.*` and `part-NNNNN-NNN.*` files the manifest does not list (left
+/// by an earlier plan with more chunks or parts, or by a chunk that now has no rows
+/// under `skip_empty`), so a reader listing the directory sees exactly the manifest's
+/// files. Only names of rivet's own pattern are touched; each removal is journaled.
 fn remove_files_of_other_plans(
     e: &PlannedExport,
+    ours: &HashSet<&str>,
     dir: &Path,
     run_id: &str,
     state: &Mutex<StateStore>,
 ) -> Result<(), ExecError> {
-    let ours: HashSet<&str> = e.chunks.iter().map(|c| c.file.as_str()).collect();
     let werr = |err: std::io::Error| ExecError::Write {
         export: e.name.clone(),
         path: dir.display().to_string(),
@@ -340,13 +346,7 @@ fn remove_files_of_other_plans(
             .file_name()
             .to_string_lossy()
             .into_owned();
-        let is_part = name.strip_prefix("part-").is_some_and(|rest| {
-            let (digits, ext) = rest.split_at(rest.find('.').unwrap_or(rest.len()));
-            digits.len() == 5
-                && digits.bytes().all(|b| b.is_ascii_digit())
-                && [".parquet", ".csv", ".csv.gz", ".csv.zst"].contains(&ext)
-        });
-        if is_part && !ours.contains(name.as_str()) {
+        if is_part_file(&name) && !ours.contains(name.as_str()) {
             fs::remove_file(dir.join(&name)).map_err(werr)?;
             lock(state).journal(
                 run_id,
@@ -358,6 +358,20 @@ fn remove_files_of_other_plans(
         }
     }
     Ok(())
+}
+
+/// `part-00003.parquet`, `part-00003-002.csv.gz`: names Rivet gives chunk files.
+fn is_part_file(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("part-") else {
+        return false;
+    };
+    let (stem, ext) = rest.split_at(rest.find('.').unwrap_or(rest.len()));
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    let stem_ok = match stem.split_once('-') {
+        None => digits(stem, 5),
+        Some((chunk, part)) => digits(chunk, 5) && digits(part, 3),
+    };
+    stem_ok && [".parquet", ".csv", ".csv.gz", ".csv.zst"].contains(&ext)
 }
 
 /// Writes the manifest and then `_SUCCESS`, once every chunk of the export is committed.
@@ -386,13 +400,15 @@ fn finalize(
                         .into(),
                 transient: false,
             })?;
-        files.push(ManifestFile {
-            path: c.file.clone(),
-            chunk_id: c.id.clone(),
-            rows: done.rows,
-            bytes: done.bytes,
-            sha256: done.sha256.clone(),
-        });
+        for f in &done.files {
+            files.push(ManifestFile {
+                path: f.file.clone(),
+                chunk_id: c.id.clone(),
+                rows: f.rows,
+                bytes: f.bytes,
+                sha256: f.sha256.clone(),
+            });
+        }
     }
     let schema = export_schema(e);
     let manifest = Manifest {
@@ -408,12 +424,30 @@ fn finalize(
         schema: e
             .columns
             .iter()
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    c.declared_type.clone(),
+                    c.logical.display_name(),
+                )
+            })
+            .chain(e.meta_columns.iter().map(|m| {
+                let logical = match m {
+                    MetaColumn::ExportedAt => "timestamptz",
+                    MetaColumn::PlanDigest | MetaColumn::ChunkId => "utf8",
+                };
+                (
+                    m.column_name().to_owned(),
+                    "rivet meta column".to_owned(),
+                    logical.to_owned(),
+                )
+            }))
             .zip(schema.fields())
-            .map(|(c, f)| ManifestColumn {
-                name: c.name.clone(),
-                source_type: c.declared_type.clone(),
+            .map(|((name, source_type, logical_type), f)| ManifestColumn {
+                name,
+                source_type,
                 arrow_type: f.data_type().to_string(),
-                logical_type: c.logical.display_name(),
+                logical_type,
                 nullable: f.is_nullable(),
             })
             .collect(),
@@ -425,7 +459,8 @@ fn finalize(
         path: dir.join(name).display().to_string(),
         detail: err.to_string(),
     };
-    remove_files_of_other_plans(e, dir, run_id, state)?;
+    let ours: HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+    remove_files_of_other_plans(e, &ours, dir, run_id, state)?;
     let mut text = serde_json::to_vec_pretty(&manifest).expect("manifest types always serialize");
     text.push(b'\n');
     write_atomic(dir, MANIFEST_FILE, &text).map_err(|err| werr(MANIFEST_FILE, err))?;

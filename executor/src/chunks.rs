@@ -26,8 +26,8 @@ use rivet_sources::{
 
 use crate::apply::{lock, sync_dir, ApplyOptions, ProgressEvent, TEMP_PREFIX};
 use crate::error::ExecError;
-use crate::state::StateStore;
-use crate::writer::{export_schema, ChunkWriter};
+use crate::state::{CommittedFile, StateStore};
+use crate::writer::{export_schema, with_meta, ChunkWriter, MetaValues};
 
 /// Batches in flight between a reader and its encoder.
 const CHANNEL_BATCHES: usize = 1;
@@ -35,17 +35,40 @@ const CHANNEL_BATCHES: usize = 1;
 /// What every chunk of a run shares.
 pub struct ChunkContext<'a> {
     pub settings: &'a ConnectionSettings,
+    /// The run's start, microseconds since the epoch (the `exported_at` meta column).
+    pub started_at_us: i64,
     pub digest: &'a str,
     pub run_id: &'a str,
     pub state: &'a Mutex<StateStore>,
     pub opts: &'a ApplyOptions<'a>,
 }
 
+/// One finished output file of a chunk (a chunk has several with `max_file_size`).
+#[derive(Debug)]
+struct Part {
+    temp_path: PathBuf,
+    rows: u64,
+    bytes: u64,
+    sha256: String,
+}
+
+/// The final file name of a chunk's `k`-th part (from 1): the plan's name for the
+/// first, `part-00003-002.parquet` for the second, and so on.
+pub(crate) fn part_file_name(file: &str, k: usize) -> String {
+    if k <= 1 {
+        return file.to_owned();
+    }
+    match file.find('.') {
+        Some(dot) => format!("{}-{k:03}{}", &file[..dot], &file[dot..]),
+        None => format!("{file}-{k:03}"),
+    }
+}
+
 /// A chunk whose rows are all read and whose encoder may still be finishing.
 struct ReadChunk<'scope, 'a> {
     export: &'a PlannedExport,
     chunk: &'a PlannedChunk,
-    encoder: ScopedJoinHandle<'scope, Result<(u64, String), String>>,
+    encoder: ScopedJoinHandle<'scope, Result<Vec<Part>, String>>,
     temp_path: PathBuf,
     stats: ReadStats,
     started: Instant,
@@ -176,6 +199,22 @@ fn record_failure(ctx: &ChunkContext<'_>, e: &PlannedExport, c: &PlannedChunk, e
     let _ = lock(ctx.state).chunk_failed(ctx.digest, ctx.run_id, &e.name, &c.id, &err.to_string());
 }
 
+/// Removes a chunk's temporary file and its further parts' temporary files.
+fn remove_temp_files(temp_path: &Path) {
+    let _ = fs::remove_file(temp_path);
+    let (Some(dir), Some(name)) = (temp_path.parent(), temp_path.file_name()) else {
+        return;
+    };
+    let prefix = format!("{}-part", name.to_string_lossy());
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
 fn temp_path_for(e: &PlannedExport, c: &PlannedChunk) -> PathBuf {
     Path::new(&e.destination.path).join(format!("{TEMP_PREFIX}{}-{}", c.file, std::process::id()))
 }
@@ -196,31 +235,81 @@ fn read_chunk<'scope, 'a>(
         path: temp_path.display().to_string(),
         detail,
     };
-    let file = File::create(&temp_path).map_err(|err| werr(err.to_string()))?;
-    let dictionary_off: Vec<&str> = e
+    let dictionary_off: Vec<String> = e
         .columns
         .iter()
         .filter(|c| !c.dictionary)
-        .map(|c| c.name.as_str())
+        .map(|c| c.name.clone())
         .collect();
-    let mut writer = ChunkWriter::create(
-        file,
-        export_schema(e),
-        e.format,
-        e.compression,
-        e.tuning.row_group_bytes,
-        &dictionary_off,
-    )
-    .map_err(werr)?;
+    let schema = export_schema(e);
+    let meta = MetaValues {
+        exported_at_us: ctx.started_at_us,
+        plan_digest: ctx.digest.to_owned(),
+        chunk_id: c.id.clone(),
+    };
+    let open = {
+        let schema = schema.clone();
+        let base = temp_path.clone();
+        let (format, compression, row_group_bytes) =
+            (e.format, e.compression, e.tuning.row_group_bytes);
+        move |k: usize| -> Result<(PathBuf, ChunkWriter), String> {
+            let path = if k <= 1 {
+                base.clone()
+            } else {
+                PathBuf::from(format!("{}-part{k}", base.display()))
+            };
+            let file = File::create(&path).map_err(|err| format!("{}: {err}", path.display()))?;
+            let off: Vec<&str> = dictionary_off.iter().map(String::as_str).collect();
+            let writer = ChunkWriter::create(
+                file,
+                schema.clone(),
+                format,
+                compression,
+                row_group_bytes,
+                &off,
+            )?;
+            Ok((path, writer))
+        }
+    };
+    let (first_path, first_writer) = open(1).map_err(werr)?;
+    let max_bytes = e.max_file_bytes;
     let (tx, rx) = sync_channel::<RecordBatch>(CHANNEL_BATCHES);
-    let encoder = s.spawn(move || -> Result<(u64, String), String> {
+    let encoder = s.spawn(move || -> Result<Vec<Part>, String> {
+        let mut parts = Vec::new();
+        let (mut path, mut writer) = (first_path, first_writer);
+        let mut rows = 0u64;
         for batch in rx {
+            if max_bytes.is_some_and(|m| rows > 0 && writer.size_estimate() >= m) {
+                let (next_path, next_writer) = open(parts.len() + 2)?;
+                let done = std::mem::replace(&mut writer, next_writer);
+                let (bytes, sha256) = done.finish()?;
+                parts.push(Part {
+                    temp_path: std::mem::replace(&mut path, next_path),
+                    rows,
+                    bytes,
+                    sha256,
+                });
+                rows = 0;
+            }
+            rows += batch.num_rows() as u64;
             writer.write(&batch)?;
         }
-        writer.finish()
+        let (bytes, sha256) = writer.finish()?;
+        parts.push(Part {
+            temp_path: path,
+            rows,
+            bytes,
+            sha256,
+        });
+        Ok(parts)
     });
     let label = format!("export {}, chunk {}", e.name, c.id);
+    let mut meta_failed = None;
     let read = client.read_chunk(&chunk_read(e, c), &label, &mut |batch| {
+        let batch = with_meta(batch, &schema, &e.meta_columns, &meta).map_err(|err| {
+            meta_failed = Some(err.to_string());
+            SinkClosed
+        })?;
         tx.send(batch).map_err(|_| SinkClosed)
     });
     drop(tx);
@@ -238,7 +327,7 @@ fn read_chunk<'scope, 'a>(
             let encoded = encoder
                 .join()
                 .unwrap_or_else(|_| Err("the encoder thread panicked".into()));
-            let _ = fs::remove_file(&temp_path);
+            remove_temp_files(&temp_path);
             Err(match (failure, encoded) {
                 (ReadFailure::Source(err), _) => {
                     // The source names the chunk by `label`; the error names it already.
@@ -251,6 +340,11 @@ fn read_chunk<'scope, 'a>(
                         transient: err.is_transient(),
                     }
                 }
+                (ReadFailure::SinkClosed, _) if meta_failed.is_some() => ExecError::Encode {
+                    export: e.name.clone(),
+                    chunk: c.id.clone(),
+                    detail: format!("adding meta columns: {}", meta_failed.unwrap_or_default()),
+                },
                 (ReadFailure::SinkClosed, Err(detail)) => ExecError::Encode {
                     export: e.name.clone(),
                     chunk: c.id.clone(),
@@ -275,11 +369,11 @@ fn commit(ctx: &ChunkContext<'_>, read: ReadChunk<'_, '_>) -> Result<(), ExecErr
         started,
     } = read;
     let fail = |err: ExecError| {
-        let _ = fs::remove_file(&temp_path);
+        remove_temp_files(&temp_path);
         record_failure(ctx, e, c, &err);
         err
     };
-    let (bytes, sha) = encoder
+    let parts = encoder
         .join()
         .unwrap_or_else(|_| Err("the encoder thread panicked".into()))
         .map_err(|detail| {
@@ -290,14 +384,38 @@ fn commit(ctx: &ChunkContext<'_>, read: ReadChunk<'_, '_>) -> Result<(), ExecErr
             })
         })?;
     let dir = Path::new(&e.destination.path);
-    let final_path = dir.join(&c.file);
     let werr = |path: &Path, err: std::io::Error| ExecError::Write {
         export: e.name.clone(),
         path: path.display().to_string(),
         detail: err.to_string(),
     };
-    fs::rename(&temp_path, &final_path).map_err(|err| fail(werr(&final_path, err)))?;
+    let mut files = Vec::with_capacity(parts.len());
+    if e.skip_empty && stats.rows == 0 {
+        // `skip_empty`: no file for a chunk without rows (and none left from a run in
+        // which it had rows).
+        remove_temp_files(&temp_path);
+        let final_path = dir.join(&c.file);
+        match fs::remove_file(&final_path) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                return Err(fail(werr(&final_path, err)))
+            }
+            _ => {}
+        }
+    } else {
+        for (k, part) in parts.iter().enumerate() {
+            let name = part_file_name(&c.file, k + 1);
+            let final_path = dir.join(&name);
+            fs::rename(&part.temp_path, &final_path).map_err(|err| fail(werr(&final_path, err)))?;
+            files.push(CommittedFile {
+                file: name,
+                rows: part.rows,
+                bytes: part.bytes,
+                sha256: part.sha256.clone(),
+            });
+        }
+    }
     sync_dir(dir).map_err(|err| fail(werr(dir, err)))?;
+    let bytes: u64 = files.iter().map(|f| f.bytes).sum();
     let mut notes = Vec::new();
     if !stats.nulled_values.is_empty() {
         let map: std::collections::BTreeMap<&str, u64> = stats
@@ -329,8 +447,7 @@ fn commit(ctx: &ChunkContext<'_>, read: ReadChunk<'_, '_>) -> Result<(), ExecErr
         &e.name,
         &c.id,
         stats.rows,
-        bytes,
-        &sha,
+        &files,
         started.elapsed().as_millis() as u64,
         nulled.as_deref(),
     )?;

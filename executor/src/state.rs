@@ -24,6 +24,16 @@ pub struct StateStore {
 pub struct CommittedChunk {
     pub chunk_id: String,
     pub export: String,
+    pub rows: u64,
+    pub bytes: u64,
+    /// The chunk's files: one, several with `max_file_size`, none with `skip_empty`
+    /// and no rows.
+    pub files: Vec<CommittedFile>,
+}
+
+/// One file a committed chunk wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct CommittedFile {
     pub file: String,
     pub rows: u64,
     pub bytes: u64,
@@ -94,6 +104,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     finished_at TEXT,
     duration_ms INTEGER,
     error TEXT,
+    parts TEXT,
     PRIMARY KEY (plan_digest, chunk_id)
 );
 CREATE TABLE IF NOT EXISTS cursors (
@@ -139,6 +150,19 @@ impl StateStore {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        // State databases made before `max_file_size` lack the `parts` column.
+        let has_parts: bool = conn
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('chunks') WHERE name = 'parts'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(err)?
+            > 0;
+        if !has_parts {
+            conn.execute_batch("ALTER TABLE chunks ADD COLUMN parts TEXT")
+                .map_err(err)?;
+        }
         Ok(StateStore {
             conn,
             path: path.to_owned(),
@@ -400,6 +424,7 @@ impl StateStore {
     }
 
     #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)]
     pub fn chunk_committed(
         &self,
         digest: &str,
@@ -407,16 +432,23 @@ impl StateStore {
         export: &str,
         chunk_id: &str,
         rows: u64,
-        bytes: u64,
-        sha256: &str,
+        files: &[CommittedFile],
         duration_ms: u64,
         detail: Option<&str>,
     ) -> Result<(), ExecError> {
+        let bytes: u64 = files.iter().map(|f| f.bytes).sum();
+        let (sha256, parts) = match files {
+            [one] => (one.sha256.clone(), None),
+            many => (
+                String::new(),
+                Some(serde_json::to_string(many).expect("files always serialize")),
+            ),
+        };
         let tx = self.conn.unchecked_transaction().map_err(self.err())?;
         tx.execute(
             &format!(
                 "UPDATE chunks SET status = 'committed', rows = ?3, bytes = ?4, sha256 = ?5, \
-                 duration_ms = ?6, finished_at = {NOW} WHERE plan_digest = ?1 AND chunk_id = ?2"
+                 duration_ms = ?6, parts = ?7, finished_at = {NOW} WHERE plan_digest = ?1 AND chunk_id = ?2"
             ),
             params![
                 digest,
@@ -424,12 +456,14 @@ impl StateStore {
                 rows as i64,
                 bytes as i64,
                 sha256,
-                duration_ms as i64
+                duration_ms as i64,
+                parts
             ],
         )
         .map_err(self.err())?;
         let summary = format!(
-            "{{\"rows\":{rows},\"bytes\":{bytes},\"sha256\":\"{sha256}\",\"duration_ms\":{duration_ms}{}}}",
+            "{{\"rows\":{rows},\"bytes\":{bytes},\"files\":{},\"sha256\":\"{sha256}\",\"duration_ms\":{duration_ms}{}}}",
+            files.len(),
             detail.map(|d| format!(",{d}")).unwrap_or_default()
         );
         tx.execute(
@@ -467,17 +501,34 @@ impl StateStore {
     pub fn committed_chunks(&self, digest: &str) -> Result<Vec<CommittedChunk>, ExecError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT chunk_id, export, file, rows, bytes, sha256 FROM chunks WHERE plan_digest = ?1 AND status = 'committed' ORDER BY chunk_id")
+            .prepare("SELECT chunk_id, export, file, rows, bytes, sha256, parts FROM chunks WHERE plan_digest = ?1 AND status = 'committed' ORDER BY chunk_id")
             .map_err(self.err())?;
         let rows = stmt
             .query_map([digest], |r| {
+                let rows = r.get::<_, i64>(3)? as u64;
+                let bytes = r.get::<_, i64>(4)? as u64;
+                let parts: Option<String> = r.get(6)?;
+                let files = match parts {
+                    Some(json) => serde_json::from_str(&json).map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            6,
+                            rusqlite::types::Type::Text,
+                            Box::new(e),
+                        )
+                    })?,
+                    None => vec![CommittedFile {
+                        file: r.get(2)?,
+                        rows,
+                        bytes,
+                        sha256: r.get(5)?,
+                    }],
+                };
                 Ok(CommittedChunk {
                     chunk_id: r.get(0)?,
                     export: r.get(1)?,
-                    file: r.get(2)?,
-                    rows: r.get::<_, i64>(3)? as u64,
-                    bytes: r.get::<_, i64>(4)? as u64,
-                    sha256: r.get(5)?,
+                    rows,
+                    bytes,
+                    files,
                 })
             })
             .map_err(self.err())?;

@@ -7,14 +7,14 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::sync::Arc;
 
-use arrow::array::{Array, FixedSizeBinaryArray};
-use arrow::datatypes::SchemaRef;
+use arrow::array::{Array, ArrayRef, FixedSizeBinaryArray, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as PqCompression, GzipLevel, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use rivet_schema::config::{Compression, Format};
+use rivet_schema::config::{Compression, Format, MetaColumn};
 use sha2::{Digest, Sha256};
 
 /// A file writer that counts and hashes every byte.
@@ -110,6 +110,17 @@ impl ChunkWriter {
         }
     }
 
+    /// Bytes the file will have if finished now (approximate: what was written plus
+    /// the row group or compressor buffer in progress).
+    pub fn size_estimate(&self) -> u64 {
+        match self {
+            ChunkWriter::Parquet(writer) => {
+                (writer.bytes_written() + writer.in_progress_size()) as u64
+            }
+            ChunkWriter::Csv(w) => w.out.written(),
+        }
+    }
+
     /// Finishes the file; returns (bytes, sha256).
     pub fn finish(self) -> Result<(u64, String), String> {
         match self {
@@ -126,6 +137,16 @@ enum CsvSink {
     Plain(HashingWriter),
     Gzip(flate2::write::GzEncoder<HashingWriter>),
     Zstd(zstd::Encoder<'static, HashingWriter>),
+}
+
+impl CsvSink {
+    fn written(&self) -> u64 {
+        match self {
+            CsvSink::Plain(w) => w.bytes,
+            CsvSink::Gzip(w) => w.get_ref().bytes,
+            CsvSink::Zstd(w) => w.get_ref().bytes,
+        }
+    }
 }
 
 impl Write for CsvSink {
@@ -268,14 +289,66 @@ fn format_uuid(b: &[u8]) -> String {
     )
 }
 
-/// Arrow schema of a planned export.
+/// Arrow schema of a planned export: its columns, then its meta columns.
 pub fn export_schema(export: &rivet_schema::plan::PlannedExport) -> SchemaRef {
-    Arc::new(rivet_sources::arrow_types::schema(
+    let base = rivet_sources::arrow_types::schema(
         export
             .columns
             .iter()
             .map(|c| (c.name.as_str(), &c.logical, c.nullable)),
-    ))
+    );
+    if export.meta_columns.is_empty() {
+        return Arc::new(base);
+    }
+    let mut fields: Vec<arrow::datatypes::FieldRef> = base.fields().iter().cloned().collect();
+    for m in &export.meta_columns {
+        let data_type = match m {
+            MetaColumn::ExportedAt => {
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+            }
+            MetaColumn::PlanDigest | MetaColumn::ChunkId => DataType::Utf8,
+        };
+        fields.push(Arc::new(Field::new(m.column_name(), data_type, false)));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// The values of an export's meta columns for one chunk.
+pub struct MetaValues {
+    pub exported_at_us: i64,
+    pub plan_digest: String,
+    pub chunk_id: String,
+}
+
+/// Appends the meta columns to a batch read from the source.
+pub fn with_meta(
+    batch: RecordBatch,
+    schema: &SchemaRef,
+    meta: &[MetaColumn],
+    values: &MetaValues,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    if meta.is_empty() {
+        return Ok(batch);
+    }
+    let n = batch.num_rows();
+    let mut columns = batch.columns().to_vec();
+    for m in meta {
+        columns.push(match m {
+            MetaColumn::ExportedAt => Arc::new(
+                TimestampMicrosecondArray::from_value(values.exported_at_us, n)
+                    .with_timezone("UTC"),
+            ) as ArrayRef,
+            MetaColumn::PlanDigest => Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+                values.plan_digest.as_str(),
+                n,
+            ))),
+            MetaColumn::ChunkId => Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+                values.chunk_id.as_str(),
+                n,
+            ))),
+        });
+    }
+    RecordBatch::try_new(schema.clone(), columns)
 }
 
 #[cfg(test)]

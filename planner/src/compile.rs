@@ -165,6 +165,7 @@ pub fn compile(
                 )
             }
         };
+        let meta = meta_columns(i, e, &columns)?;
         exports.push(PlannedExport {
             name: e.name.clone(),
             relation: d.relation,
@@ -194,6 +195,14 @@ pub fn compile(
                 },
             },
             tuning,
+            meta_columns: meta,
+            skip_empty: e.skip_empty.unwrap_or(false),
+            max_file_bytes: e
+                .max_file_size
+                .as_ref()
+                .map(|m| m.bytes())
+                .transpose()
+                .map_err(|m| cfg_err(format!("exports[{i}].max_file_size"), m))?,
             window,
             chunks,
         });
@@ -408,6 +417,32 @@ fn plan_window(
         upper,
         seq: Some(seq),
     }))
+}
+
+/// The export's meta columns, refusing duplicates and clashes with source columns.
+fn meta_columns(
+    i: usize,
+    e: &ExportConfig,
+    columns: &[PlannedColumn],
+) -> Result<Vec<rivet_schema::config::MetaColumn>, PlanError> {
+    let mut out: Vec<rivet_schema::config::MetaColumn> = Vec::new();
+    for (j, m) in e.meta_columns.iter().flatten().enumerate() {
+        let at = format!("exports[{i}].meta_columns[{j}]");
+        if out.contains(m) {
+            return Err(cfg_err(at, "listed twice"));
+        }
+        if columns.iter().any(|c| c.name == m.column_name()) {
+            return Err(cfg_err(
+                at,
+                format!(
+                    "the source already has a column named `{}`; export it under another name with a `query:` or drop this meta column",
+                    m.column_name()
+                ),
+            ));
+        }
+        out.push(*m);
+    }
+    Ok(out)
 }
 
 /// A date/time/integer bound as one comparable number.

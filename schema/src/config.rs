@@ -215,9 +215,90 @@ pub struct ExportConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub days_window: Option<u32>,
+    /// Columns Rivet appends to every row: `exported_at` (`_rivet_exported_at`, the
+    /// apply run's start, timestamp UTC), `plan_digest` (`_rivet_plan_digest`),
+    /// `chunk_id` (`_rivet_chunk_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta_columns: Option<Vec<MetaColumn>>,
+    /// Write no file for a chunk that read no rows (the manifest lists only files with
+    /// rows; `_SUCCESS` is still written). Default false: every chunk has a file, an
+    /// empty one carrying the schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_empty: Option<bool>,
+    /// Split a chunk's output into several files of about this size: bytes as an
+    /// integer, or text with a unit (`256MB`, `1GiB`; KB/MB/GB are powers of 1000,
+    /// KiB/MiB/GiB of 1024). A file can pass the limit by up to one batch (and for
+    /// Parquet one row group). Default: one file per chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_file_size: Option<FileSize>,
     /// Quality gates (not supported yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<serde_json::Value>,
+}
+
+/// A size in bytes (`1048576`) or with a unit (`"256MB"`, `"1GiB"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum FileSize {
+    Bytes(u64),
+    Text(String),
+}
+
+impl FileSize {
+    /// The size in bytes, or why the text is not a size.
+    pub fn bytes(&self) -> Result<u64, String> {
+        let text = match self {
+            FileSize::Bytes(n) => return Ok(*n),
+            FileSize::Text(t) => t.trim(),
+        };
+        let split = text
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let number: f64 = number.parse().map_err(|_| {
+            format!("`{text}` is not a size; write e.g. `256MB`, `1GiB` or a number of bytes")
+        })?;
+        let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1.0,
+            "kb" | "k" => 1e3,
+            "mb" | "m" => 1e6,
+            "gb" | "g" => 1e9,
+            "tb" => 1e12,
+            "kib" => 1024.0,
+            "mib" => 1024.0 * 1024.0,
+            "gib" => 1024.0 * 1024.0 * 1024.0,
+            "tib" => 1024.0f64.powi(4),
+            other => {
+                return Err(format!(
+                    "unknown size unit `{other}` in `{text}`; use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB"
+                ))
+            }
+        };
+        Ok((number * factor).round() as u64)
+    }
+}
+
+/// A column Rivet adds to every exported row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MetaColumn {
+    /// `_rivet_exported_at`: when the apply run started (timestamp, UTC).
+    ExportedAt,
+    /// `_rivet_plan_digest`: the sha256 of the plan that wrote the row.
+    PlanDigest,
+    /// `_rivet_chunk_id`: the chunk that read the row (`orders/00003`).
+    ChunkId,
+}
+
+impl MetaColumn {
+    /// The column's name in the output files.
+    pub fn column_name(self) -> &'static str {
+        match self {
+            MetaColumn::ExportedAt => "_rivet_exported_at",
+            MetaColumn::PlanDigest => "_rivet_plan_digest",
+            MetaColumn::ChunkId => "_rivet_chunk_id",
+        }
+    }
 }
 
 /// How a `time_window` export's `time_column` stores time.

@@ -420,6 +420,16 @@ fn export_problems(
             );
         }
     }
+    if let Some(size) = &e.max_file_size {
+        match size.bytes() {
+            Err(m) => push(at("max_file_size"), &m),
+            Ok(n) if n < 1024 * 1024 => push(
+                at("max_file_size"),
+                "`max_file_size` must be at least 1 MiB; smaller files cost more in per-file overhead than they save",
+            ),
+            Ok(_) => {}
+        }
+    }
     if e.mode == ExportMode::Chunked && query.is_some() && e.chunk_column.is_none() {
         push(at("chunk_column"), "a chunked `query` export needs `chunk_column`: the integer column of the query's result to split on");
     }

@@ -197,6 +197,16 @@ pub struct PlannedExport {
     pub compression: Compression,
     pub destination: PlannedDestination,
     pub tuning: PlannedTuning,
+    /// Columns Rivet appends to every row, after `columns` (absent when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub meta_columns: Vec<crate::config::MetaColumn>,
+    /// Largest output file before a chunk's output continues in another part file
+    /// (`part-00003-002.parquet`, …); absent: one file per chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_file_bytes: Option<u64>,
+    /// Chunks that read no rows leave no file.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_empty: bool,
     /// Row window of an `incremental` or `time_window` export (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<PlannedWindow>,
