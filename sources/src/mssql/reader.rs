@@ -596,5 +596,28 @@ mod tests {
              FROM [Sales Data].[Order Items] WHERE (([Order ID] >= @P1 AND [Order ID] < @P2) OR [Order ID] IS NULL)"
         );
         assert_eq!(params, vec![MsParam::Int(10), MsParam::Int(20)]);
+        let mut windowed = req.clone();
+        windowed.range = None;
+        windowed.window = Some(crate::WindowFilter {
+            column: "updated_at".into(),
+            fallback: Some("created_at".into()),
+            lower: Some(SqlValue::TimestampUtc(1_767_225_600_000_000)),
+            upper: SqlValue::TimestampUtc(1_767_312_000_000_000),
+        });
+        let (sql, params) = chunk_batch(&windowed);
+        assert!(
+            sql.ends_with(
+                "WHERE COALESCE([updated_at], [created_at]) >= CAST(@P1 AS datetimeoffset(7)) \
+             AND COALESCE([updated_at], [created_at]) < CAST(@P2 AS datetimeoffset(7))"
+            ),
+            "{sql}"
+        );
+        assert_eq!(
+            params,
+            vec![
+                MsParam::Text("2026-01-01 00:00:00.000000+00:00".into()),
+                MsParam::Text("2026-01-02 00:00:00.000000+00:00".into())
+            ]
+        );
     }
 }

@@ -369,5 +369,13 @@ mod tests {
             "SELECT `Order ID` FROM `db`.`Order Items` WHERE `Order ID` >= ? AND `Order ID` < ?"
         );
         assert_eq!(params, vec![Value::Int(10), Value::Int(20)]);
+        assert_eq!(
+            mysql_value(&crate::SqlValue::Timestamp(1_767_225_600_500_000)),
+            Value::Date(2026, 1, 1, 0, 0, 0, 500_000)
+        );
+        assert_eq!(
+            mysql_value(&crate::SqlValue::Date(20_454)),
+            Value::Date(2026, 1, 1, 0, 0, 0, 0)
+        );
     }
 }
