@@ -19,6 +19,9 @@
 # PostgreSQL 15 cluster: 127.0.0.1:55432, scram-sha-256 password auth,
 # wal_level=logical, pg_stat_statements preloaded with track=all.
 #
+# Object-store emulators: moto (S3) on 127.0.0.1:9311, Azurite (Azure Blob) on
+# 127.0.0.1:10000, each with a `rivet-test` bucket/container.
+#
 # MariaDB 10.11 instance: 127.0.0.1:33306 (never the machine's own 3306), binlog
 # in ROW format, utf8mb4_bin; admin is root without a password over the socket
 # $ENV_DIR/my/sock; the reader may create databases named rivet_t_<anything>.
@@ -488,7 +491,7 @@ my_setup_database() {
 
 # Reader tools the tests open Rivet's files with (pyarrow, DuckDB, polars), in a venv of
 # our own; reinstalled only when the pinned list changes.
-PY_READERS="pyarrow==26.0.1 duckdb==2.0.1 polars==2.1.0 PyMySQL==1.1.1"
+PY_READERS="pyarrow==26.0.1 duckdb==2.0.1 polars==2.1.0 PyMySQL==1.1.1 moto[server]==5.2.5 azure-storage-blob==12.31.1"
 ensure_python_readers() {
     local venv="$ENV_DIR/py" stamp="$ENV_DIR/py/.rivet-readers"
     if [[ -x $venv/bin/python && -f $stamp && $(cat "$stamp") == "$PY_READERS" ]]; then
@@ -500,6 +503,88 @@ ensure_python_readers() {
     # shellcheck disable=SC2086
     "$venv/bin/pip" install --quiet $PY_READERS >&2
     printf '%s' "$PY_READERS" > "$stamp"
+}
+
+# --- object-store emulators ----------------------------------------------------
+# moto (S3 API) from the venv on 127.0.0.1:9311 with bucket rivet-test; Azurite (Blob
+# API) from npm on 127.0.0.1:10000 with container rivet-test (well-known dev account).
+S3_PORT=9311
+S3_BUCKET=rivet-test
+AZ_PORT=10000
+AZ_CONTAINER=rivet-test
+AZ_ACCOUNT=devstoreaccount1
+AZ_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
+AZURITE_VERSION=3.37.0
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {
+    local port=$1 what=$2
+    for _ in $(seq 1 100); do
+        port_open "$port" && return 0
+        sleep 0.2
+    done
+    die "$what did not start listening on 127.0.0.1:$port (see its log in $ENV_DIR)"
+}
+
+ensure_s3() {
+    if ! port_open "$S3_PORT"; then
+        log "starting moto (S3) on 127.0.0.1:$S3_PORT"
+        nohup "$ENV_DIR/py/bin/python" -m moto.server -H 127.0.0.1 -p "$S3_PORT" \
+            >"$ENV_DIR/moto.log" 2>&1 9>&- &
+        echo $! > "$ENV_DIR/moto.pid"
+        wait_port "$S3_PORT" moto
+    fi
+    # Buckets live in moto's memory: (re)create on every run; it is a no-op when present.
+    "$ENV_DIR/py/bin/python" - "$S3_PORT" "$S3_BUCKET" <<'PY' >&2
+import sys, urllib.request
+req = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/{sys.argv[2]}", method="PUT")
+try:
+    urllib.request.urlopen(req).read()
+except urllib.error.HTTPError as e:
+    if e.code != 409:
+        raise
+PY
+}
+
+ensure_azurite() {
+    local dir=$ENV_DIR/azurite
+    if [[ ! -x $dir/node_modules/.bin/azurite-blob ]]; then
+        command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+        log "installing Azurite $AZURITE_VERSION into $dir"
+        mkdir -p "$dir"
+        npm install --silent --no-audit --no-fund --prefix "$dir" "azurite@$AZURITE_VERSION" >&2
+    fi
+    if ! port_open "$AZ_PORT"; then
+        log "starting Azurite (Blob) on 127.0.0.1:$AZ_PORT"
+        mkdir -p "$dir/data"
+        nohup "$dir/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$AZ_PORT" \
+            --location "$dir/data" --loose --skipApiVersionCheck --silent \
+            >"$ENV_DIR/azurite.log" 2>&1 9>&- &
+        echo $! > "$ENV_DIR/azurite.pid"
+        wait_port "$AZ_PORT" Azurite
+    fi
+    "$ENV_DIR/py/bin/python" - "$AZ_PORT" "$AZ_ACCOUNT" "$AZ_KEY" "$AZ_CONTAINER" <<'PY' >&2
+import sys
+from azure.storage.blob import BlobServiceClient
+port, account, key, container = sys.argv[1:]
+conn = (f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/{account};")
+svc = BlobServiceClient.from_connection_string(conn)
+try:
+    svc.create_container(container)
+except Exception as e:
+    if "ContainerAlreadyExists" not in str(e):
+        raise
+PY
+}
+
+stop_emulators() {
+    local f
+    for f in "$ENV_DIR/moto.pid" "$ENV_DIR/azurite.pid"; do
+        [[ -f $f ]] && kill "$(cat "$f")" 2>/dev/null || true
+        rm -f "$f"
+    done
 }
 
 print_env() {
@@ -514,6 +599,12 @@ export RIVET_TEST_PG_CA='$PG_CA'
 export RIVET_TEST_MYSQL_URL='mysql://$MY_READER:$MY_READER_PW@$MY_HOST:$MY_PORT/$MY_DB'
 export RIVET_TEST_MYSQL_ADMIN_SOCKET='$MY_SOCK'
 export RIVET_TEST_MYSQL_PASSWORD='$MY_READER_PW'
+export RIVET_TEST_S3_ENDPOINT='http://127.0.0.1:$S3_PORT'
+export RIVET_TEST_S3_BUCKET='$S3_BUCKET'
+export RIVET_TEST_AZURE_ENDPOINT='http://127.0.0.1:$AZ_PORT/$AZ_ACCOUNT'
+export RIVET_TEST_AZURE_ACCOUNT='$AZ_ACCOUNT'
+export RIVET_TEST_AZURE_KEY='$AZ_KEY'
+export RIVET_TEST_AZURE_CONTAINER='$AZ_CONTAINER'
 EOF
 }
 
@@ -541,11 +632,14 @@ main() {
             my_start_server
             my_setup_database
             ensure_python_readers
+            ensure_s3
+            ensure_azurite
             print_env
             ;;
         stop | down)
             stop_cluster
             my_stop_server
+            stop_emulators
             ;;
         status)
             local rc=0
@@ -559,7 +653,7 @@ main() {
             print_env
             ;;
         -h | --help | help)
-            sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+            sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
             ;;
         *)
             die "unknown command '$cmd' (expected start, stop, status, env)"

@@ -62,6 +62,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             args.run_id,
             args.json,
         ),
+        Command::Doctor { config } => doctor(&config),
         Command::Schema { what } => {
             let schema = match what {
                 SchemaKind::Config => rivet_schema::config_json_schema(),
@@ -306,7 +307,7 @@ fn apply(plan: &Plan, label: &str, state: &Path, resume: bool) -> Result<u8> {
         let dest = plan
             .body
             .export(name)
-            .map(|e| e.destination.path.clone())
+            .map(|e| e.destination.display())
             .unwrap_or_default();
         eprintln!("  {name}: {rows} rows, {bytes} bytes, {files} file(s) -> {dest}");
     }
@@ -487,4 +488,128 @@ fn journal(path: &Path, run_id: Option<String>, as_json: bool) -> Result<u8> {
         );
     }
     Ok(0)
+}
+
+/// `rivet doctor`: every check prints one line; failures say what to do.
+fn doctor(config_path: &Path) -> Result<u8> {
+    let config = read_config(config_path)?;
+    let mut failed = 0usize;
+    let mut report = |ok: bool, what: &str, detail: &str, fix: &str| {
+        if ok {
+            println!("PASS  {what}: {detail}");
+        } else {
+            failed += 1;
+            println!("FAIL  {what}: {detail}");
+            if !fix.is_empty() {
+                println!("      fix: {fix}");
+            }
+        }
+    };
+    let kind = serde_json::to_value(config.source.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    match rivet_sources::ConnectionSettings::resolve(&config.source) {
+        Err(e) => report(
+            false,
+            "source",
+            &e.to_string(),
+            "set the environment variable or file the config names",
+        ),
+        Ok(settings) => match rivet_sources::open_catalog(&settings) {
+            Err(e) => report(
+                false,
+                "source",
+                &settings.redact(&e.to_string()),
+                "check host, port, credentials, TLS mode and that the server accepts connections from here",
+            ),
+            Ok(mut catalog) => {
+                report(true, "source", &format!("connected to {} ({kind})", settings.target), "");
+                for e in &config.exports {
+                    let what = format!("export {}", e.name);
+                    let relation = match (&e.table, &e.query) {
+                        (Some(t), _) => match rivet_schema::names::split_table_name(t) {
+                            Ok(n) => {
+                                let req = rivet_sources::TableRequest {
+                                    schema: n.schema,
+                                    name: n.name,
+                                };
+                                match catalog.describe_tables(std::slice::from_ref(&req)) {
+                                    Ok(mut t) => {
+                                        let t = t.remove(0);
+                                        Ok(rivet_sources::RelationRef::Table {
+                                            schema: t.schema,
+                                            name: t.name,
+                                        })
+                                    }
+                                    Err(err) => Err(err.to_string()),
+                                }
+                            }
+                            Err(m) => Err(m),
+                        },
+                        (None, Some(q)) => catalog
+                            .describe_query(q)
+                            .map(|_| rivet_sources::RelationRef::Query(q.clone()))
+                            .map_err(|err| err.to_string()),
+                        (None, None) => Err("no table or query".into()),
+                    };
+                    match relation {
+                        Err(m) => report(
+                            false,
+                            &what,
+                            &settings.redact(&m),
+                            "check the table name (exact, case-sensitive; schema.table) or the query",
+                        ),
+                        Ok(rel) => match catalog.can_read(&rel) {
+                            Ok(()) => report(
+                                true,
+                                &what,
+                                &format!("{} is readable", describe_relation(&rel)),
+                                "",
+                            ),
+                            Err(err) => report(
+                                false,
+                                &what,
+                                &settings.redact(&err.to_string()),
+                                "grant SELECT on it to the user Rivet connects as",
+                            ),
+                        },
+                    }
+                }
+            }
+        },
+    }
+    let rt = rivet_executor::dest::runtime()?;
+    for e in &config.exports {
+        let what = format!("export {} destination", e.name);
+        let planned = rivet_planner::planned_destination(e, None);
+        let checked = rivet_executor::dest::Destination::open(&e.name, &planned, rt.handle())
+            .and_then(|d| d.probe(&e.name));
+        match checked {
+            Ok(detail) => report(true, &what, &detail, ""),
+            Err(err) => {
+                let fix = match planned.kind {
+                    rivet_schema::config::DestinationKind::Local => {
+                        "create the directory or make it writable by this user"
+                    }
+                    _ => "see the permission named above and docs/destinations/ for the least-privilege policy",
+                };
+                report(false, &what, &err.to_string(), fix)
+            }
+        }
+    }
+    if failed > 0 {
+        println!("{failed} check(s) failed");
+        Ok(1)
+    } else {
+        println!("all checks passed");
+        Ok(0)
+    }
+}
+
+fn describe_relation(r: &rivet_sources::RelationRef) -> String {
+    match r {
+        rivet_sources::RelationRef::Table { schema, name } => format!("table {schema}.{name}"),
+        rivet_sources::RelationRef::Query(_) => "the query".into(),
+    }
 }

@@ -67,6 +67,21 @@ fn two_exports_writing_one_directory_are_refused() {
 }
 
 #[test]
+fn destination_keys_are_checked_per_destination_type() {
+    for (yaml, needle) in [
+        ("  - name: a\n    table: t\n    destination: { type: s3 }\n", "exports[0].destination.bucket"),
+        ("  - name: a\n    table: t\n    destination: { type: s3, bucket: b, path: out }\n", "exports[0].destination.path"),
+        ("  - name: a\n    table: t\n    destination: { type: s3, bucket: b, access_key_env: A }\n", "exports[0].destination.secret_key_env"),
+        ("  - name: a\n    table: t\n    destination: { type: azure, container: c }\n", "exports[0].destination.account"),
+        ("  - name: a\n    table: t\n    destination: { type: gcs, bucket: b, region: eu }\n", "exports[0].destination.region"),
+        ("  - name: a\n    table: t\n    destination: { type: stdout, path: x }\n", "exports[0].destination.path"),
+        ("  - name: a\n    table: t\n    destination: { type: stdout }\n  - name: b\n    table: u\n    destination: { type: local, path: o }\n", "exports[0].destination.type"),
+    ] {
+        plan_with(&with_exports(yaml)).code(2).stderr(predicate::str::contains(needle));
+    }
+}
+
+#[test]
 fn window_keys_outside_their_modes_are_refused_not_ignored() {
     for (yaml, needle) in [
         ("  - name: a\n    table: t\n    cursor_column: u\n    destination: { type: local, path: o }\n", "exports[0].cursor_column"),
@@ -89,12 +104,10 @@ fn chunk_size_without_chunked_mode_is_refused_not_ignored() {
 }
 
 #[test]
-fn later_modes_and_destinations_are_refused_as_not_supported_yet() {
+fn cdc_and_quality_gates_are_refused_as_not_supported_yet() {
     for (yaml, needle) in [
         (with_exports("  - name: a\n    table: t\n    quality: { row_count_min: 1 }\n    destination: { type: local, path: o }\n"), "exports[0].quality"),
         (with_exports("  - name: a\n    table: t\n    mode: cdc\n    destination: { type: local, path: o }\n"), "exports[0].mode"),
-        (with_exports("  - name: a\n    table: t\n    destination: { type: s3, bucket: b }\n"), "exports[0].destination.type"),
-        (with_exports("  - name: a\n    table: t\n    destination: { type: stdout }\n"), "exports[0].destination.type"),
     ] {
         plan_with(&yaml)
             .code(2)

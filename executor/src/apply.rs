@@ -16,6 +16,7 @@ use rivet_schema::plan::{CommittedCursor, Plan, PlanBody, PlannedExport, WindowK
 use rivet_sources::{open_catalog, ConnectionSettings};
 
 use crate::chunks::{run_chunks, ChunkContext};
+use crate::dest::Destination;
 use crate::error::ExecError;
 use crate::manifest::{Manifest, ManifestColumn, ManifestFile, MANIFEST_FILE, SUCCESS_FILE};
 use crate::state::StateStore;
@@ -200,8 +201,27 @@ fn run(
     // Waves are barriers; within a wave, exports run in plan order, each export's
     // chunks (up to its parallelism at once) before its finalize step. This is one
     // topological order of the plan's DAG, which was checked above.
+    // Object-store clients run on one small runtime shared by every export.
+    let needs_runtime = body.exports.iter().any(|e| e.destination.store.is_some());
+    let rt = if needs_runtime {
+        Some(crate::dest::runtime()?)
+    } else {
+        None
+    };
+    let fallback = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| ExecError::Internal(format!("runtime: {e}")))?;
+    let handle = rt.as_ref().unwrap_or(&fallback).handle().clone();
+    let mut dests = std::collections::HashMap::new();
+    for e in &body.exports {
+        dests.insert(
+            e.name.clone(),
+            Destination::open(&e.name, &e.destination, &handle)?,
+        );
+    }
     let ctx = ChunkContext {
         settings: &settings,
+        dests: &dests,
         started_at_us: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_micros() as i64)
@@ -227,7 +247,7 @@ fn run(
                 outcome.exports.push((e.name.clone(), 0, 0, 0));
                 continue;
             }
-            prepare_destination(e)?;
+            prepare_destination(e, &dests[&e.name])?;
             let todo: Vec<_> = e
                 .chunks
                 .iter()
@@ -238,7 +258,7 @@ fn run(
             run_chunks(&ctx, e.tuning.parallelism, todo)?;
             outcome
                 .exports
-                .push(finalize(e, digest, run_id, state, opts)?);
+                .push(finalize(e, &dests[&e.name], digest, run_id, state, opts)?);
         }
     }
     Ok(outcome)
@@ -280,8 +300,11 @@ fn check_cursors_are_current(body: &PlanBody, state: &StateStore) -> Result<(), 
 }
 
 /// Creates the directory, removes leftovers of killed runs and the old `_SUCCESS`.
-fn prepare_destination(e: &PlannedExport) -> Result<(), ExecError> {
-    let dir = Path::new(&e.destination.path);
+fn prepare_destination(e: &PlannedExport, dest: &Destination) -> Result<(), ExecError> {
+    let Destination::Local(dir) = dest else {
+        // Object stores: uploads in progress are invisible; only `_SUCCESS` goes.
+        return dest.remove(&e.name, SUCCESS_FILE);
+    };
     let werr = |path: &Path, err: std::io::Error| ExecError::Write {
         export: e.name.clone(),
         path: path.display().to_string(),
@@ -295,26 +318,11 @@ fn prepare_destination(e: &PlannedExport) -> Result<(), ExecError> {
             fs::remove_file(entry.path()).map_err(|err| werr(&entry.path(), err))?;
         }
     }
-    let success = dir.join(SUCCESS_FILE);
-    if success.exists() {
-        fs::remove_file(&success).map_err(|err| werr(&success, err))?;
-    }
-    Ok(())
+    dest.remove(&e.name, SUCCESS_FILE)
 }
 
 pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
-}
-
-/// Writes `contents` to `dir/name` atomically (temp file, fsync, rename, fsync dir).
-fn write_atomic(dir: &Path, name: &str, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let temp = dir.join(format!("{TEMP_PREFIX}{name}-{}", std::process::id()));
-    let mut f = File::create(&temp)?;
-    f.write_all(contents)?;
-    f.sync_all()?;
-    fs::rename(&temp, dir.join(name))?;
-    sync_dir(dir)
 }
 
 fn lower<T: serde::Serialize>(v: &T) -> String {
@@ -331,23 +339,13 @@ fn lower<T: serde::Serialize>(v: &T) -> String {
 fn remove_files_of_other_plans(
     e: &PlannedExport,
     ours: &HashSet<&str>,
-    dir: &Path,
+    dest: &Destination,
     run_id: &str,
     state: &Mutex<StateStore>,
 ) -> Result<(), ExecError> {
-    let werr = |err: std::io::Error| ExecError::Write {
-        export: e.name.clone(),
-        path: dir.display().to_string(),
-        detail: err.to_string(),
-    };
-    for entry in fs::read_dir(dir).map_err(werr)? {
-        let name = entry
-            .map_err(werr)?
-            .file_name()
-            .to_string_lossy()
-            .into_owned();
+    for name in dest.list(&e.name)? {
         if is_part_file(&name) && !ours.contains(name.as_str()) {
-            fs::remove_file(dir.join(&name)).map_err(werr)?;
+            dest.remove(&e.name, &name)?;
             lock(state).journal(
                 run_id,
                 "stale_file_removed",
@@ -377,6 +375,7 @@ fn is_part_file(name: &str) -> bool {
 /// Writes the manifest and then `_SUCCESS`, once every chunk of the export is committed.
 fn finalize(
     e: &PlannedExport,
+    dest: &Destination,
     digest: &str,
     run_id: &str,
     state: &Mutex<StateStore>,
@@ -453,18 +452,32 @@ fn finalize(
             .collect(),
         files,
     };
-    let dir = Path::new(&e.destination.path);
-    let werr = |name: &str, err: std::io::Error| ExecError::Write {
-        export: e.name.clone(),
-        path: dir.join(name).display().to_string(),
-        detail: err.to_string(),
-    };
-    let ours: HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
-    remove_files_of_other_plans(e, &ours, dir, run_id, state)?;
-    let mut text = serde_json::to_vec_pretty(&manifest).expect("manifest types always serialize");
-    text.push(b'\n');
-    write_atomic(dir, MANIFEST_FILE, &text).map_err(|err| werr(MANIFEST_FILE, err))?;
-    write_atomic(dir, SUCCESS_FILE, b"").map_err(|err| werr(SUCCESS_FILE, err))?;
+    if !matches!(dest, Destination::Stdout) {
+        let ours: HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+        remove_files_of_other_plans(e, &ours, dest, run_id, state)?;
+        if let Destination::Object(o) = dest {
+            // The store's own record of each file must match what was written (object
+            // stores expose sizes; their ETags are not sha256, which stays ours).
+            for f in &manifest.files {
+                let size = o.size(&e.name, &f.path)?;
+                if size != f.bytes {
+                    return Err(ExecError::Write {
+                        export: e.name.clone(),
+                        path: format!("{}/{}", o.display, f.path),
+                        detail: format!(
+                            "the store reports {size} bytes but {} were uploaded; run `rivet apply` again",
+                            f.bytes
+                        ),
+                    });
+                }
+            }
+        }
+        let mut text =
+            serde_json::to_vec_pretty(&manifest).expect("manifest types always serialize");
+        text.push(b'\n');
+        dest.put_small(&e.name, MANIFEST_FILE, &text)?;
+        dest.put_small(&e.name, SUCCESS_FILE, b"")?;
+    }
     if let Some(w) = e
         .window
         .as_ref()

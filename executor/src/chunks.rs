@@ -8,7 +8,7 @@
 //! finished cleanly; any failure removes the temporary file.
 
 use std::collections::VecDeque;
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
@@ -25,6 +25,7 @@ use rivet_sources::{
 };
 
 use crate::apply::{lock, sync_dir, ApplyOptions, ProgressEvent, TEMP_PREFIX};
+use crate::dest::{Destination, FileSink, LocalSink, ObjectSink, StdoutSink};
 use crate::error::ExecError;
 use crate::state::{CommittedFile, StateStore};
 use crate::writer::{export_schema, with_meta, ChunkWriter, MetaValues};
@@ -35,6 +36,8 @@ const CHANNEL_BATCHES: usize = 1;
 /// What every chunk of a run shares.
 pub struct ChunkContext<'a> {
     pub settings: &'a ConnectionSettings,
+    /// Each export's destination, by export name.
+    pub dests: &'a std::collections::HashMap<String, Destination>,
     /// The run's start, microseconds since the epoch (the `exported_at` meta column).
     pub started_at_us: i64,
     pub digest: &'a str,
@@ -46,7 +49,8 @@ pub struct ChunkContext<'a> {
 /// One finished output file of a chunk (a chunk has several with `max_file_size`).
 #[derive(Debug)]
 struct Part {
-    temp_path: PathBuf,
+    /// The local temporary file to rename (None when the sink published it itself).
+    temp_path: Option<PathBuf>,
     rows: u64,
     bytes: u64,
     sha256: String,
@@ -247,21 +251,42 @@ fn read_chunk<'scope, 'a>(
         plan_digest: ctx.digest.to_owned(),
         chunk_id: c.id.clone(),
     };
+    let dest = ctx
+        .dests
+        .get(&e.name)
+        .ok_or_else(|| ExecError::Internal(format!("no destination for export {}", e.name)))?;
     let open = {
         let schema = schema.clone();
         let base = temp_path.clone();
         let (format, compression, row_group_bytes) =
             (e.format, e.compression, e.tuning.row_group_bytes);
-        move |k: usize| -> Result<(PathBuf, ChunkWriter), String> {
-            let path = if k <= 1 {
-                base.clone()
-            } else {
-                PathBuf::from(format!("{}-part{k}", base.display()))
+        let chunk_file = c.file.clone();
+        let object = match dest {
+            Destination::Object(o) => Some(o.clone()),
+            _ => None,
+        };
+        let stdout = matches!(dest, Destination::Stdout);
+        move |k: usize| -> Result<(Option<PathBuf>, ChunkWriter), String> {
+            let (path, sink): (Option<PathBuf>, Box<dyn FileSink>) = match &object {
+                Some(o) => (
+                    None,
+                    Box::new(ObjectSink::new(o, &part_file_name(&chunk_file, k))),
+                ),
+                None if stdout => (None, Box::new(StdoutSink::new())),
+                None => {
+                    let path = if k <= 1 {
+                        base.clone()
+                    } else {
+                        PathBuf::from(format!("{}-part{k}", base.display()))
+                    };
+                    let sink = LocalSink::create(&path)
+                        .map_err(|err| format!("{}: {err}", path.display()))?;
+                    (Some(path), Box::new(sink))
+                }
             };
-            let file = File::create(&path).map_err(|err| format!("{}: {err}", path.display()))?;
             let off: Vec<&str> = dictionary_off.iter().map(String::as_str).collect();
             let writer = ChunkWriter::create(
-                file,
+                sink,
                 schema.clone(),
                 format,
                 compression,
@@ -383,7 +408,10 @@ fn commit(ctx: &ChunkContext<'_>, read: ReadChunk<'_, '_>) -> Result<(), ExecErr
                 detail,
             })
         })?;
-    let dir = Path::new(&e.destination.path);
+    let dest = ctx
+        .dests
+        .get(&e.name)
+        .ok_or_else(|| ExecError::Internal(format!("no destination for export {}", e.name)))?;
     let werr = |path: &Path, err: std::io::Error| ExecError::Write {
         export: e.name.clone(),
         path: path.display().to_string(),
@@ -392,20 +420,19 @@ fn commit(ctx: &ChunkContext<'_>, read: ReadChunk<'_, '_>) -> Result<(), ExecErr
     let mut files = Vec::with_capacity(parts.len());
     if e.skip_empty && stats.rows == 0 {
         // `skip_empty`: no file for a chunk without rows (and none left from a run in
-        // which it had rows).
+        // which it had rows). Object-store parts are already uploaded: delete them.
         remove_temp_files(&temp_path);
-        let final_path = dir.join(&c.file);
-        match fs::remove_file(&final_path) {
-            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-                return Err(fail(werr(&final_path, err)))
-            }
-            _ => {}
+        for k in 1..=parts.len().max(1) {
+            dest.remove(&e.name, &part_file_name(&c.file, k))
+                .map_err(&fail)?;
         }
     } else {
         for (k, part) in parts.iter().enumerate() {
             let name = part_file_name(&c.file, k + 1);
-            let final_path = dir.join(&name);
-            fs::rename(&part.temp_path, &final_path).map_err(|err| fail(werr(&final_path, err)))?;
+            if let (Some(temp), Destination::Local(dir)) = (&part.temp_path, dest) {
+                let final_path = dir.join(&name);
+                fs::rename(temp, &final_path).map_err(|err| fail(werr(&final_path, err)))?;
+            }
             files.push(CommittedFile {
                 file: name,
                 rows: part.rows,
@@ -414,7 +441,9 @@ fn commit(ctx: &ChunkContext<'_>, read: ReadChunk<'_, '_>) -> Result<(), ExecErr
             });
         }
     }
-    sync_dir(dir).map_err(|err| fail(werr(dir, err)))?;
+    if let Destination::Local(dir) = dest {
+        sync_dir(dir).map_err(|err| fail(werr(dir, err)))?;
+    }
     let bytes: u64 = files.iter().map(|f| f.bytes).sum();
     let mut notes = Vec::new();
     if !stats.nulled_values.is_empty() {

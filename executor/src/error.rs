@@ -43,6 +43,9 @@ pub enum ExecError {
         chunk: String,
         detail: String,
     },
+    /// A destination that cannot be set up (missing credential variable, bad option).
+    #[error("export {export}: destination: {detail}")]
+    Config { export: String, detail: String },
     #[error("state database {path}: {detail}")]
     State { path: String, detail: String },
     #[error("internal error: {0}; please report it with the plan file")]

@@ -1,7 +1,8 @@
 //! Sealed plan → files. Verifies the seal and that the source still has the shape the
 //! plan was made against, walks the plan's DAG wave by wave, reads each chunk through
-//! `rivet-sources`, encodes Parquet or CSV, writes each file under a temporary name and
-//! renames it into place, records every step in the SQLite state journal, and finishes
+//! `rivet-sources`, encodes Parquet or CSV, writes each file so that it appears under its
+//! final name only when complete (local rename, object-store PUT or completed multipart
+//! upload, see [`dest`]), records every step in the SQLite state journal, and finishes
 //! each export with `manifest.json` and then `_SUCCESS`.
 //!
 //! **Architecture invariant:** the executor never depends on the planner. It replays
@@ -9,6 +10,7 @@
 
 mod apply;
 mod chunks;
+pub mod dest;
 mod error;
 mod manifest;
 mod stale;

@@ -3,8 +3,7 @@
 //! a hashing writer so the checksum recorded in the manifest is of exactly what was
 //! written, without reading the file back.
 
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, FixedSizeBinaryArray, StringArray, TimestampMicrosecondArray};
@@ -17,27 +16,27 @@ use parquet::file::properties::WriterProperties;
 use rivet_schema::config::{Compression, Format, MetaColumn};
 use sha2::{Digest, Sha256};
 
-/// A file writer that counts and hashes every byte.
+use crate::dest::FileSink;
+
+/// A writer that counts and hashes every byte on its way to a [`FileSink`].
 pub struct HashingWriter {
-    inner: BufWriter<File>,
+    inner: Box<dyn FileSink>,
     hasher: Sha256,
     bytes: u64,
 }
 
 impl HashingWriter {
-    pub fn new(file: File) -> Self {
+    pub fn new(sink: Box<dyn FileSink>) -> Self {
         HashingWriter {
-            inner: BufWriter::with_capacity(1 << 20, file),
+            inner: sink,
             hasher: Sha256::new(),
             bytes: 0,
         }
     }
 
-    /// Flushes, fsyncs and returns (bytes, sha256 hex).
-    pub fn finish(mut self) -> io::Result<(u64, String)> {
-        self.inner.flush()?;
-        let file = self.inner.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
+    /// Finishes the sink (fsync, or complete the upload) and returns (bytes, sha256 hex).
+    pub fn finish(self) -> io::Result<(u64, String)> {
+        self.inner.finish()?;
         Ok((self.bytes, hex::encode(self.hasher.finalize())))
     }
 }
@@ -63,14 +62,14 @@ pub enum ChunkWriter {
 impl ChunkWriter {
     /// `dictionary_off` names the columns written without a Parquet dictionary.
     pub fn create(
-        file: File,
+        sink: Box<dyn FileSink>,
         schema: SchemaRef,
         format: Format,
         compression: Compression,
         row_group_bytes: u64,
         dictionary_off: &[&str],
     ) -> Result<Self, String> {
-        let out = HashingWriter::new(file);
+        let out = HashingWriter::new(sink);
         match format {
             Format::Parquet => {
                 let codec = match compression {

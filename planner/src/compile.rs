@@ -3,13 +3,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rivet_schema::config::{Compression, Config, ExportConfig, ExportMode, Format, SourceKind};
+use rivet_schema::config::{
+    Compression, Config, DestinationKind, ExportConfig, ExportMode, Format, SourceKind,
+};
 use rivet_schema::dag::PlanGraph;
 use rivet_schema::names::split_table_name;
 use rivet_schema::plan::{
     ChunkKey, CommittedCursor, CursorType, KeyRange, Plan, PlanBody, PlannedChunk, PlannedColumn,
-    PlannedDestination, PlannedExport, PlannedMode, PlannedWave, PlannedWindow, Relation,
-    WindowKind,
+    PlannedDestination, PlannedExport, PlannedMode, PlannedStore, PlannedWave, PlannedWindow,
+    Relation, WindowKind,
 };
 use rivet_schema::LogicalType;
 use rivet_sources::{
@@ -178,22 +180,7 @@ pub fn compile(
             row_estimate: d.row_estimate,
             format,
             compression,
-            destination: PlannedDestination {
-                kind: e.destination.kind,
-                path: match window.as_ref().and_then(|w| w.seq) {
-                    // Each incremental window is a directory of its own with its own
-                    // manifest, so earlier windows' files are never touched.
-                    Some(seq) => format!(
-                        "{}/window-{seq:05}",
-                        e.destination
-                            .path
-                            .as_deref()
-                            .unwrap_or("")
-                            .trim_end_matches('/')
-                    ),
-                    None => e.destination.path.clone().unwrap_or_default(),
-                },
-            },
+            destination: planned_destination(e, window.as_ref().and_then(|w| w.seq)),
             tuning,
             meta_columns: meta,
             skip_empty: e.skip_empty.unwrap_or(false),
@@ -417,6 +404,50 @@ fn plan_window(
         upper,
         seq: Some(seq),
     }))
+}
+
+/// The planned destination; an incremental export's window `seq` gets a directory
+/// (or key prefix) of its own, `window-NNNNN`, so earlier windows are never touched.
+pub fn planned_destination(e: &ExportConfig, window_seq: Option<u32>) -> PlannedDestination {
+    let d = &e.destination;
+    let suffix = |base: &str| match window_seq {
+        Some(seq) if base.is_empty() => format!("window-{seq:05}"),
+        Some(seq) => format!("{}/window-{seq:05}", base.trim_end_matches('/')),
+        None => base.to_owned(),
+    };
+    let store = match d.kind {
+        DestinationKind::S3 | DestinationKind::Gcs | DestinationKind::Azure => {
+            let prefix = d.prefix.as_deref().unwrap_or("").trim_matches('/');
+            Some(PlannedStore {
+                bucket: d
+                    .bucket
+                    .clone()
+                    .or_else(|| d.container.clone())
+                    .unwrap_or_default(),
+                prefix: suffix(prefix),
+                region: d.region.clone(),
+                endpoint: d.endpoint.clone(),
+                path_style: d.path_style.unwrap_or(false),
+                access_key_env: d.access_key_env.clone(),
+                secret_key_env: d.secret_key_env.clone(),
+                session_token_env: d.session_token_env.clone(),
+                credentials_file: d.credentials_file.clone(),
+                account: d.account.clone(),
+                account_key_env: d.account_key_env.clone(),
+                sas_token_env: d.sas_token_env.clone(),
+                bearer_token_env: d.bearer_token_env.clone(),
+            })
+        }
+        DestinationKind::Local | DestinationKind::Stdout => None,
+    };
+    PlannedDestination {
+        kind: d.kind,
+        path: match d.kind {
+            DestinationKind::Local => suffix(d.path.as_deref().unwrap_or("")),
+            _ => String::new(),
+        },
+        store,
+    }
 }
 
 /// The export's meta columns, refusing duplicates and clashes with source columns.

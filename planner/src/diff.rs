@@ -110,11 +110,16 @@ fn diff_export(d: &mut PlanDiff, o: &PlannedExport, n: &PlannedExport) {
     let base = |e: &PlannedExport| match e.window.as_ref().and_then(|w| w.seq) {
         Some(seq) => {
             let mut dest = e.destination.clone();
-            dest.path = dest
-                .path
-                .strip_suffix(&format!("/window-{seq:05}"))
-                .unwrap_or(&dest.path)
-                .to_owned();
+            let strip = |p: &str| {
+                p.strip_suffix(&format!("window-{seq:05}"))
+                    .map(|p| p.trim_end_matches('/'))
+                    .unwrap_or(p)
+                    .to_owned()
+            };
+            dest.path = strip(&dest.path);
+            if let Some(store) = dest.store.as_mut() {
+                store.prefix = strip(&store.prefix);
+            }
             dest
         }
         None => e.destination.clone(),

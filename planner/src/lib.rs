@@ -11,7 +11,7 @@ mod error;
 mod show;
 mod tuning;
 
-pub use compile::{compile, plan_from_config, PlanInputs};
+pub use compile::{compile, plan_from_config, planned_destination, PlanInputs};
 pub use diff::{diff_plans, PlanDiff};
 pub use error::PlanError;
 pub use show::{render_plan, show_json, summary_line};

@@ -68,7 +68,7 @@ pub fn summary_line(plan: &Plan) -> String {
     let mut dests: Vec<String> = b
         .exports
         .iter()
-        .map(|e| format!("{} {}", lower(e.destination.kind), e.destination.path))
+        .map(|e| format!("{} {}", lower(e.destination.kind), e.destination.display()))
         .collect();
     dests.sort();
     dests.dedup();
@@ -87,7 +87,7 @@ fn render_export(out: &mut String, e: &PlannedExport) {
         e.name,
         e.relation.display_name(),
         lower(e.destination.kind),
-        e.destination.path,
+        e.destination.display(),
         lower(e.format),
         lower(e.compression)
     );

@@ -312,18 +312,25 @@ pub enum TimeColumnType {
     Unix,
 }
 
-/// Destination kinds Rivet knows. Only `local` runs in this version.
+/// Destination kinds Rivet writes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DestinationKind {
+    /// A directory on the local filesystem (`path`).
     Local,
+    /// Amazon S3 or an S3-compatible store (`bucket`, `prefix`, `region`, `endpoint`).
     S3,
+    /// Google Cloud Storage (`bucket`, `prefix`, `credentials_file`).
     Gcs,
+    /// Azure Blob Storage (`account`, `container`, `prefix`).
     Azure,
+    /// Standard output: one export with one chunk, for piping into another program.
     Stdout,
 }
 
-/// Where an export's files are written.
+/// Where an export's files are written. Credentials are given only by reference
+/// (environment variable names, file paths); with none, each cloud's standard chain is
+/// used (docs/destinations/).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationConfig {
@@ -334,12 +341,53 @@ pub struct DestinationConfig {
     /// directory of `rivet apply`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    /// Bucket for `s3` and `gcs` (not supported yet).
+    /// Bucket for `s3` and `gcs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bucket: Option<String>,
-    /// Key prefix inside the bucket or container (not supported yet).
+    /// Key prefix inside the bucket or container (`exports/orders`); objects are
+    /// written under `<prefix>/part-00001.parquet`, `<prefix>/manifest.json`, ….
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
+    /// `s3`: the bucket's region (default: `AWS_REGION` / `AWS_DEFAULT_REGION`, else
+    /// `us-east-1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// `s3`: endpoint of an S3-compatible store (`http://127.0.0.1:9000`); `azure`:
+    /// blob endpoint (e.g. Azurite's `http://127.0.0.1:10000/devstoreaccount1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// `s3`: address buckets as `endpoint/bucket` instead of `bucket.endpoint` (most
+    /// S3-compatible stores want this). Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_style: Option<bool>,
+    /// `s3`: environment variable holding the access key id (with `secret_key_env`);
+    /// default: the standard AWS chain (env, profile, web identity, instance metadata).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_env: Option<String>,
+    /// `s3`: environment variable holding the secret access key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_env: Option<String>,
+    /// `s3`: environment variable holding a session token (temporary credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token_env: Option<String>,
+    /// `gcs`: service-account JSON key file; default: application default credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<String>,
+    /// `azure`: storage account name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// `azure`: blob container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// `azure`: environment variable holding the account key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_key_env: Option<String>,
+    /// `azure`: environment variable holding a SAS token (`sv=…&sig=…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sas_token_env: Option<String>,
+    /// `azure`: environment variable holding an OAuth bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_env: Option<String>,
 }
 
 /// Source-protection and memory settings. Every key is optional; `profile` supplies the

@@ -139,6 +139,25 @@ fn schema_problems(instance: &Value) -> Vec<ConfigProblem> {
                     .collect::<Vec<_>>()
                     .join("; ")
             }
+            jsonschema::error::ValidationErrorKind::OneOfNotValid { .. }
+                if one_of_consts(error.schema_path().as_str(), &schema).is_some() =>
+            {
+                let allowed =
+                    one_of_consts(error.schema_path().as_str(), &schema).unwrap_or_default();
+                let given = error.instance().as_str().unwrap_or_default().to_owned();
+                let best = allowed
+                    .iter()
+                    .map(|k| (strsim::jaro_winkler(&given, k), k))
+                    .filter(|(score, _)| *score > 0.8)
+                    .max_by(|a, b| a.0.total_cmp(&b.0));
+                match best {
+                    Some((_, k)) => format!(
+                        "`{given}` is not one of {}; did you mean `{k}`?",
+                        allowed.join(", ")
+                    ),
+                    None => format!("`{given}` is not one of {}", allowed.join(", ")),
+                }
+            }
             _ if path.contains("url") || path.contains("password") => {
                 // Never echo a value that may carry a credential.
                 error.masked().to_string()
@@ -148,6 +167,32 @@ fn schema_problems(instance: &Value) -> Vec<ConfigProblem> {
         problems.push(ConfigProblem { path, message });
     }
     problems
+}
+
+/// The allowed values of an enum that the schema spells as `oneOf` of `const`s (enums
+/// whose values carry descriptions), found by the failing keyword's schema path.
+fn one_of_consts(schema_path: &str, schema: &Value) -> Option<Vec<String>> {
+    let mut node = schema;
+    for seg in schema_path.split('/').skip(1) {
+        let seg = seg.replace("~1", "/").replace("~0", "~");
+        node = match node {
+            Value::Array(items) => items.get(seg.parse::<usize>().ok()?)?,
+            other => other.get(&seg)?,
+        };
+        if let Some(reference) = node.get("$ref").and_then(Value::as_str) {
+            let target = reference.strip_prefix("#/")?;
+            let mut n = schema;
+            for part in target.split('/') {
+                n = n.get(part)?;
+            }
+            node = n;
+        }
+    }
+    let alternatives = node.as_array().or_else(|| node.get("oneOf")?.as_array())?;
+    alternatives
+        .iter()
+        .map(|a| a.get("const").and_then(Value::as_str).map(str::to_owned))
+        .collect()
 }
 
 fn unknown_key_message(key: &str, known: &[String]) -> String {
@@ -188,13 +233,6 @@ fn unsupported_feature(config: &Config) -> Option<(String, String, String)> {
                 at(key),
                 format!("the `{key}` key"),
                 format!("remove it; {later}"),
-            ));
-        }
-        if e.destination.kind != DestinationKind::Local {
-            return Some((
-                at("destination.type"),
-                format!("destination type `{}`", kind_name(&e.destination.kind)),
-                format!("use `type: local` with a `path`; {later}"),
             ));
         }
     }
@@ -292,6 +330,26 @@ fn semantic_problems(config: &Config) -> Vec<ConfigProblem> {
             );
         }
         export_problems(e, &at, &mut push);
+        if e.destination.kind == DestinationKind::Stdout {
+            if config.exports.len() > 1 {
+                push(
+                    at("destination.type"),
+                    "a `stdout` destination needs a config with exactly one export: the output of several would be interleaved on one stream",
+                );
+            }
+            if e.mode == ExportMode::Chunked {
+                push(
+                    at("mode"),
+                    "a `stdout` destination writes one file, so it cannot take several chunks; use `mode: full` (or `incremental` / `time_window`)",
+                );
+            }
+            if e.max_file_size.is_some() {
+                push(
+                    at("max_file_size"),
+                    "`max_file_size` does not apply to `stdout`: the output is one stream",
+                );
+            }
+        }
     }
     problems
 }
@@ -455,25 +513,117 @@ fn export_problems(
     {
         push(at("compression"), "CSV files can be compressed with `gzip`, `zstd` or `none`; `snappy` and `lz4` apply to Parquet only");
     }
-    let d = &e.destination;
-    if d.kind == DestinationKind::Local {
-        match d.path.as_deref() {
-            None | Some("") => push(
-                at("destination.path"),
-                "a local destination needs `path`: the directory to write into",
-            ),
-            _ => {}
+    destination_problems(&e.destination, at, push);
+}
+
+/// Which destination keys each kind takes, and the ones it requires.
+fn destination_problems(
+    d: &crate::config::DestinationConfig,
+    at: &dyn Fn(&str) -> String,
+    push: &mut dyn FnMut(String, &str),
+) {
+    let set: [(&str, bool); 16] = [
+        ("path", d.path.is_some()),
+        ("bucket", d.bucket.is_some()),
+        ("prefix", d.prefix.is_some()),
+        ("region", d.region.is_some()),
+        ("endpoint", d.endpoint.is_some()),
+        ("path_style", d.path_style.is_some()),
+        ("access_key_env", d.access_key_env.is_some()),
+        ("secret_key_env", d.secret_key_env.is_some()),
+        ("session_token_env", d.session_token_env.is_some()),
+        ("credentials_file", d.credentials_file.is_some()),
+        ("account", d.account.is_some()),
+        ("container", d.container.is_some()),
+        ("account_key_env", d.account_key_env.is_some()),
+        ("sas_token_env", d.sas_token_env.is_some()),
+        ("bearer_token_env", d.bearer_token_env.is_some()),
+        ("type", true),
+    ];
+    let (allowed, required): (&[&str], &[&str]) = match d.kind {
+        DestinationKind::Local => (&["path"], &["path"]),
+        DestinationKind::S3 => (
+            &[
+                "bucket",
+                "prefix",
+                "region",
+                "endpoint",
+                "path_style",
+                "access_key_env",
+                "secret_key_env",
+                "session_token_env",
+            ],
+            &["bucket"],
+        ),
+        DestinationKind::Gcs => (&["bucket", "prefix", "credentials_file"], &["bucket"]),
+        DestinationKind::Azure => (
+            &[
+                "account",
+                "container",
+                "prefix",
+                "endpoint",
+                "account_key_env",
+                "sas_token_env",
+                "bearer_token_env",
+            ],
+            &["account", "container"],
+        ),
+        DestinationKind::Stdout => (&[], &[]),
+    };
+    let kind = kind_name(&d.kind);
+    for (key, present) in set {
+        if key == "type" {
+            continue;
         }
-        if d.bucket.is_some() {
+        if present && !allowed.contains(&key) {
             push(
-                at("destination.bucket"),
-                "`bucket` does not apply to a local destination",
+                at(&format!("destination.{key}")),
+                &format!(
+                    "`{key}` does not apply to a `{kind}` destination (it takes: {})",
+                    if allowed.is_empty() {
+                        "no other keys".to_owned()
+                    } else {
+                        allowed.join(", ")
+                    }
+                ),
             );
         }
-        if d.prefix.is_some() {
+    }
+    for key in required {
+        let present = set.iter().any(|(k, p)| k == key && *p);
+        let empty = match *key {
+            "path" => d.path.as_deref() == Some(""),
+            "bucket" => d.bucket.as_deref() == Some(""),
+            _ => false,
+        };
+        if !present || empty {
+            push(
+                at(&format!("destination.{key}")),
+                &format!("a `{kind}` destination needs `{key}`"),
+            );
+        }
+    }
+    if d.access_key_env.is_some() != d.secret_key_env.is_some() {
+        push(
+            at("destination.secret_key_env"),
+            "give both `access_key_env` and `secret_key_env`, or neither (to use the standard AWS credential chain)",
+        );
+    }
+    let azure_auth = [&d.account_key_env, &d.sas_token_env, &d.bearer_token_env]
+        .iter()
+        .filter(|v| v.is_some())
+        .count();
+    if azure_auth > 1 {
+        push(
+            at("destination.account_key_env"),
+            "give at most one of `account_key_env`, `sas_token_env`, `bearer_token_env`",
+        );
+    }
+    if let Some(p) = &d.prefix {
+        if p.split('/').any(|seg| seg == "." || seg == "..") {
             push(
                 at("destination.prefix"),
-                "`prefix` does not apply to a local destination; put the directory in `path`",
+                "a prefix cannot contain `.` or `..` segments",
             );
         }
     }

@@ -128,8 +128,72 @@ pub struct ChunkKey {
 pub struct PlannedDestination {
     #[serde(rename = "type")]
     pub kind: DestinationKind,
-    /// Directory for local destinations, as written in the config.
+    /// Directory for local destinations, as written in the config (empty otherwise).
     pub path: String,
+    /// Bucket or container and key prefix for object stores (absent for `local` and
+    /// `stdout`). References to credentials only, never secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<PlannedStore>,
+}
+
+/// An object-store location and how to authenticate to it (by reference).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedStore {
+    /// S3/GCS bucket, or Azure container.
+    pub bucket: String,
+    /// Key prefix without leading or trailing `/` (may be empty).
+    pub prefix: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub path_style: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<String>,
+    /// Azure storage account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_key_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sas_token_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_env: Option<String>,
+}
+
+impl PlannedDestination {
+    /// Human form: the directory, `s3://bucket/prefix`, `gs://…`, `azure://account/container/prefix` or `stdout`.
+    pub fn display(&self) -> String {
+        let join = |a: &str, b: &str| {
+            if b.is_empty() {
+                a.to_owned()
+            } else {
+                format!("{a}/{b}")
+            }
+        };
+        match (&self.kind, &self.store) {
+            (DestinationKind::S3, Some(s)) => join(&format!("s3://{}", s.bucket), &s.prefix),
+            (DestinationKind::Gcs, Some(s)) => join(&format!("gs://{}", s.bucket), &s.prefix),
+            (DestinationKind::Azure, Some(s)) => join(
+                &format!(
+                    "azure://{}/{}",
+                    s.account.as_deref().unwrap_or(""),
+                    s.bucket
+                ),
+                &s.prefix,
+            ),
+            (DestinationKind::Stdout, _) => "stdout".to_owned(),
+            _ => self.path.clone(),
+        }
+    }
 }
 
 /// Effective tuning for an export after profile and overrides are applied.

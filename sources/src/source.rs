@@ -50,6 +50,9 @@ pub trait Catalog {
         requests: &[(RelationRef, String)],
         statement_timeout_ms: u64,
     ) -> Result<Vec<KeyBounds>, SourceError>;
+    /// Checks that the connection may read the relation, reading no rows
+    /// (`SELECT 1 FROM rel LIMIT 0`); used by `rivet doctor`.
+    fn can_read(&mut self, relation: &RelationRef) -> Result<(), SourceError>;
     /// The largest value of `column` (`COALESCE(column, fallback)` when given) as text,
     /// under a statement timeout; None for an empty relation or all NULLs. Used for
     /// integer and text incremental cursors.

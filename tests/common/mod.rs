@@ -35,6 +35,11 @@ fn live_url(var: &str, what: &str) -> Option<String> {
     }
 }
 
+/// Any live-service setting from the test environment (see [`live_url`]).
+pub fn live_env(var: &str, what: &str) -> Option<String> {
+    live_url(var, what)
+}
+
 /// The PostgreSQL reader URL for tests (see [`live_url`]).
 pub fn pg_url() -> Option<String> {
     live_url("RIVET_TEST_PG_URL", "PostgreSQL")

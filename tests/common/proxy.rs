@@ -69,3 +69,65 @@ impl CuttingProxy {
         CuttingProxy { port, cut }
     }
 }
+
+/// An HTTP-level fault injector on loopback: the first `fail_503` connections are
+/// answered `503 Slow Down` after their request headers, the next `resets` are closed
+/// without an answer (a connection reset), and every later one is forwarded to
+/// `target`. Counts connections in `seen`.
+pub struct FaultyHttpProxy {
+    pub port: u16,
+    pub seen: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FaultyHttpProxy {
+    pub fn start(target: SocketAddr, fail_503: usize, resets: usize) -> FaultyHttpProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(mut client) = client else { continue };
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                if n < fail_503 + resets {
+                    std::thread::spawn(move || {
+                        // Read the request head, then fail it.
+                        let mut head = Vec::new();
+                        let mut byte = [0u8; 1];
+                        while !head.ends_with(b"\r\n\r\n") {
+                            match client.read(&mut byte) {
+                                Ok(1) => head.push(byte[0]),
+                                _ => break,
+                            }
+                        }
+                        if n < fail_503 {
+                            let body = "<Error><Code>SlowDown</Code><Message>injected by the test proxy</Message></Error>";
+                            let _ = write!(
+                                client,
+                                "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                                body.len()
+                            );
+                        }
+                        let _ = client.shutdown(Shutdown::Both);
+                    });
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(target) else {
+                    continue;
+                };
+                let (mut c_read, mut s_write) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c_read, &mut s_write);
+                    let _ = s_write.shutdown(Shutdown::Write);
+                });
+                let (mut s_read, mut c_write) = (server, client);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s_read, &mut c_write);
+                    let _ = c_write.shutdown(Shutdown::Write);
+                });
+            }
+        });
+        FaultyHttpProxy { port, seen }
+    }
+}

@@ -307,6 +307,20 @@ impl Catalog for MsCatalog {
         Ok(out)
     }
 
+    fn can_read(&mut self, relation: &RelationRef) -> Result<(), SourceError> {
+        let sql = format!(
+            "SELECT TOP 0 1 AS x FROM {}",
+            relation.from_clause(quote_ident)
+        );
+        self.results(
+            "reading the relation (SELECT TOP 0 …)",
+            &sql,
+            &[],
+            CATALOG_TIMEOUT,
+        )
+        .map(|_| ())
+    }
+
     fn max_value(
         &mut self,
         relation: &RelationRef,

@@ -274,6 +274,16 @@ impl Catalog for MyCatalog {
         Ok(out)
     }
 
+    fn can_read(&mut self, relation: &RelationRef) -> Result<(), SourceError> {
+        let sql = format!(
+            "SELECT 1 FROM {} LIMIT 0",
+            relation.from_clause(quote_ident)
+        );
+        self.conn
+            .query_drop(sql)
+            .map_err(query_err("reading the relation (SELECT … LIMIT 0)"))
+    }
+
     fn max_value(
         &mut self,
         relation: &RelationRef,

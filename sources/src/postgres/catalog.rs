@@ -280,6 +280,17 @@ impl Catalog for PgCatalog {
         key_bounds(&mut self.0, requests, statement_timeout_ms)
     }
 
+    fn can_read(&mut self, relation: &RelationRef) -> Result<(), SourceError> {
+        let sql = format!(
+            "SELECT 1 FROM {} LIMIT 0",
+            relation.from_clause(quote_ident)
+        );
+        self.0
+            .query(sql.as_str(), &[])
+            .map(|_| ())
+            .map_err(query_err("reading the relation (SELECT … LIMIT 0)"))
+    }
+
     fn max_value(
         &mut self,
         relation: &RelationRef,

@@ -1,0 +1,371 @@
+//! Object-store destinations against real emulators started by `scripts/test-env.sh`:
+//! moto (S3 API) and Azurite (Azure Blob), plus `stdout` and `rivet doctor`. GCS has no
+//! emulator that object_store's client accepts (see docs/destinations/gcs.md); its
+//! builder is tested offline in the executor.
+
+mod common;
+
+use std::path::Path;
+
+use common::{rivet, write};
+use sha2::Digest;
+
+fn s3_endpoint() -> Option<String> {
+    common::live_env("RIVET_TEST_S3_ENDPOINT", "S3 emulator (moto)")
+}
+
+fn s3_dest(endpoint: &str, prefix: &str) -> String {
+    format!("{{ type: s3, bucket: rivet-test, prefix: {prefix}, endpoint: \"{endpoint}\", path_style: true, access_key_env: TEST_AK, secret_key_env: TEST_SK }}")
+}
+
+fn config(exports: &str) -> String {
+    format!("source:\n  type: postgres\n  url_env: DATABASE_URL\nexports:\n{exports}")
+}
+
+/// Reads an object back through object_store with the test credentials (None when
+/// it does not exist).
+fn get(endpoint: &str, key: &str) -> Option<Vec<u8>> {
+    use object_store::ObjectStoreExt;
+    let store = object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name("rivet-test")
+        .with_region("us-east-1")
+        .with_endpoint(endpoint)
+        .with_allow_http(true)
+        .with_virtual_hosted_style_request(false)
+        .with_access_key_id("testing-access-key")
+        .with_secret_access_key("testing-secret-Kq8")
+        .build()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        match store.get(&object_store::path::Path::from(key)).await {
+            Ok(r) => Some(r.bytes().await.unwrap().to_vec()),
+            Err(object_store::Error::NotFound { .. }) => None,
+            Err(e) => panic!("GET {key}: {e}"),
+        }
+    })
+}
+
+fn run(dir: &Path, url: &str, args: &[&str]) -> std::process::Output {
+    rivet(dir, url)
+        .env("TEST_AK", "testing-access-key")
+        .env("TEST_SK", "testing-secret-Kq8")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn manifest(endpoint: &str, prefix: &str) -> serde_json::Value {
+    serde_json::from_slice(
+        &get(endpoint, &format!("{prefix}/manifest.json")).expect("manifest.json"),
+    )
+    .unwrap()
+}
+
+#[test]
+fn s3_small_and_multipart_uploads_are_complete_and_checksummed_with_manifest_then_success() {
+    let url = require_pg!();
+    let Some(endpoint) = s3_endpoint() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("t{}/a", std::process::id());
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &config(&format!(
+            "  - name: big\n    table: rivet_fixture.big_gappy\n    format: csv\n    destination: {}\n  - name: small\n    table: rivet_fixture.all_types\n    destination: {}\n",
+            s3_dest(&endpoint, &format!("{prefix}/big")),
+            s3_dest(&endpoint, &format!("{prefix}/small"))
+        )),
+    );
+    let out = run(
+        dir.path(),
+        &url,
+        &["plan", "-c", "rivet.yaml", "-o", "plan.json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(dir.path(), &url, &["apply", "plan.json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("s3://rivet-test/{prefix}/big")),
+        "{stderr}"
+    );
+    for (export, min_size) in [("big", 9 * 1024 * 1024), ("small", 1)] {
+        let p = format!("{prefix}/{export}");
+        let m = manifest(&endpoint, &p);
+        assert!(get(&endpoint, &format!("{p}/_SUCCESS")).is_some());
+        for f in m["files"].as_array().unwrap() {
+            let body = get(&endpoint, &format!("{p}/{}", f["path"].as_str().unwrap())).unwrap();
+            assert!(body.len() >= min_size, "{export}: {} bytes", body.len());
+            assert_eq!(body.len() as u64, f["bytes"].as_u64().unwrap());
+            assert_eq!(
+                hex::encode(sha2::Sha256::digest(&body)),
+                f["sha256"].as_str().unwrap()
+            );
+        }
+    }
+    let csv = get(&endpoint, &format!("{prefix}/big/part-00001.csv")).unwrap();
+    assert_eq!(csv.iter().filter(|b| **b == b'\n').count(), 205_713 + 1);
+    // The secret key never shows up in the plan or the output.
+    let plan = std::fs::read_to_string(dir.path().join("plan.json")).unwrap();
+    assert!(!plan.contains("testing-secret-Kq8") && !stderr.contains("testing-secret-Kq8"));
+    assert!(plan.contains("\"secret_key_env\": \"TEST_SK\""));
+}
+
+#[test]
+fn s3_throttling_and_connection_resets_are_retried() {
+    let url = require_pg!();
+    let Some(endpoint) = s3_endpoint() else {
+        return;
+    };
+    let target: std::net::SocketAddr = endpoint.strip_prefix("http://").unwrap().parse().unwrap();
+    let proxy = common::proxy::FaultyHttpProxy::start(target, 2, 2);
+    let through = format!("http://127.0.0.1:{}", proxy.port);
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("t{}/faults", std::process::id());
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &config(&format!(
+            "  - name: small\n    table: rivet_fixture.all_types\n    destination: {}\n",
+            s3_dest(&through, &prefix)
+        )),
+    );
+    assert!(run(
+        dir.path(),
+        &url,
+        &["plan", "-c", "rivet.yaml", "-o", "plan.json"]
+    )
+    .status
+    .success());
+    let out = run(dir.path(), &url, &["apply", "plan.json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        proxy.seen.load(std::sync::atomic::Ordering::SeqCst) > 4,
+        "the faults were hit"
+    );
+    let m = manifest(&endpoint, &prefix);
+    assert_eq!(m["rows"], 10);
+}
+
+#[test]
+fn a_missing_bucket_fails_fast_naming_the_bucket() {
+    let url = require_pg!();
+    let Some(endpoint) = s3_endpoint() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &config(&format!(
+            "  - name: small\n    table: rivet_fixture.all_types\n    destination: {}\n",
+            s3_dest(&endpoint, "x").replace("bucket: rivet-test", "bucket: no-such-bucket-rivet")
+        )),
+    );
+    assert!(run(
+        dir.path(),
+        &url,
+        &["plan", "-c", "rivet.yaml", "-o", "plan.json"]
+    )
+    .status
+    .success());
+    let started = std::time::Instant::now();
+    let out = run(dir.path(), &url, &["apply", "plan.json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("s3://no-such-bucket-rivet/x"), "{stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(!stderr.contains("testing-secret-Kq8"));
+    assert!(started.elapsed().as_secs() < 60, "not retried for minutes");
+    // doctor says the same, one line per check, with a fix.
+    let out = run(dir.path(), &url, &["doctor", "-c", "rivet.yaml"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("PASS  source: connected"), "{stdout}");
+    assert!(
+        stdout.contains("PASS  export small: table rivet_fixture.all_types is readable"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL  export small destination"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("fix: "), "{stdout}");
+}
+
+#[test]
+fn azure_blob_through_azurite_and_a_wrong_key_is_a_permission_error() {
+    let url = require_pg!();
+    let Some(endpoint) = common::live_env("RIVET_TEST_AZURE_ENDPOINT", "Azure emulator (Azurite)")
+    else {
+        return;
+    };
+    let key = std::env::var("RIVET_TEST_AZURE_KEY").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("t{}/az", std::process::id());
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &config(&format!(
+            "  - name: big\n    table: rivet_fixture.big_gappy\n    format: csv\n    compression: zstd\n    max_file_size: 2MiB\n    destination: {{ type: azure, account: devstoreaccount1, container: rivet-test, prefix: {prefix}, endpoint: \"{endpoint}\", account_key_env: AZ_KEY }}\n"
+        )),
+    );
+    let ok = rivet(dir.path(), &url)
+        .env("AZ_KEY", &key)
+        .args(["run", "-c", "rivet.yaml"])
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let doctor = rivet(dir.path(), &url)
+        .env("AZ_KEY", &key)
+        .args(["doctor", "-c", "rivet.yaml"])
+        .output()
+        .unwrap();
+    assert!(
+        doctor.status.success(),
+        "{}",
+        String::from_utf8_lossy(&doctor.stdout)
+    );
+    // A wrong key: a clear permission error, exit 1, and the key is not echoed.
+    let wrong = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktd3Jvbmcta2V5LXdyb25nLWtleQ==";
+    let bad = rivet(dir.path(), &url)
+        .env("AZ_KEY", wrong)
+        .args(["run", "-c", "rivet.yaml"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("azure://devstoreaccount1/rivet-test"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("permission") || stderr.contains("authentic"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(wrong));
+}
+
+#[test]
+fn a_killed_upload_leaves_no_partial_object_and_resume_completes_it() {
+    let url = require_pg!();
+    let Some(endpoint) = s3_endpoint() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("t{}/kill", std::process::id());
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &config(&format!(
+            "  - name: big\n    table: rivet_fixture.big_gappy\n    format: csv\n    tuning: {{ batch_size: 1000 }}\n    destination: {}\n",
+            s3_dest(&endpoint, &prefix)
+        )),
+    );
+    assert!(run(
+        dir.path(),
+        &url,
+        &["plan", "-c", "rivet.yaml", "-o", "plan.json"]
+    )
+    .status
+    .success());
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("rivet"))
+        .current_dir(dir.path())
+        .env("DATABASE_URL", &url)
+        .env("TEST_AK", "testing-access-key")
+        .env("TEST_SK", "testing-secret-Kq8")
+        .args(["apply", "plan.json"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let _ = child.kill();
+    child.wait().unwrap();
+    let before = get(&endpoint, &format!("{prefix}/part-00001.csv"));
+    assert!(get(&endpoint, &format!("{prefix}/_SUCCESS")).is_none());
+    let out = run(dir.path(), &url, &["apply", "plan.json", "--resume"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = get(&endpoint, &format!("{prefix}/part-00001.csv")).unwrap();
+    if let Some(before) = before {
+        assert_eq!(
+            before, after,
+            "an object visible after the kill was complete"
+        );
+    }
+    let m = manifest(&endpoint, &prefix);
+    assert_eq!(
+        m["files"][0]["sha256"].as_str().unwrap(),
+        hex::encode(sha2::Sha256::digest(&after))
+    );
+}
+
+#[test]
+fn stdout_destination_pipes_parquet_and_csv() {
+    let url = require_pg!();
+    let dir = tempfile::tempdir().unwrap();
+    for (format, check) in [("parquet", 0), ("csv", 1)] {
+        write(
+            dir.path(),
+            "rivet.yaml",
+            &config(&format!(
+                "  - name: piped\n    table: rivet_fixture.all_types\n    format: {format}\n    destination: {{ type: stdout }}\n"
+            )),
+        );
+        let out = rivet(dir.path(), &url)
+            .args(["run", "-c", "rivet.yaml"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if check == 0 {
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                bytes::Bytes::from(out.stdout.clone()),
+            )
+            .unwrap()
+            .build()
+            .unwrap();
+            let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
+            assert_eq!(rows, 10);
+        } else {
+            let mut r = csv::Reader::from_reader(out.stdout.as_slice());
+            assert_eq!(r.records().count(), 10);
+        }
+        assert!(String::from_utf8_lossy(&out.stderr).contains("piped: 10 rows"));
+    }
+    // Several exports, or chunks, cannot share one stream.
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &config("  - name: piped\n    table: rivet_fixture.big_gappy\n    mode: chunked\n    destination: { type: stdout }\n"),
+    );
+    rivet(dir.path(), &url)
+        .args(["plan", "-c", "rivet.yaml"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("exports[0].mode"));
+}
