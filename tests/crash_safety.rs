@@ -43,22 +43,7 @@ fn check_no_partial_files(out: &Path) {
 #[test]
 fn random_sigkills_then_resume_always_give_exactly_the_source_rows() {
     let url = require_pg!();
-    let trials: u32 = std::env::var("RIVET_CRASH_TRIALS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
-    let seed: u64 = std::env::var("RIVET_CRASH_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    eprintln!("crash trials: {trials}, RIVET_CRASH_SEED={seed}");
-    let mut rng = Rng(seed);
+    let (trials, mut rng) = trial_count();
     let cfg = "source:\n  type: postgres\n  url_env: DATABASE_URL\nexports:\n  - name: big\n    table: rivet_fixture.big_gappy\n    mode: chunked\n    chunk_size: 20000\n    tuning: { batch_size: 2000, parallelism: 2 }\n    destination: { type: local, path: out }\n";
     // One uninterrupted run tells how long a whole apply takes here.
     let probe = tempfile::tempdir().unwrap();

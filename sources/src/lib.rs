@@ -22,6 +22,24 @@ pub use source::{
     TableRequest,
 };
 
+/// What a catalog type resolves to: the wire form the reader decodes, and the output
+/// type (or why the column cannot be exported). Shared by the engines' type mappings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub wire_type: String,
+    pub logical: Result<rivet_schema::LogicalType, String>,
+}
+
+impl Resolved {
+    /// A supported type.
+    pub fn ok(wire: &str, logical: rivet_schema::LogicalType) -> Resolved {
+        Resolved {
+            wire_type: wire.to_owned(),
+            logical: Ok(logical),
+        }
+    }
+}
+
 /// A column as the source describes it, with the output type Rivet chose for it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceColumn {

@@ -6,18 +6,10 @@
 use mysql::consts::{ColumnFlags, ColumnType};
 use rivet_schema::LogicalType;
 
-/// What a column resolves to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolved {
-    pub wire_type: String,
-    pub logical: Result<LogicalType, String>,
-}
+pub use crate::Resolved;
 
 fn ok(wire: &str, logical: LogicalType) -> Resolved {
-    Resolved {
-        wire_type: wire.to_owned(),
-        logical: Ok(logical),
-    }
+    Resolved::ok(wire, logical)
 }
 
 fn unsupported(name: &str) -> Resolved {
