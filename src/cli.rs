@@ -35,10 +35,11 @@ pub enum Command {
     State(StateArgs),
     /// Show the journal of a run (default: the latest).
     Journal(JournalArgs),
-    /// Check a config against the real world before a night run: connect to the source,
-    /// check read access to every table or query, and write, read and delete a probe
-    /// file in every destination. One PASS/FAIL line per check, with the fix for each
-    /// failure; exit 1 if any check fails.
+    /// Check a config's source, tables and destinations before a night run.
+    ///
+    /// Connects to the source, checks read access to every table or query, and writes,
+    /// reads and deletes a probe file in every destination. One PASS/FAIL line per
+    /// check, with the fix for each failure; exit 1 if any check fails.
     Doctor {
         /// Config file.
         #[arg(short, long, value_name = "FILE")]
