@@ -369,3 +369,47 @@ fn stdout_destination_pipes_parquet_and_csv() {
         .code(2)
         .stderr(predicates::str::contains("exports[0].mode"));
 }
+
+#[test]
+fn a_read_that_fails_midway_publishes_no_object() {
+    let url = require_pg!();
+    let Some(endpoint) = s3_endpoint() else {
+        return;
+    };
+    // The database connection is cut after ~12 MB, once the CSV upload has gone
+    // multipart; with no retries the chunk fails and its upload must be aborted.
+    let (proxy, through) = common::proxy::CuttingProxy::in_front_of(&url, 12_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("t{}/cut", std::process::id());
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &config(&format!(
+            "  - name: big\n    table: rivet_fixture.big_gappy\n    format: csv\n    tuning: {{ max_retries: 0 }}\n    destination: {}\n",
+            s3_dest(&endpoint, &prefix)
+        )),
+    );
+    assert!(run(
+        dir.path(),
+        &url,
+        &["plan", "-c", "rivet.yaml", "-o", "plan.json"]
+    )
+    .status
+    .success());
+    let out = run(dir.path(), &through, &["apply", "plan.json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        proxy.cut.load(std::sync::atomic::Ordering::SeqCst),
+        "the connection was cut"
+    );
+    assert!(
+        get(&endpoint, &format!("{prefix}/part-00001.csv")).is_none(),
+        "no truncated object"
+    );
+    assert!(get(&endpoint, &format!("{prefix}/_SUCCESS")).is_none());
+}

@@ -298,12 +298,20 @@ fn read_chunk<'scope, 'a>(
     };
     let (first_path, first_writer) = open(1).map_err(werr)?;
     let max_bytes = e.max_file_bytes;
-    let (tx, rx) = sync_channel::<RecordBatch>(CHANNEL_BATCHES);
+    // `None` marks the end of a complete read. A channel that closes without it means
+    // the read failed: the encoder then drops its writer unfinished, so no truncated
+    // file is ever published (an object upload is aborted, not completed).
+    let (tx, rx) = sync_channel::<Option<RecordBatch>>(CHANNEL_BATCHES);
     let encoder = s.spawn(move || -> Result<Vec<Part>, String> {
         let mut parts = Vec::new();
         let (mut path, mut writer) = (first_path, first_writer);
         let mut rows = 0u64;
-        for batch in rx {
+        let mut complete = false;
+        for message in rx {
+            let Some(batch) = message else {
+                complete = true;
+                break;
+            };
             if max_bytes.is_some_and(|m| rows > 0 && writer.size_estimate() >= m) {
                 let (next_path, next_writer) = open(parts.len() + 2)?;
                 let done = std::mem::replace(&mut writer, next_writer);
@@ -318,6 +326,9 @@ fn read_chunk<'scope, 'a>(
             }
             rows += batch.num_rows() as u64;
             writer.write(&batch)?;
+        }
+        if !complete {
+            return Err("the read stopped before the end of the chunk".into());
         }
         let (bytes, sha256) = writer.finish()?;
         parts.push(Part {
@@ -335,8 +346,12 @@ fn read_chunk<'scope, 'a>(
             meta_failed = Some(err.to_string());
             SinkClosed
         })?;
-        tx.send(batch).map_err(|_| SinkClosed)
+        tx.send(Some(batch)).map_err(|_| SinkClosed)
     });
+    if read.is_ok() {
+        // If the encoder already stopped, joining it (at commit) reports why.
+        let _ = tx.send(None);
+    }
     drop(tx);
     match read {
         Ok(stats) => Ok(ReadChunk {
