@@ -35,6 +35,24 @@ pub enum Command {
     State(StateArgs),
     /// Show the journal of a run (default: the latest).
     Journal(JournalArgs),
+    /// Check that what a plan's exports wrote is complete and intact.
+    ///
+    /// For every export of the plan (or the one directory given with --manifest): the
+    /// manifest and `_SUCCESS` exist, every listed file exists with the recorded size,
+    /// sha256 and row count (Parquet footer or CSV records), and no unlisted chunk file
+    /// sits beside them. One line per problem; exit 4 if there is any. It reads the
+    /// files back; it does not compare with the source.
+    Validate {
+        /// The sealed plan whose exports to check.
+        #[arg(required_unless_present = "manifest", conflicts_with = "manifest")]
+        plan: Option<PathBuf>,
+        /// A local export directory (or its manifest.json) to check instead of a plan.
+        #[arg(long, value_name = "PATH")]
+        manifest: Option<PathBuf>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a config's source, tables and destinations before a night run.
     ///
     /// Connects to the source, checks read access to every table or query, and writes,

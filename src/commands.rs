@@ -63,6 +63,11 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             args.json,
         ),
         Command::Doctor { config } => doctor(&config),
+        Command::Validate {
+            plan,
+            manifest,
+            json,
+        } => validate(plan.as_deref(), manifest.as_deref(), json),
         Command::Schema { what } => {
             let schema = match what {
                 SchemaKind::Config => rivet_schema::config_json_schema(),
@@ -612,4 +617,70 @@ fn describe_relation(r: &rivet_sources::RelationRef) -> String {
         rivet_sources::RelationRef::Table { schema, name } => format!("table {schema}.{name}"),
         rivet_sources::RelationRef::Query(_) => "the query".into(),
     }
+}
+
+/// `rivet validate`: re-reads what the exports wrote and compares it with their
+/// manifests; exit 4 on any problem.
+fn validate(plan: Option<&Path>, manifest: Option<&Path>, as_json: bool) -> Result<u8> {
+    use rivet_executor::dest::Destination;
+    use rivet_executor::validate::validate_export;
+    let mut reports = Vec::new();
+    match (plan, manifest) {
+        (_, Some(path)) => {
+            let dir = if path.file_name().is_some_and(|n| n == "manifest.json") {
+                path.parent().unwrap_or(Path::new(".")).to_path_buf()
+            } else {
+                path.to_path_buf()
+            };
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "export".into());
+            reports.push(validate_export(&name, &Destination::Local(dir))?);
+        }
+        (Some(plan_path), None) => {
+            let plan = read_plan(plan_path)?;
+            let rt = rivet_executor::dest::runtime()?;
+            for e in &plan.body.exports {
+                if e.chunks.is_empty()
+                    || e.destination.kind == rivet_schema::config::DestinationKind::Stdout
+                {
+                    continue;
+                }
+                let dest = Destination::open(&e.name, &e.destination, rt.handle())?;
+                reports.push(validate_export(&e.name, &dest)?);
+            }
+        }
+        (None, None) => {
+            return Err(UsageError("give a plan file or --manifest PATH".into()).into());
+        }
+    }
+    let problems: usize = reports.iter().map(|r| r.problems.len()).sum();
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "format_version": 1,
+                "valid": problems == 0,
+                "problems": problems,
+                "exports": reports,
+            }))?
+        );
+    } else {
+        for r in &reports {
+            if r.problems.is_empty() {
+                println!(
+                    "OK    export {}: {} file(s), {} rows at {}",
+                    r.export, r.files_checked, r.rows, r.location
+                );
+            }
+            for p in &r.problems {
+                println!("FAIL  export {}: {}: {}", p.export, p.location, p.problem);
+            }
+        }
+        if problems > 0 {
+            println!("{problems} problem(s); `rivet apply plan.json` rewrites the export's files");
+        }
+    }
+    Ok(if problems > 0 { 4 } else { 0 })
 }

@@ -413,3 +413,38 @@ fn a_read_that_fails_midway_publishes_no_object() {
     );
     assert!(get(&endpoint, &format!("{prefix}/_SUCCESS")).is_none());
 }
+
+#[test]
+fn validate_reads_objects_back_from_the_store() {
+    let url = require_pg!();
+    let Some(endpoint) = s3_endpoint() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("t{}/validate", std::process::id());
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &config(&format!(
+            "  - name: small\n    table: rivet_fixture.all_types\n    destination: {}\n",
+            s3_dest(&endpoint, &prefix)
+        )),
+    );
+    assert!(run(
+        dir.path(),
+        &url,
+        &["plan", "-c", "rivet.yaml", "-o", "plan.json"]
+    )
+    .status
+    .success());
+    assert!(run(dir.path(), &url, &["apply", "plan.json"])
+        .status
+        .success());
+    let out = run(dir.path(), &url, &["validate", "plan.json"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains(&format!("10 rows at s3://rivet-test/{prefix}")),
+        "{stdout}"
+    );
+}

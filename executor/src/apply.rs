@@ -359,7 +359,7 @@ fn remove_files_of_other_plans(
 }
 
 /// `part-00003.parquet`, `part-00003-002.csv.gz`: names Rivet gives chunk files.
-fn is_part_file(name: &str) -> bool {
+pub(crate) fn is_part_file(name: &str) -> bool {
     let Some(rest) = name.strip_prefix("part-") else {
         return false;
     };

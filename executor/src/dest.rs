@@ -464,6 +464,34 @@ impl Destination {
         }
     }
 
+    /// Reads a whole file (None when it does not exist).
+    pub fn read(&self, export: &str, name: &str) -> Result<Option<Vec<u8>>, ExecError> {
+        match self {
+            Destination::Local(dir) => match fs::read(dir.join(name)) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(ExecError::Write {
+                    export: export.to_owned(),
+                    path: dir.join(name).display().to_string(),
+                    detail: e.to_string(),
+                }),
+            },
+            Destination::Object(o) => {
+                let key = o.key(name);
+                let got = o.rt.block_on(async {
+                    let r = o.store.get(&key).await?;
+                    r.bytes().await
+                });
+                match got {
+                    Ok(b) => Ok(Some(b.to_vec())),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(o.err(export, &format!("reading {name}"), &e)),
+                }
+            }
+            Destination::Stdout => Ok(None),
+        }
+    }
+
     /// Deletes a file if it exists.
     pub fn remove(&self, export: &str, name: &str) -> Result<(), ExecError> {
         match self {

@@ -15,6 +15,7 @@ mod error;
 mod manifest;
 mod stale;
 pub mod state;
+pub mod validate;
 mod writer;
 
 pub use apply::{apply_plan, ApplyOptions, ApplyOutcome, ProgressEvent};

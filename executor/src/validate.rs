@@ -1,0 +1,168 @@
+//! `rivet validate`: proves that what an export's manifest promises is what the
+//! destination holds — every listed file exists with the recorded size, sha256 and row
+//! count (Parquet footer, or CSV records), `_SUCCESS` is present, and no unlisted chunk
+//! file sits beside them. It reads the files back; it does not look at the source
+//! (that is `reconcile`, not built yet).
+
+use std::io::Read;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::dest::Destination;
+use crate::error::ExecError;
+use crate::manifest::{Manifest, MANIFEST_FILE, SUCCESS_FILE};
+
+/// One problem found, with the file it is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub export: String,
+    /// Where: `s3://bucket/prefix/part-00003.parquet`, a local path, or the directory.
+    pub location: String,
+    pub problem: String,
+}
+
+/// What validating one export directory found.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportReport {
+    pub export: String,
+    pub location: String,
+    pub files_checked: usize,
+    pub rows: u64,
+    pub problems: Vec<Problem>,
+}
+
+/// Counts the records of a CSV text with a header line: newlines outside quotes.
+fn csv_records(bytes: &[u8]) -> u64 {
+    let mut quoted = false;
+    let mut lines = 0u64;
+    for b in bytes {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => lines += 1,
+            _ => {}
+        }
+    }
+    lines.saturating_sub(1)
+}
+
+/// Rows in a data file, from its Parquet footer or by counting CSV records
+/// (decompressing `.csv.gz` / `.csv.zst`).
+fn rows_in(name: &str, bytes: Vec<u8>) -> Result<u64, String> {
+    if name.ends_with(".parquet") {
+        let reader =
+            parquet::file::serialized_reader::SerializedFileReader::new(bytes::Bytes::from(bytes))
+                .map_err(|e| format!("not a readable Parquet file: {e}"))?;
+        use parquet::file::reader::FileReader;
+        return Ok(reader.metadata().file_metadata().num_rows().max(0) as u64);
+    }
+    let text = if name.ends_with(".csv.gz") {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes.as_slice())
+            .read_to_end(&mut out)
+            .map_err(|e| format!("not readable gzip: {e}"))?;
+        out
+    } else if name.ends_with(".csv.zst") {
+        zstd::decode_all(bytes.as_slice()).map_err(|e| format!("not readable zstd: {e}"))?
+    } else {
+        bytes
+    };
+    Ok(csv_records(&text))
+}
+
+/// Validates the export written to `dest` (its manifest, files and `_SUCCESS`).
+pub fn validate_export(export: &str, dest: &Destination) -> Result<ExportReport, ExecError> {
+    let location = dest.display();
+    let mut report = ExportReport {
+        export: export.to_owned(),
+        location: location.clone(),
+        files_checked: 0,
+        rows: 0,
+        problems: Vec::new(),
+    };
+    let mut problem = |at: String, what: String| {
+        report.problems.push(Problem {
+            export: export.to_owned(),
+            location: at,
+            problem: what,
+        })
+    };
+    let at = |name: &str| format!("{}/{name}", location.trim_end_matches('/'));
+    let Some(manifest_bytes) = dest.read(export, MANIFEST_FILE)? else {
+        problem(
+            at(MANIFEST_FILE),
+            "missing: the export was never finalized here (run `rivet apply`)".into(),
+        );
+        return Ok(report);
+    };
+    let manifest: Manifest = match serde_json::from_slice(&manifest_bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            problem(at(MANIFEST_FILE), format!("not a Rivet manifest: {e}"));
+            return Ok(report);
+        }
+    };
+    if dest.read(export, SUCCESS_FILE)?.is_none() {
+        problem(
+            at(SUCCESS_FILE),
+            "missing: the last apply did not finish this export".into(),
+        );
+    }
+    let listed: std::collections::HashSet<&str> =
+        manifest.files.iter().map(|f| f.path.as_str()).collect();
+    for name in dest.list(export)? {
+        if crate::apply::is_part_file(&name) && !listed.contains(name.as_str()) {
+            problem(at(&name), "not listed in manifest.json".into());
+        }
+    }
+    let mut problems = Vec::new();
+    let mut rows_total = 0;
+    for f in &manifest.files {
+        let Some(bytes) = dest.read(export, &f.path)? else {
+            problems.push((
+                at(&f.path),
+                "listed in manifest.json but missing".to_owned(),
+            ));
+            continue;
+        };
+        if bytes.len() as u64 != f.bytes {
+            problems.push((
+                at(&f.path),
+                format!("{} bytes, manifest says {}", bytes.len(), f.bytes),
+            ));
+        }
+        let sha = hex::encode(Sha256::digest(&bytes));
+        if sha != f.sha256 {
+            problems.push((
+                at(&f.path),
+                format!("sha256 {sha}, manifest says {}", f.sha256),
+            ));
+            continue;
+        }
+        match rows_in(&f.path, bytes) {
+            Ok(n) if n != f.rows => {
+                problems.push((at(&f.path), format!("{n} rows, manifest says {}", f.rows)))
+            }
+            Ok(n) => rows_total += n,
+            Err(e) => problems.push((at(&f.path), e)),
+        }
+    }
+    for (location, what) in problems {
+        problem(location, what);
+    }
+    report.files_checked = manifest.files.len();
+    report.rows = rows_total;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_records_ignore_newlines_inside_quotes() {
+        assert_eq!(csv_records(b"a,b\n1,2\n"), 1);
+        assert_eq!(csv_records(b"a,b\n\"two\nlines\",2\n3,\"x\"\"y\"\n"), 2);
+        assert_eq!(csv_records(b"a,b\n"), 0);
+    }
+}
