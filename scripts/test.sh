@@ -19,12 +19,13 @@ echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "== cargo clippy" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# SQL Server cannot run here: its live tests are #[ignore]d and run only against a real
-# server named by RIVET_TEST_MSSQL_URL (docs/sources/mssql.md); nextest lists them as
-# skipped otherwise. RIVET_TEST_REQUIRE_MSSQL=1 turns a missing URL into a failure.
+# SQL Server and GCS cannot run here: their live tests are #[ignore]d and run only
+# against a real server/bucket named by RIVET_TEST_MSSQL_URL (docs/sources/mssql.md) or
+# RIVET_TEST_GCS_BUCKET (docs/destinations/gcs.md); nextest lists them as skipped
+# otherwise. RIVET_TEST_REQUIRE_MSSQL=1 turns a missing SQL Server URL into a failure.
 extra=()
-if [[ -n "${RIVET_TEST_MSSQL_URL:-}" ]]; then
-    echo "== RIVET_TEST_MSSQL_URL is set: the live SQL Server tests run too" >&2
+if [[ -n "${RIVET_TEST_MSSQL_URL:-}" || -n "${RIVET_TEST_GCS_BUCKET:-}" ]]; then
+    echo "== RIVET_TEST_MSSQL_URL or RIVET_TEST_GCS_BUCKET is set: the #[ignore]d live tests run too (each fails without its service)" >&2
     extra+=(--run-ignored all)
 elif [[ "${RIVET_TEST_REQUIRE_MSSQL:-}" == 1 ]]; then
     echo "RIVET_TEST_REQUIRE_MSSQL=1 but RIVET_TEST_MSSQL_URL is not set; see docs/sources/mssql.md" >&2

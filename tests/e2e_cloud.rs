@@ -448,3 +448,41 @@ fn validate_reads_objects_back_from_the_store() {
         "{stdout}"
     );
 }
+
+/// GCS has no emulator here (docs/destinations/gcs.md): this runs only against a real
+/// bucket, when `RIVET_TEST_GCS_BUCKET` (and `RIVET_TEST_GCS_CREDENTIALS`, a service
+/// account key file, or application default credentials) are set; `scripts/test.sh`
+/// then passes `--run-ignored all`.
+#[test]
+#[ignore = "needs a real GCS bucket: set RIVET_TEST_GCS_BUCKET (docs/destinations/gcs.md)"]
+fn gcs_live_round_trip_and_validate() {
+    let url = require_pg!();
+    let bucket = std::env::var("RIVET_TEST_GCS_BUCKET")
+        .expect("RIVET_TEST_GCS_BUCKET names the bucket for the live GCS test");
+    let creds = std::env::var("RIVET_TEST_GCS_CREDENTIALS")
+        .map(|f| format!(", credentials_file: \"{f}\""))
+        .unwrap_or_default();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("rivet-test/t{}", std::process::id());
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &config(&format!(
+            "  - name: big\n    table: rivet_fixture.big_gappy\n    format: csv\n    destination: {{ type: gcs, bucket: {bucket}, prefix: {prefix}{creds} }}\n"
+        )),
+    );
+    for args in [
+        vec!["doctor", "-c", "rivet.yaml"],
+        vec!["plan", "-c", "rivet.yaml", "-o", "plan.json"],
+        vec!["apply", "plan.json"],
+        vec!["validate", "plan.json"],
+    ] {
+        let out = run(dir.path(), &url, &args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
