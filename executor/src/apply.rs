@@ -183,6 +183,7 @@ fn run(
     let skipped = body
         .exports
         .iter()
+        .filter(|e| e.quality.is_none())
         .flat_map(|e| &e.chunks)
         .filter(|c| committed.contains(&c.id))
         .count();
@@ -219,9 +220,11 @@ fn run(
             Destination::open(&e.name, &e.destination, &handle)?,
         );
     }
+    let measures = Mutex::new(std::collections::HashMap::new());
     let ctx = ChunkContext {
         settings: &settings,
         dests: &dests,
+        measures: &measures,
         started_at_us: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_micros() as i64)
@@ -248,17 +251,25 @@ fn run(
                 continue;
             }
             prepare_destination(e, &dests[&e.name])?;
+            // Gates need every chunk's measurements, which earlier runs did not keep:
+            // an export with gates is read whole again on --resume.
             let todo: Vec<_> = e
                 .chunks
                 .iter()
-                .filter(|c| !committed.contains(&c.id))
+                .filter(|c| e.quality.is_some() || !committed.contains(&c.id))
                 .map(|c| (e, c))
                 .collect();
             outcome.chunks_run += todo.len();
             run_chunks(&ctx, e.tuning.parallelism, todo)?;
-            outcome
-                .exports
-                .push(finalize(e, &dests[&e.name], digest, run_id, state, opts)?);
+            outcome.exports.push(finalize(
+                e,
+                &dests[&e.name],
+                &measures,
+                digest,
+                run_id,
+                state,
+                opts,
+            )?);
         }
     }
     Ok(outcome)
@@ -373,9 +384,11 @@ pub(crate) fn is_part_file(name: &str) -> bool {
 }
 
 /// Writes the manifest and then `_SUCCESS`, once every chunk of the export is committed.
+#[allow(clippy::too_many_arguments)]
 fn finalize(
     e: &PlannedExport,
     dest: &Destination,
+    measures: &Mutex<std::collections::HashMap<String, crate::quality::ExportMeasure>>,
     digest: &str,
     run_id: &str,
     state: &Mutex<StateStore>,
@@ -452,6 +465,28 @@ fn finalize(
             .collect(),
         files,
     };
+    if e.quality.is_some() {
+        let failures = measures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(e.name.clone())
+            .or_default()
+            .failures(e, manifest.rows);
+        if !failures.is_empty() {
+            lock(state).journal(
+                run_id,
+                "quality_failed",
+                Some(&e.name),
+                None,
+                Some(&serde_json::Value::from(failures.clone()).to_string()),
+            )?;
+            return Err(ExecError::Quality {
+                export: e.name.clone(),
+                failures,
+            });
+        }
+        lock(state).journal(run_id, "quality_passed", Some(&e.name), None, None)?;
+    }
     if !matches!(dest, Destination::Stdout) {
         let ours: HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
         remove_files_of_other_plans(e, &ours, dest, run_id, state)?;

@@ -27,6 +27,7 @@ use rivet_sources::{
 use crate::apply::{lock, sync_dir, ApplyOptions, ProgressEvent, TEMP_PREFIX};
 use crate::dest::{Destination, FileSink, LocalSink, ObjectSink, StdoutSink};
 use crate::error::ExecError;
+use crate::quality::{ChunkMeasure, ExportMeasure};
 use crate::state::{CommittedFile, StateStore};
 use crate::writer::{export_schema, with_meta, ChunkWriter, MetaValues};
 
@@ -38,6 +39,8 @@ pub struct ChunkContext<'a> {
     pub settings: &'a ConnectionSettings,
     /// Each export's destination, by export name.
     pub dests: &'a std::collections::HashMap<String, Destination>,
+    /// Quality measurements of committed chunks, by export name.
+    pub measures: &'a Mutex<std::collections::HashMap<String, ExportMeasure>>,
     /// The run's start, microseconds since the epoch (the `exported_at` meta column).
     pub started_at_us: i64,
     pub digest: &'a str,
@@ -75,6 +78,8 @@ struct ReadChunk<'scope, 'a> {
     encoder: ScopedJoinHandle<'scope, Result<Vec<Part>, String>>,
     temp_path: PathBuf,
     stats: ReadStats,
+    /// Quality measurements of this attempt (exports with gates only).
+    measure: Option<ChunkMeasure>,
     started: Instant,
 }
 
@@ -341,11 +346,15 @@ fn read_chunk<'scope, 'a>(
     });
     let label = format!("export {}, chunk {}", e.name, c.id);
     let mut meta_failed = None;
+    let mut measure = e.quality.as_ref().map(|_| ChunkMeasure::default());
     let read = client.read_chunk(&chunk_read(e, c), &label, &mut |batch| {
         let batch = with_meta(batch, &schema, &e.meta_columns, &meta).map_err(|err| {
             meta_failed = Some(err.to_string());
             SinkClosed
         })?;
+        if let (Some(q), Some(m)) = (&e.quality, measure.as_mut()) {
+            m.observe(q, &batch);
+        }
         tx.send(Some(batch)).map_err(|_| SinkClosed)
     });
     if read.is_ok() {
@@ -360,6 +369,7 @@ fn read_chunk<'scope, 'a>(
             encoder,
             temp_path,
             stats,
+            measure,
             started,
         }),
         Err(failure) => {
@@ -406,6 +416,7 @@ fn commit(ctx: &ChunkContext<'_>, read: ReadChunk<'_, '_>) -> Result<(), ExecErr
         encoder,
         temp_path,
         stats,
+        measure,
         started,
     } = read;
     let fail = |err: ExecError| {
@@ -495,6 +506,14 @@ fn commit(ctx: &ChunkContext<'_>, read: ReadChunk<'_, '_>) -> Result<(), ExecErr
         started.elapsed().as_millis() as u64,
         nulled.as_deref(),
     )?;
+    if let (Some(q), Some(m)) = (&e.quality, measure) {
+        ctx.measures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(e.name.clone())
+            .or_default()
+            .merge(q, m);
+    }
     (ctx.opts.progress)(ProgressEvent::ChunkCommitted {
         export: e.name.clone(),
         chunk: c.id.clone(),

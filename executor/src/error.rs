@@ -46,6 +46,12 @@ pub enum ExecError {
     /// A destination that cannot be set up (missing credential variable, bad option).
     #[error("export {export}: destination: {detail}")]
     Config { export: String, detail: String },
+    /// Quality gates failed (exit 4).
+    #[error("export {export}: quality gate(s) failed: {}; no _SUCCESS was written (see `rivet journal`)", failures.join("; "))]
+    Quality {
+        export: String,
+        failures: Vec<String>,
+    },
     #[error("state database {path}: {detail}")]
     State { path: String, detail: String },
     #[error("internal error: {0}; please report it with the plan file")]
@@ -66,6 +72,7 @@ impl ExecError {
     pub fn exit_code(&self) -> i32 {
         match self {
             ExecError::PlanRefused(_) | ExecError::Stale { .. } => 3,
+            ExecError::Quality { .. } => 4,
             _ => 1,
         }
     }

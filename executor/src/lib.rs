@@ -13,6 +13,7 @@ mod chunks;
 pub mod dest;
 mod error;
 mod manifest;
+pub mod quality;
 mod stale;
 pub mod state;
 pub mod validate;

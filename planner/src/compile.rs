@@ -168,6 +168,7 @@ pub fn compile(
             }
         };
         let meta = meta_columns(i, e, &columns)?;
+        check_quality_columns(i, e, &columns)?;
         exports.push(PlannedExport {
             name: e.name.clone(),
             relation: d.relation,
@@ -183,6 +184,7 @@ pub fn compile(
             destination: planned_destination(e, window.as_ref().and_then(|w| w.seq)),
             tuning,
             meta_columns: meta,
+            quality: e.quality.clone(),
             skip_empty: e.skip_empty.unwrap_or(false),
             max_file_bytes: e
                 .max_file_size
@@ -448,6 +450,46 @@ pub fn planned_destination(e: &ExportConfig, window_seq: Option<u32>) -> Planned
         },
         store,
     }
+}
+
+/// Quality gates may only name exported columns.
+fn check_quality_columns(
+    i: usize,
+    e: &ExportConfig,
+    columns: &[PlannedColumn],
+) -> Result<(), PlanError> {
+    let Some(q) = &e.quality else { return Ok(()) };
+    let known = |name: &str| columns.iter().any(|c| c.name == name);
+    let list = || {
+        columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for name in q.null_ratio_max.iter().flat_map(|m| m.keys()) {
+        if !known(name) {
+            return Err(cfg_err(
+                format!("exports[{i}].quality.null_ratio_max.{name}"),
+                format!(
+                    "`{name}` is not an exported column; the columns are: {}",
+                    list()
+                ),
+            ));
+        }
+    }
+    for (j, name) in q.unique_columns.iter().flatten().enumerate() {
+        if !known(name) {
+            return Err(cfg_err(
+                format!("exports[{i}].quality.unique_columns[{j}]"),
+                format!(
+                    "`{name}` is not an exported column; the columns are: {}",
+                    list()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The export's meta columns, refusing duplicates and clashes with source columns.

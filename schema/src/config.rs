@@ -231,9 +231,34 @@ pub struct ExportConfig {
     /// Parquet one row group). Default: one file per chunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_file_size: Option<FileSize>,
-    /// Quality gates (not supported yet).
+    /// Quality gates checked during apply; a failing gate fails the export (exit 4),
+    /// is journaled, and `_SUCCESS` is not written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quality: Option<serde_json::Value>,
+    pub quality: Option<Quality>,
+}
+
+/// Quality gates of one export (docs/validation.md#quality-gates).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Quality {
+    /// Fewest rows the export may have (checked even when it has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_count_min: Option<u64>,
+    /// Most rows the export may have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_count_max: Option<u64>,
+    /// Per column: the largest share of NULLs allowed, from 0 to 1 (`{email: 0.01}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub null_ratio_max: Option<std::collections::BTreeMap<String, f64>>,
+    /// Columns whose non-NULL values must be unique across the whole export (checked
+    /// with a 64-bit xxHash3 of each typed value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique_columns: Option<Vec<String>>,
+    /// Most distinct values remembered per unique column (default 10,000,000, about
+    /// 80 MB each); past it the gate fails with a message saying so, never silently.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub unique_max_entries: Option<u64>,
 }
 
 /// A size in bytes (`1048576`) or with a unit (`"256MB"`, `"1GiB"`).

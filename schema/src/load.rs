@@ -124,15 +124,62 @@ fn known_keys(root: &Value, instance: &Value, pointer: &str) -> Vec<String> {
 
 fn schema_problems(instance: &Value) -> Vec<ConfigProblem> {
     let schema = crate::config_json_schema();
-    let validator = jsonschema::validator_for(&schema)
-        .expect("the generated config schema is a valid JSON Schema");
     let mut problems = Vec::new();
-    for error in validator.iter_errors(instance) {
-        let pointer = error.instance_path().as_str().to_owned();
+    collect_problems(&schema, &schema, instance, instance, "", &mut problems);
+    problems
+}
+
+/// The `$ref` of an optional struct (`anyOf: [{$ref}, {type: null}]`) at a schema path.
+fn optional_struct_ref(schema_path: &str, root: &Value) -> Option<String> {
+    let mut node = root;
+    for seg in schema_path.split('/').skip(1) {
+        let seg = seg.replace("~1", "/").replace("~0", "~");
+        node = match node {
+            Value::Array(items) => items.get(seg.parse::<usize>().ok()?)?,
+            other => other.get(&seg)?,
+        };
+    }
+    let alternatives = node.as_array().or_else(|| node.get("anyOf")?.as_array())?;
+    let mut refs = alternatives
+        .iter()
+        .filter_map(|a| a.get("$ref").and_then(Value::as_str));
+    let only = refs.next()?.to_owned();
+    refs.next().is_none().then_some(only)
+}
+
+/// Validates `value` (found at `base` inside the whole `instance`) against `schema`,
+/// turning each error into a problem with a key path. An object that fails an optional
+/// struct's `anyOf` is validated again against the struct itself, so its own errors
+/// (unknown keys with "did you mean", wrong types) are reported instead.
+fn collect_problems(
+    root: &Value,
+    schema: &Value,
+    instance: &Value,
+    value: &Value,
+    base: &str,
+    problems: &mut Vec<ConfigProblem>,
+) {
+    let validator = jsonschema::validator_for(schema)
+        .expect("the generated config schema is a valid JSON Schema");
+    for error in validator.iter_errors(value) {
+        let pointer = format!("{base}{}", error.instance_path().as_str());
+        if let (jsonschema::error::ValidationErrorKind::AnyOf { .. }, Value::Object(_)) =
+            (error.kind(), error.instance().as_ref())
+        {
+            if let Some(reference) = optional_struct_ref(error.schema_path().as_str(), schema) {
+                let sub = serde_json::json!({
+                    "$ref": reference,
+                    "$defs": root.get("$defs").cloned().unwrap_or(Value::Null),
+                });
+                let inner: Value = error.instance().as_ref().clone();
+                collect_problems(root, &sub, instance, &inner, &pointer, problems);
+                continue;
+            }
+        }
         let path = key_path(instance, &pointer);
         let message = match error.kind() {
             jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => {
-                let known = known_keys(&schema, instance, &pointer);
+                let known = known_keys(root, instance, &pointer);
                 unexpected
                     .iter()
                     .map(|key| unknown_key_message(key, &known))
@@ -140,10 +187,10 @@ fn schema_problems(instance: &Value) -> Vec<ConfigProblem> {
                     .join("; ")
             }
             jsonschema::error::ValidationErrorKind::OneOfNotValid { .. }
-                if one_of_consts(error.schema_path().as_str(), &schema).is_some() =>
+                if one_of_consts(error.schema_path().as_str(), schema).is_some() =>
             {
                 let allowed =
-                    one_of_consts(error.schema_path().as_str(), &schema).unwrap_or_default();
+                    one_of_consts(error.schema_path().as_str(), schema).unwrap_or_default();
                 let given = error.instance().as_str().unwrap_or_default().to_owned();
                 let best = allowed
                     .iter()
@@ -166,7 +213,6 @@ fn schema_problems(instance: &Value) -> Vec<ConfigProblem> {
         };
         problems.push(ConfigProblem { path, message });
     }
-    problems
 }
 
 /// The allowed values of an enum that the schema spells as `oneOf` of `const`s (enums
@@ -225,14 +271,6 @@ fn unsupported_feature(config: &Config) -> Option<(String, String, String)> {
                 at("mode"),
                 "mode `cdc`".into(),
                 format!("use `full`, `chunked`, `incremental` or `time_window`; {later}"),
-            ));
-        }
-        let refused: [(&str, bool); 1] = [("quality", e.quality.is_some())];
-        if let Some((key, _)) = refused.iter().find(|(_, set)| *set) {
-            return Some((
-                at(key),
-                format!("the `{key}` key"),
-                format!("remove it; {later}"),
             ));
         }
     }
@@ -476,6 +514,24 @@ fn export_problems(
                 at(key),
                 &format!("`{key}` only applies to `mode: {mode}`; set the mode or remove the key"),
             );
+        }
+    }
+    if let Some(q) = &e.quality {
+        for (column, ratio) in q.null_ratio_max.iter().flatten() {
+            if !(0.0..=1.0).contains(ratio) {
+                push(
+                    format!("{}.{column}", at("quality.null_ratio_max")),
+                    "a NULL ratio is a share from 0 to 1 (0.05 = 5%)",
+                );
+            }
+        }
+        if let (Some(lo), Some(hi)) = (q.row_count_min, q.row_count_max) {
+            if lo > hi {
+                push(
+                    at("quality.row_count_min"),
+                    "`row_count_min` is larger than `row_count_max`; no export can pass",
+                );
+            }
         }
     }
     if let Some(size) = &e.max_file_size {

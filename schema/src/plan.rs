@@ -271,6 +271,9 @@ pub struct PlannedExport {
     /// Chunks that read no rows leave no file.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skip_empty: bool,
+    /// Quality gates checked at finalize (absent when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<crate::config::Quality>,
     /// Row window of an `incremental` or `time_window` export (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<PlannedWindow>,
