@@ -53,6 +53,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compare each chunk of a plan with the source: re-read it (nothing is written).
+    ///
+    /// Reports every chunk whose source rows differ from what its manifest recorded:
+    /// the row count, and with --checksum an order-independent checksum of the rows
+    /// against the chunk's Parquet files. Exit 4 if any chunk drifted.
+    Reconcile {
+        /// The sealed plan whose exports to compare.
+        plan: PathBuf,
+        /// Also compare row checksums (reads the Parquet files back; CSV is counted only).
+        #[arg(long)]
+        checksum: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a config's source, tables and destinations before a night run.
     ///
     /// Connects to the source, checks read access to every table or query, and writes,

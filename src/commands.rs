@@ -63,6 +63,11 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             args.json,
         ),
         Command::Doctor { config } => doctor(&config),
+        Command::Reconcile {
+            plan,
+            checksum,
+            json,
+        } => reconcile(&plan, checksum, json),
         Command::Validate {
             plan,
             manifest,
@@ -683,4 +688,49 @@ fn validate(plan: Option<&Path>, manifest: Option<&Path>, as_json: bool) -> Resu
         }
     }
     Ok(if problems > 0 { 4 } else { 0 })
+}
+
+/// `rivet reconcile`: one line per drifted chunk; exit 4 when any.
+fn reconcile(plan_path: &Path, checksum: bool, as_json: bool) -> Result<u8> {
+    let plan = read_plan(plan_path)?;
+    let checks = rivet_executor::reconcile::reconcile(&plan, checksum)?;
+    let drifted: Vec<_> = checks.iter().filter(|c| c.drifted).collect();
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "format_version": 1,
+                "chunks_checked": checks.len(),
+                "drifted": drifted.len(),
+                "chunks": checks,
+            }))?
+        );
+    } else {
+        for c in &drifted {
+            let exported = c
+                .exported_rows
+                .map_or("not exported by this plan".to_owned(), |n| {
+                    format!("{n} rows exported")
+                });
+            let sums = match c.checksum_equal {
+                Some(false) => ", row checksums differ",
+                _ => "",
+            };
+            println!(
+                "DRIFT export {}, chunk {}: {exported}, {} rows in the source now{sums}",
+                c.export, c.chunk, c.source_rows
+            );
+        }
+        println!(
+            "{} chunk(s) checked, {} drifted{}",
+            checks.len(),
+            drifted.len(),
+            if checksum {
+                " (rows and checksums)"
+            } else {
+                " (row counts)"
+            }
+        );
+    }
+    Ok(if drifted.is_empty() { 0 } else { 4 })
 }

@@ -674,3 +674,59 @@ fn quality_gates_pass_at_their_boundaries_and_fail_with_exit_4_and_no_success() 
             "exports[0].quality.unique_columns[0]",
         ));
 }
+
+#[test]
+fn reconcile_names_the_chunk_whose_source_rows_changed() {
+    let url = require_pg!();
+    let mut s = Scratch::new(&url, "reconcile");
+    s.exec(
+        "CREATE TABLE SCHEMA.events (id bigint PRIMARY KEY, v text);
+         INSERT INTO SCHEMA.events SELECT i, 'v' || i FROM generate_series(1, 100) i;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &format!(
+            "source:\n  type: postgres\n  url_env: DATABASE_URL\nexports:\n  - name: events\n    table: {}.events\n    mode: chunked\n    chunk_size: 25\n    destination: {{ type: local, path: out/events }}\n",
+            s.schema
+        ),
+    );
+    plan(dir.path(), &url, "p.json", &[]);
+    apply(dir.path(), &url, "p.json");
+    rivet(dir.path(), &url)
+        .args(["reconcile", "p.json", "--checksum"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("4 chunk(s) checked, 0 drifted"));
+    // An update in chunk 2 (same count: only the checksum sees it), a delete in chunk 4.
+    s.exec("UPDATE SCHEMA.events SET v = 'changed' WHERE id = 30; DELETE FROM SCHEMA.events WHERE id = 90;");
+    let counts = rivet(dir.path(), &url)
+        .args(["reconcile", "p.json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&counts.stdout);
+    assert_eq!(counts.status.code(), Some(4), "{stdout}");
+    assert!(
+        stdout.contains("DRIFT export events, chunk events/00004: 25 rows exported, 24 rows"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("events/00002"),
+        "a count cannot see an update: {stdout}"
+    );
+    let sums = rivet(dir.path(), &url)
+        .args(["reconcile", "p.json", "--checksum", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(sums.status.code(), Some(4));
+    let report: serde_json::Value = serde_json::from_slice(&sums.stdout).unwrap();
+    let drifted: Vec<&str> = report["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["drifted"] == true)
+        .map(|c| c["chunk"].as_str().unwrap())
+        .collect();
+    assert_eq!(drifted, ["events/00002", "events/00004"]);
+}

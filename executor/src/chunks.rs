@@ -549,7 +549,7 @@ fn window_filter(e: &PlannedExport) -> Option<WindowFilter> {
 }
 
 /// The source read for one chunk, built from the plan alone.
-fn chunk_read(e: &PlannedExport, c: &PlannedChunk) -> ChunkRead {
+pub(crate) fn chunk_read(e: &PlannedExport, c: &PlannedChunk) -> ChunkRead {
     ChunkRead {
         relation: match &e.relation {
             Relation::Table { schema, name } => RelationRef::Table {

@@ -14,6 +14,7 @@ pub mod dest;
 mod error;
 mod manifest;
 pub mod quality;
+pub mod reconcile;
 mod stale;
 pub mod state;
 pub mod validate;
