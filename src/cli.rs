@@ -68,6 +68,23 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Build a sealed repair plan of only the chunks that are missing, corrupt or (with
+    /// --reconcile) drifted.
+    ///
+    /// Review it with `rivet plan show` / `rivet plan diff`, then run it with
+    /// `rivet apply repair.json`: those chunks are read again and written under their
+    /// same names, and the manifest is rewritten listing the kept files and the new ones.
+    /// Exit 0 also when nothing needs repair (no file is written then).
+    Repair {
+        /// The sealed plan whose exports to repair.
+        plan: PathBuf,
+        /// Where to write the repair plan.
+        #[arg(short, long, value_name = "FILE", default_value = "repair.json")]
+        out: PathBuf,
+        /// Also re-read every chunk from the source and repair those that drifted.
+        #[arg(long)]
+        reconcile: bool,
+    },
     /// Check a config's source, tables and destinations before a night run.
     ///
     /// Connects to the source, checks read access to every table or query, and writes,

@@ -63,6 +63,11 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             args.json,
         ),
         Command::Doctor { config } => doctor(&config),
+        Command::Repair {
+            plan,
+            out,
+            reconcile,
+        } => repair(&plan, &out, reconcile),
         Command::Reconcile {
             plan,
             checksum,
@@ -733,4 +738,35 @@ fn reconcile(plan_path: &Path, checksum: bool, as_json: bool) -> Result<u8> {
         );
     }
     Ok(if drifted.is_empty() { 0 } else { 4 })
+}
+
+/// `rivet repair`: writes the repair plan and says why each chunk is in it.
+fn repair(plan_path: &Path, out: &Path, with_reconcile: bool) -> Result<u8> {
+    let plan = read_plan(plan_path)?;
+    let (repair, reasons) = rivet_executor::repair::repair_plan(&plan, with_reconcile)?;
+    let Some(repair) = repair else {
+        eprintln!(
+            "nothing to repair: every export of {} is intact",
+            plan_path.display()
+        );
+        return Ok(0);
+    };
+    for r in &reasons {
+        eprintln!("  export {}, chunk {}: {}", r.export, r.chunk, r.reason);
+    }
+    write_file_atomic(out, &to_pretty_json(&repair))?;
+    eprintln!(
+        "wrote {} (sha256:{}): {} chunk(s) to rewrite",
+        out.display(),
+        repair.seal.digest,
+        reasons.len()
+    );
+    eprintln!(
+        "review it with `rivet plan show {}` (or `rivet plan diff {} {}`), then run `rivet apply {}`",
+        out.display(),
+        plan_path.display(),
+        out.display(),
+        out.display()
+    );
+    Ok(0)
 }

@@ -730,3 +730,101 @@ fn reconcile_names_the_chunk_whose_source_rows_changed() {
         .collect();
     assert_eq!(drifted, ["events/00002", "events/00004"]);
 }
+
+#[test]
+fn repair_plans_rewrite_exactly_the_broken_and_drifted_chunks() {
+    let url = require_pg!();
+    let mut s = Scratch::new(&url, "repair");
+    s.exec(
+        "CREATE TABLE SCHEMA.events (id bigint PRIMARY KEY, v text);
+         INSERT INTO SCHEMA.events SELECT i, 'v' || i FROM generate_series(1, 100) i;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &format!(
+            "source:\n  type: postgres\n  url_env: DATABASE_URL\nexports:\n  - name: events\n    table: {}.events\n    mode: chunked\n    chunk_size: 25\n    destination: {{ type: local, path: out/events }}\n",
+            s.schema
+        ),
+    );
+    plan(dir.path(), &url, "p.json", &[]);
+    apply(dir.path(), &url, "p.json");
+    let out = dir.path().join("out/events");
+    let untouched = std::fs::metadata(out.join("part-00001.parquet"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    std::fs::remove_file(out.join("part-00003.parquet")).unwrap();
+    rivet(dir.path(), &url)
+        .args(["validate", "p.json"])
+        .assert()
+        .code(4)
+        .stdout(predicates::str::contains(
+            "part-00003.parquet: listed in manifest.json but missing",
+        ));
+    rivet(dir.path(), &url)
+        .args(["repair", "p.json", "-o", "repair.json"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains(
+            "chunk events/00003: part-00003.parquet",
+        ));
+    let repair: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("repair.json")).unwrap()).unwrap();
+    let chunks: Vec<&str> = repair["body"]["exports"][0]["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(chunks, ["events/00003"]);
+    assert_eq!(
+        repair["body"]["exports"][0]["keep_files"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let shown = rivet(dir.path(), &url)
+        .args(["plan", "show", "repair.json"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("rewrites 1 chunk(s), keeps 3 file(s)"));
+    apply(dir.path(), &url, "repair.json");
+    rivet(dir.path(), &url)
+        .args(["validate", "p.json"])
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::metadata(out.join("part-00001.parquet"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        untouched,
+        "kept files are not rewritten"
+    );
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["files"].as_array().unwrap().len(), 4);
+    assert_eq!(m["rows"], 100);
+    // Nothing left to repair; then a source change that only --reconcile sees.
+    rivet(dir.path(), &url)
+        .args(["repair", "p.json", "-o", "again.json"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("nothing to repair"));
+    s.exec("UPDATE SCHEMA.events SET v = 'changed' WHERE id = 60;");
+    rivet(dir.path(), &url)
+        .args(["repair", "p.json", "--reconcile", "-o", "drift.json"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains(
+            "chunk events/00003: source drifted",
+        ));
+    apply(dir.path(), &url, "drift.json");
+    rivet(dir.path(), &url)
+        .args(["reconcile", "p.json", "--checksum"])
+        .assert()
+        .success();
+}

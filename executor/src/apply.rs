@@ -239,7 +239,7 @@ fn run(
             let e = body
                 .export(name)
                 .ok_or_else(|| ExecError::Internal(format!("wave names unknown export {name}")))?;
-            if e.chunks.is_empty() {
+            if e.chunks.is_empty() && e.keep_files.is_empty() {
                 // An empty incremental window: no rows past the committed position.
                 lock(state).journal(run_id, "window_empty", Some(&e.name), None, None)?;
                 (opts.progress)(ProgressEvent::ExportFinalized {
@@ -399,7 +399,17 @@ fn finalize(
         .into_iter()
         .filter(|c| c.export == e.name)
         .collect();
-    let mut files = Vec::with_capacity(e.chunks.len());
+    let mut files: Vec<ManifestFile> = e
+        .keep_files
+        .iter()
+        .map(|k| ManifestFile {
+            path: k.path.clone(),
+            chunk_id: k.chunk_id.clone(),
+            rows: k.rows,
+            bytes: k.bytes,
+            sha256: k.sha256.clone(),
+        })
+        .collect();
     for c in &e.chunks {
         let done = committed
             .iter()
@@ -422,11 +432,13 @@ fn finalize(
             });
         }
     }
+    // Repair plans: kept and rewritten files together, in chunk order.
+    files.sort_by(|a, b| a.chunk_id.cmp(&b.chunk_id));
     let schema = export_schema(e);
     let manifest = Manifest {
         format_version: 1,
         export: e.name.clone(),
-        plan_digest: digest.to_owned(),
+        plan_digest: e.repair_of.clone().unwrap_or_else(|| digest.to_owned()),
         run_id: run_id.to_owned(),
         relation: serde_json::to_value(&e.relation).unwrap_or_default(),
         format: lower(&e.format),

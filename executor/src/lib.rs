@@ -15,6 +15,7 @@ mod error;
 mod manifest;
 pub mod quality;
 pub mod reconcile;
+pub mod repair;
 mod stale;
 pub mod state;
 pub mod validate;

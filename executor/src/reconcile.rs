@@ -103,7 +103,9 @@ pub fn reconcile(plan: &Plan, checksum: bool) -> Result<Vec<ChunkCheck>, ExecErr
         let manifest: Option<Manifest> = dest
             .read(&e.name, MANIFEST_FILE)?
             .and_then(|b| serde_json::from_slice(&b).ok())
-            .filter(|m: &Manifest| m.plan_digest == plan.seal.digest);
+            .filter(|m: &Manifest| {
+                m.plan_digest == plan.seal.digest || Some(&m.plan_digest) == e.repair_of.as_ref()
+            });
         let columns: Vec<&str> = e.columns.iter().map(|c| c.name.as_str()).collect();
         for c in &e.chunks {
             let (exported_rows, files) = match &manifest {

@@ -185,6 +185,8 @@ pub fn compile(
             tuning,
             meta_columns: meta,
             quality: e.quality.clone(),
+            keep_files: Vec::new(),
+            repair_of: None,
             skip_empty: e.skip_empty.unwrap_or(false),
             max_file_bytes: e
                 .max_file_size

@@ -119,6 +119,15 @@ fn render_export(out: &mut String, e: &PlannedExport) {
             }
         },
     }
+    if let Some(original) = &e.repair_of {
+        let _ = writeln!(
+            out,
+            "    repair of sha256:{}: rewrites {} chunk(s), keeps {} file(s) as they are",
+            &original[..12.min(original.len())],
+            e.chunks.len(),
+            e.keep_files.len()
+        );
+    }
     let t = &e.tuning;
     let _ = writeln!(
         out,
@@ -204,6 +213,8 @@ pub fn show_json(plan: &Plan) -> serde_json::Value {
             "row_estimate": e.row_estimate,
             "chunk_key": e.chunk_key,
             "window": e.window,
+            "repair_of": e.repair_of,
+            "keep_files": e.keep_files,
             "columns": e.columns.iter().map(|c| json!({
                 "name": c.name, "declared_type": c.declared_type,
                 "type": c.logical.display_name(), "nullable": c.nullable, "dictionary": c.dictionary,

@@ -271,6 +271,16 @@ pub struct PlannedExport {
     /// Chunks that read no rows leave no file.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skip_empty: bool,
+    /// Repair plans only: the files of the export that stay as they are (listed again
+    /// in the rewritten manifest, never touched); `chunks` then holds only the chunks
+    /// to rewrite.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keep_files: Vec<KeptFile>,
+    /// Repair plans only: the digest of the plan whose chunk layout this repairs; the
+    /// rewritten manifest keeps naming it, so `validate`/`reconcile`/`repair` of the
+    /// original plan go on working.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repair_of: Option<String>,
     /// Quality gates checked at finalize (absent when none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<crate::config::Quality>,
@@ -278,6 +288,17 @@ pub struct PlannedExport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<PlannedWindow>,
     pub chunks: Vec<PlannedChunk>,
+}
+
+/// A file a repair plan keeps, exactly as the manifest it came from recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeptFile {
+    pub path: String,
+    pub chunk_id: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
 }
 
 /// Which rows of the relation an export takes: `lower <= value < upper`, where value is
