@@ -44,11 +44,15 @@ pub enum Command {
     /// files back; it does not compare with the source.
     Validate {
         /// The sealed plan whose exports to check.
-        #[arg(required_unless_present = "manifest", conflicts_with = "manifest")]
+        #[arg(required_unless_present_any = ["manifest", "config"], conflicts_with_all = ["manifest", "config"])]
         plan: Option<PathBuf>,
         /// A local export directory (or its manifest.json) to check instead of a plan.
-        #[arg(long, value_name = "PATH")]
+        #[arg(long, value_name = "PATH", conflicts_with = "config")]
         manifest: Option<PathBuf>,
+        /// Check the destinations of a config's exports (an incremental export's latest
+        /// committed window, from the state database beside the config).
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,

@@ -76,8 +76,9 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Validate {
             plan,
             manifest,
+            config,
             json,
-        } => validate(plan.as_deref(), manifest.as_deref(), json),
+        } => validate(plan.as_deref(), manifest.as_deref(), config.as_deref(), json),
         Command::Schema { what } => {
             let schema = match what {
                 SchemaKind::Config => rivet_schema::config_json_schema(),
@@ -631,11 +632,55 @@ fn describe_relation(r: &rivet_sources::RelationRef) -> String {
 
 /// `rivet validate`: re-reads what the exports wrote and compares it with their
 /// manifests; exit 4 on any problem.
-fn validate(plan: Option<&Path>, manifest: Option<&Path>, as_json: bool) -> Result<u8> {
+fn validate(
+    plan: Option<&Path>,
+    manifest: Option<&Path>,
+    config: Option<&Path>,
+    as_json: bool,
+) -> Result<u8> {
     use rivet_executor::dest::Destination;
     use rivet_executor::validate::validate_export;
     let mut reports = Vec::new();
     match (plan, manifest) {
+        (None, None) if config.is_some() => {
+            let config_path = config.unwrap_or(Path::new("rivet.yaml"));
+            let cfg = read_config(config_path)?;
+            let state = beside(config_path, STATE_FILE);
+            let store = if state.exists() {
+                Some(StateStore::open(&state)?)
+            } else {
+                None
+            };
+            let rt = rivet_executor::dest::runtime()?;
+            for e in &cfg.exports {
+                if e.destination.kind == rivet_schema::config::DestinationKind::Stdout {
+                    continue;
+                }
+                let window = if e.mode == rivet_schema::config::ExportMode::Incremental {
+                    match store
+                        .as_ref()
+                        .map(|s| s.cursor(&e.name))
+                        .transpose()?
+                        .flatten()
+                    {
+                        Some(c) => Some(c.seq),
+                        None => {
+                            eprintln!(
+                                "export {}: no committed incremental window in {}; skipped",
+                                e.name,
+                                state.display()
+                            );
+                            continue;
+                        }
+                    }
+                } else {
+                    None
+                };
+                let planned = rivet_planner::planned_destination(e, window);
+                let dest = Destination::open(&e.name, &planned, rt.handle())?;
+                reports.push(validate_export(&e.name, &dest)?);
+            }
+        }
         (_, Some(path)) => {
             let dir = if path.file_name().is_some_and(|n| n == "manifest.json") {
                 path.parent().unwrap_or(Path::new(".")).to_path_buf()
@@ -662,7 +707,9 @@ fn validate(plan: Option<&Path>, manifest: Option<&Path>, as_json: bool) -> Resu
             }
         }
         (None, None) => {
-            return Err(UsageError("give a plan file or --manifest PATH".into()).into());
+            return Err(
+                UsageError("give a plan file, -c rivet.yaml or --manifest PATH".into()).into(),
+            );
         }
     }
     let problems: usize = reports.iter().map(|r| r.problems.len()).sum();

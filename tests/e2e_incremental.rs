@@ -144,6 +144,12 @@ fn ties_and_late_rows_at_the_boundary_are_exported_exactly_once() {
         .unwrap();
     let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
     assert_eq!(st["cursors"][0]["position"], "5", "{st}");
+    // The config's view: the latest committed window is intact.
+    rivet(dir.path(), &url)
+        .args(["validate", "-c", "rivet.yaml"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("events/window-00003"));
 }
 
 #[test]
@@ -553,6 +559,11 @@ fn validate_catches_missing_corrupt_and_extra_files() {
         stdout.contains("OK    export gz: 1 file(s), 10 rows"),
         "{stdout}"
     );
+    rivet(dir.path(), &url)
+        .args(["validate", "-c", "rivet.yaml"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("OK    export big:"));
     let out = dir.path().join("out/big");
     // Delete one file, flip one byte of another, add an unlisted one.
     std::fs::remove_file(out.join("part-00002.parquet")).unwrap();
