@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::dest::Destination;
 use crate::error::ExecError;
-use crate::manifest::{Manifest, MANIFEST_FILE};
+use crate::manifest::Manifest;
 
 /// One chunk compared.
 #[derive(Debug, Clone, Serialize)]
@@ -100,12 +100,7 @@ pub fn reconcile(plan: &Plan, checksum: bool) -> Result<Vec<ChunkCheck>, ExecErr
             continue;
         }
         let dest = Destination::open(&e.name, &e.destination, rt.handle())?;
-        let manifest: Option<Manifest> = dest
-            .read(&e.name, MANIFEST_FILE)?
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .filter(|m: &Manifest| {
-                m.plan_digest == plan.seal.digest || Some(&m.plan_digest) == e.repair_of.as_ref()
-            });
+        let manifest = crate::validate::manifest_of(plan, e, &dest)?;
         let columns: Vec<&str> = e.columns.iter().map(|c| c.name.as_str()).collect();
         for c in &e.chunks {
             let (exported_rows, files) = match &manifest {

@@ -11,7 +11,7 @@ use rivet_schema::plan::{KeptFile, Plan, PlannedWave};
 
 use crate::dest::Destination;
 use crate::error::ExecError;
-use crate::manifest::{Manifest, MANIFEST_FILE};
+use crate::manifest::Manifest;
 use crate::validate::validate_export;
 
 /// Why a chunk is in the repair plan.
@@ -36,12 +36,7 @@ pub fn repair_plan(
             continue;
         }
         let dest = Destination::open(&e.name, &e.destination, rt.handle())?;
-        let manifest: Option<Manifest> = dest
-            .read(&e.name, MANIFEST_FILE)?
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .filter(|m: &Manifest| {
-                m.plan_digest == plan.seal.digest || Some(&m.plan_digest) == e.repair_of.as_ref()
-            });
+        let manifest = crate::validate::manifest_of(plan, e, &dest)?;
         let report = validate_export(&e.name, &dest)?;
         let chunks = bad.entry(e.name.clone()).or_default();
         match &manifest {

@@ -70,6 +70,21 @@ fn rows_in(name: &str, bytes: Vec<u8>) -> Result<u64, String> {
     Ok(csv_records(&text))
 }
 
+/// The manifest at `dest` when it was written by `plan` (or, for a repaired export, by
+/// the plan it repairs); None when missing, unreadable or from another plan.
+pub fn manifest_of(
+    plan: &rivet_schema::plan::Plan,
+    e: &rivet_schema::plan::PlannedExport,
+    dest: &Destination,
+) -> Result<Option<Manifest>, ExecError> {
+    Ok(dest
+        .read(&e.name, MANIFEST_FILE)?
+        .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+        .filter(|m| {
+            m.plan_digest == plan.seal.digest || Some(&m.plan_digest) == e.repair_of.as_ref()
+        }))
+}
+
 /// Validates the export written to `dest` (its manifest, files and `_SUCCESS`).
 pub fn validate_export(export: &str, dest: &Destination) -> Result<ExportReport, ExecError> {
     let location = dest.display();
