@@ -46,7 +46,10 @@ pub enum Command {
         /// The sealed plan whose exports to check.
         #[arg(required_unless_present_any = ["manifest", "config"], conflicts_with_all = ["manifest", "config"])]
         plan: Option<PathBuf>,
-        /// A local export directory (or its manifest.json) to check instead of a plan.
+        /// An export directory (or its manifest.json) to check instead of a plan: a local
+        /// path, or s3://bucket/prefix, gs://bucket/prefix, az://container/prefix with the
+        /// cloud's standard credential variables (AWS_ENDPOINT_URL for S3-compatible
+        /// stores, AZURE_STORAGE_ACCOUNT_NAME for Azure).
         #[arg(long, value_name = "PATH", conflicts_with = "config")]
         manifest: Option<PathBuf>,
         /// Check the destinations of a config's exports (an incremental export's latest

@@ -681,6 +681,14 @@ fn validate(
                 reports.push(validate_export(&e.name, &dest)?);
             }
         }
+        (_, Some(path)) if path.to_string_lossy().contains("://") => {
+            let url = path.to_string_lossy();
+            let url = url.strip_suffix("/manifest.json").unwrap_or(&url);
+            let name = url.rsplit('/').next().unwrap_or("export").to_owned();
+            let rt = rivet_executor::dest::runtime()?;
+            let dest = Destination::from_url(&name, url, rt.handle())?;
+            reports.push(validate_export(&name, &dest)?);
+        }
         (_, Some(path)) => {
             let dir = if path.file_name().is_some_and(|n| n == "manifest.json") {
                 path.parent().unwrap_or(Path::new(".")).to_path_buf()

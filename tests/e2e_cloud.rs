@@ -447,6 +447,28 @@ fn validate_reads_objects_back_from_the_store() {
         stdout.contains(&format!("10 rows at s3://rivet-test/{prefix}")),
         "{stdout}"
     );
+    // The same export by URL, with the standard AWS variables.
+    let by_url = rivet(dir.path(), &url)
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_ACCESS_KEY_ID", "testing-access-key")
+        .env("AWS_SECRET_ACCESS_KEY", "testing-secret-Kq8")
+        .env("AWS_REGION", "us-east-1")
+        .args([
+            "validate",
+            "--manifest",
+            &format!("s3://rivet-test/{prefix}/manifest.json"),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&by_url.stdout);
+    assert_eq!(
+        by_url.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&by_url.stderr)
+    );
+    assert!(stdout.contains("1 file(s), 10 rows"), "{stdout}");
 }
 
 /// GCS has no emulator here (docs/destinations/gcs.md): this runs only against a real

@@ -839,3 +839,103 @@ fn repair_plans_rewrite_exactly_the_broken_and_drifted_chunks() {
         .assert()
         .success();
 }
+
+#[test]
+fn schema_drift_policies_between_plan_and_apply_and_between_runs() {
+    let url = require_pg!();
+    let mut s = Scratch::new(&url, "drift");
+    s.exec(
+        "CREATE TABLE SCHEMA.events (id bigint PRIMARY KEY, v text);
+         INSERT INTO SCHEMA.events SELECT i, 'v' || i FROM generate_series(1, 20) i;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let schema = s.schema.clone();
+    let cfg = |policy: &str| {
+        format!(
+            "source:\n  type: postgres\n  url_env: DATABASE_URL\nexports:\n  - name: events\n    table: {schema}.events\n{policy}    destination: {{ type: local, path: out/events }}\n"
+        )
+    };
+    let journal = |dir: &Path| {
+        String::from_utf8_lossy(&rivet(dir, &url).args(["journal"]).output().unwrap().stdout)
+            .into_owned()
+    };
+    // Run 1 records the shape.
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &cfg("    on_schema_drift: warn\n"),
+    );
+    plan(dir.path(), &url, "p1.json", &[]);
+    apply(dir.path(), &url, "p1.json");
+    // Between plan and apply, a column is added: warn goes on with the planned columns.
+    plan(dir.path(), &url, "p2.json", &[]);
+    s.exec("ALTER TABLE SCHEMA.events ADD COLUMN extra int");
+    let out = rivet(dir.path(), &url)
+        .args(["apply", "p2.json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("schema drift"));
+    assert!(journal(dir.path()).contains("column `extra` (integer) was added"));
+    let m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("out/events/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        m["schema"].as_array().unwrap().len(),
+        2,
+        "the planned columns only"
+    );
+    // Between runs under the default (fail): the new column must be accepted first.
+    write(dir.path(), "rivet.yaml", &cfg(""));
+    plan(dir.path(), &url, "p3.json", &[]);
+    rivet(dir.path(), &url)
+        .args(["apply", "p3.json"])
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains(
+            "since the last run: column `extra` is new",
+        ));
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &cfg("    on_schema_drift: continue\n"),
+    );
+    plan(dir.path(), &url, "p4.json", &[]);
+    apply(dir.path(), &url, "p4.json");
+    assert!(journal(dir.path()).contains("since the last run: column `extra` is new"));
+    // A dropped planned column is refused whatever the policy.
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &cfg("    on_schema_drift: warn\n"),
+    );
+    plan(dir.path(), &url, "p5.json", &[]);
+    s.exec("ALTER TABLE SCHEMA.events DROP COLUMN v");
+    rivet(dir.path(), &url)
+        .args(["apply", "p5.json"])
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("column `v` was dropped"));
+    // Width drift: values ten times wider than the last run are journaled.
+    s.exec("ALTER TABLE SCHEMA.events ADD COLUMN v text; UPDATE SCHEMA.events SET v = 'short'");
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &cfg("    on_schema_drift: continue\n"),
+    );
+    plan(dir.path(), &url, "p6.json", &[]);
+    apply(dir.path(), &url, "p6.json");
+    s.exec("UPDATE SCHEMA.events SET v = repeat('x', 50) WHERE id = 7");
+    plan(dir.path(), &url, "p7.json", &[]);
+    apply(dir.path(), &url, "p7.json");
+    assert!(
+        journal(dir.path()).contains("column `v`: widest value 50 bytes, 5 in the last run"),
+        "{}",
+        journal(dir.path())
+    );
+}

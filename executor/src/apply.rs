@@ -136,12 +136,12 @@ fn run(
         .min()
         .unwrap_or(500);
     let mut attempt = 0;
-    loop {
+    let drift = loop {
         let checked = open_catalog(&settings)
             .map_err(ExecError::from)
             .and_then(|mut catalog| crate::stale::check_plan_is_current(catalog.as_mut(), body));
         match checked {
-            Ok(()) => break,
+            Ok(drift) => break drift,
             Err(e) if e.is_transient() && attempt < retries => {
                 attempt += 1;
                 let wait = crate::chunks::backoff(base_ms, attempt);
@@ -162,11 +162,30 @@ fn run(
                 return Err(e);
             }
         }
-    }
+    };
     let cursors_current = check_cursors_are_current(body, &lock(state));
     if let Err(e) = cursors_current {
         let _ = lock(state).journal(run_id, "plan_stale", None, None, Some(&e.to_string()));
         return Err(e);
+    }
+    let mut drift = drift;
+    let since_last = shape_drift_since_last_run(body, &lock(state));
+    match since_last {
+        Ok(more) => drift.extend(more),
+        Err(e) => {
+            let _ = lock(state).journal(run_id, "plan_stale", None, None, Some(&e.to_string()));
+            return Err(e);
+        }
+    }
+    for (export, change) in &drift {
+        let warn = body
+            .export(export)
+            .and_then(crate::stale::tolerant)
+            .is_some_and(|p| p == rivet_schema::config::SchemaDriftPolicy::Warn);
+        if warn {
+            tracing::warn!(export = %export, change = %change, "schema drift (on_schema_drift: warn)");
+        }
+        lock(state).journal(run_id, "schema_drift", Some(export), None, Some(change))?;
     }
     lock(state).journal(run_id, "plan_current", None, None, None)?;
     PlanGraph::build(body).map_err(|e| ExecError::Internal(format!("plan graph: {e}")))?;
@@ -273,6 +292,65 @@ fn run(
         }
     }
     Ok(outcome)
+}
+
+/// The planned columns of an export as comparable lines.
+fn shape_lines(e: &PlannedExport) -> Vec<String> {
+    e.columns
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}{}",
+                c.name,
+                c.declared_type,
+                if c.nullable { "" } else { " not null" }
+            )
+        })
+        .collect()
+}
+
+/// Structural drift since the last finalized run of each export (remembered in state):
+/// refused under `on_schema_drift: fail`, returned for journaling otherwise.
+fn shape_drift_since_last_run(
+    body: &PlanBody,
+    state: &StateStore,
+) -> Result<Vec<(String, String)>, ExecError> {
+    let mut drift = Vec::new();
+    for e in &body.exports {
+        let Some((before, _)) = state.shape(&e.name)? else {
+            continue;
+        };
+        let now = shape_lines(e);
+        let name = |l: &String| l.split(' ').next().unwrap_or_default().to_owned();
+        let mut changes = Vec::new();
+        for l in &now {
+            match before.iter().find(|b| name(b) == name(l)) {
+                None => changes.push(format!("column `{}` is new", name(l))),
+                Some(b) if b != l => changes.push(format!("column `{b}` is now `{l}`")),
+                _ => {}
+            }
+        }
+        for b in &before {
+            if !now.iter().any(|l| name(l) == name(b)) {
+                changes.push(format!("column `{}` is gone", name(b)));
+            }
+        }
+        if changes.is_empty() {
+            continue;
+        }
+        let text = format!("since the last run: {}", changes.join("; "));
+        if crate::stale::tolerant(e).is_none() {
+            return Err(ExecError::Stale {
+                export: e.name.clone(),
+                relation: e.relation.display_name(),
+                change: format!(
+                    "the exported columns changed {text} (on_schema_drift: fail); if intended, set `on_schema_drift: warn` or `continue` for this export and plan again"
+                ),
+            });
+        }
+        drift.push((e.name.clone(), text));
+    }
+    Ok(drift)
 }
 
 /// Refuses the plan when an incremental export's committed position moved since
@@ -524,6 +602,30 @@ fn finalize(
         text.push(b'\n');
         dest.put_small(&e.name, MANIFEST_FILE, &text)?;
         dest.put_small(&e.name, SUCCESS_FILE, b"")?;
+    }
+    {
+        let widths: std::collections::BTreeMap<String, u64> = measures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&e.name)
+            .map(|m| m.widths.clone().into_iter().collect())
+            .unwrap_or_default();
+        let store = lock(state);
+        if let Some((_, before)) = store.shape(&e.name)? {
+            let factor = e.shape_drift_warn_factor.unwrap_or(2.0);
+            for (column, now) in &widths {
+                let was = before.get(column).copied().unwrap_or(0);
+                if was > 0 && (*now as f64) > factor * was as f64 {
+                    let detail = format!(
+                        "column `{column}`: widest value {now} bytes, {was} in the last run (more than {factor}×)"
+                    );
+                    tracing::warn!(export = %e.name, "{detail}");
+                    store.journal(run_id, "shape_drift", Some(&e.name), None, Some(&detail))?;
+                }
+            }
+        }
+        // A resumed run measures only the chunks it read itself.
+        store.record_shape(&e.name, &shape_lines(e), &widths, digest, run_id)?;
     }
     if let Some(w) = e
         .window

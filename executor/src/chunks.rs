@@ -346,14 +346,17 @@ fn read_chunk<'scope, 'a>(
     });
     let label = format!("export {}, chunk {}", e.name, c.id);
     let mut meta_failed = None;
-    let mut measure = e.quality.as_ref().map(|_| ChunkMeasure::default());
+    let mut measure = Some(ChunkMeasure::default());
     let read = client.read_chunk(&chunk_read(e, c), &label, &mut |batch| {
         let batch = with_meta(batch, &schema, &e.meta_columns, &meta).map_err(|err| {
             meta_failed = Some(err.to_string());
             SinkClosed
         })?;
-        if let (Some(q), Some(m)) = (&e.quality, measure.as_mut()) {
-            m.observe(q, &batch);
+        if let Some(m) = measure.as_mut() {
+            m.observe_widths(&batch);
+            if let Some(q) = &e.quality {
+                m.observe(q, &batch);
+            }
         }
         tx.send(Some(batch)).map_err(|_| SinkClosed)
     });
@@ -506,13 +509,13 @@ fn commit(ctx: &ChunkContext<'_>, read: ReadChunk<'_, '_>) -> Result<(), ExecErr
         started.elapsed().as_millis() as u64,
         nulled.as_deref(),
     )?;
-    if let (Some(q), Some(m)) = (&e.quality, measure) {
+    if let Some(m) = measure {
         ctx.measures
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry(e.name.clone())
             .or_default()
-            .merge(q, m);
+            .merge(e.quality.as_ref(), m);
     }
     (ctx.opts.progress)(ProgressEvent::ChunkCommitted {
         export: e.name.clone(),

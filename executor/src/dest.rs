@@ -418,6 +418,50 @@ pub fn build_store(
 }
 
 impl Destination {
+    /// An object-store directory named by URL (`s3://bucket/prefix`, `gs://…`,
+    /// `az://container/prefix` with `AZURE_STORAGE_ACCOUNT_NAME`), with credentials,
+    /// region and endpoint from the cloud's standard environment variables.
+    pub fn from_url(
+        export: &str,
+        url: &str,
+        rt: &tokio::runtime::Handle,
+    ) -> Result<Destination, ExecError> {
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| ExecError::Config {
+            export: export.to_owned(),
+            detail: format!("`{url}` is not a URL (s3://, gs:// or az://)"),
+        })?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let kind = match scheme {
+            "s3" | "s3a" => DestinationKind::S3,
+            "gs" => DestinationKind::Gcs,
+            "az" | "azure" | "abfs" | "abfss" => DestinationKind::Azure,
+            other => {
+                return Err(ExecError::Config {
+                    export: export.to_owned(),
+                    detail: format!("unknown store scheme `{other}://`; use s3://, gs:// or az://"),
+                })
+            }
+        };
+        let store = PlannedStore {
+            bucket: bucket.to_owned(),
+            prefix: prefix.trim_matches('/').to_owned(),
+            endpoint: std::env::var("AWS_ENDPOINT_URL")
+                .ok()
+                .filter(|_| kind == DestinationKind::S3),
+            path_style: kind == DestinationKind::S3 && std::env::var("AWS_ENDPOINT_URL").is_ok(),
+            account: std::env::var("AZURE_STORAGE_ACCOUNT_NAME")
+                .ok()
+                .filter(|_| kind == DestinationKind::Azure),
+            ..Default::default()
+        };
+        let planned = PlannedDestination {
+            kind,
+            path: String::new(),
+            store: Some(store),
+        };
+        Destination::open(export, &planned, rt)
+    }
+
     /// Resolves a planned destination (object stores on the given runtime).
     pub fn open(
         export: &str,

@@ -25,9 +25,36 @@ pub struct ChunkMeasure {
     pub nulls: HashMap<String, u64>,
     /// xxHash3-64 of every non-NULL value per unique column.
     pub hashes: HashMap<String, Vec<u64>>,
+    /// Widest value in bytes per text, JSON and binary column (shape drift).
+    pub widths: HashMap<String, u64>,
 }
 
 impl ChunkMeasure {
+    /// Records the widest value of every variable-width column of a batch.
+    pub fn observe_widths(&mut self, batch: &RecordBatch) {
+        use arrow::array::AsArray;
+        use arrow::datatypes::DataType;
+        for (field, a) in batch.schema().fields().iter().zip(batch.columns()) {
+            let widest = match a.data_type() {
+                DataType::Utf8 => a
+                    .as_string::<i32>()
+                    .offsets()
+                    .windows(2)
+                    .map(|w| (w[1] - w[0]) as u64)
+                    .max(),
+                DataType::Binary => a
+                    .as_binary::<i32>()
+                    .offsets()
+                    .windows(2)
+                    .map(|w| (w[1] - w[0]) as u64)
+                    .max(),
+                _ => continue,
+            };
+            let slot = self.widths.entry(field.name().clone()).or_default();
+            *slot = (*slot).max(widest.unwrap_or(0));
+        }
+    }
+
     /// Measures one batch for the export's gates.
     pub fn observe(&mut self, q: &Quality, batch: &RecordBatch) {
         for column in q.null_ratio_max.iter().flat_map(|m| m.keys()) {
@@ -61,6 +88,8 @@ impl ChunkMeasure {
 /// The export-wide measurements, merged from committed chunks.
 #[derive(Debug, Default)]
 pub struct ExportMeasure {
+    /// Widest value per variable-width column over the committed chunks.
+    pub widths: HashMap<String, u64>,
     nulls: HashMap<String, u64>,
     seen: HashMap<String, HashSet<u64>>,
     duplicates: HashMap<String, u64>,
@@ -68,8 +97,13 @@ pub struct ExportMeasure {
 }
 
 impl ExportMeasure {
-    /// Adds a committed chunk's measurements.
-    pub fn merge(&mut self, q: &Quality, chunk: ChunkMeasure) {
+    /// Adds a committed chunk's measurements (`q`: the export's gates, if any).
+    pub fn merge(&mut self, q: Option<&Quality>, chunk: ChunkMeasure) {
+        for (c, w) in chunk.widths {
+            let slot = self.widths.entry(c).or_default();
+            *slot = (*slot).max(w);
+        }
+        let Some(q) = q else { return };
         for (c, n) in chunk.nulls {
             *self.nulls.entry(c).or_default() += n;
         }
@@ -162,7 +196,7 @@ mod tests {
         let mut m = ChunkMeasure::default();
         m.observe(&q, &batch(&[Some(1), Some(2), None, Some(3)]));
         let mut e = ExportMeasure::default();
-        e.merge(&q, m);
+        e.merge(Some(&q), m);
         let export = |q: &Quality| PlannedExport {
             quality: Some(q.clone()),
             ..serde_json::from_value(serde_json::json!({
@@ -193,14 +227,14 @@ mod tests {
         // A duplicate, then past the bound.
         let mut m = ChunkMeasure::default();
         m.observe(&q, &batch(&[Some(3)]));
-        e.merge(&q, m);
+        e.merge(Some(&q), m);
         assert!(e
             .failures(&export(&q), 4)
             .iter()
             .any(|f| f.contains("1 duplicate")));
         let mut m = ChunkMeasure::default();
         m.observe(&q, &batch(&[Some(9)]));
-        e.merge(&q, m);
+        e.merge(Some(&q), m);
         assert!(e
             .failures(&export(&q), 4)
             .iter()

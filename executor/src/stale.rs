@@ -2,14 +2,23 @@
 //! the plan if an exported column was dropped, retyped or changed nullability, or — when
 //! the export takes every column — a column was added.
 
+use rivet_schema::config::SchemaDriftPolicy;
 use rivet_schema::plan::{PlanBody, PlannedExport, Relation};
 use rivet_sources::{Catalog, SourceColumn, SourceError, TableRequest};
 
 use crate::error::ExecError;
 
+/// A tolerated change, by export: what `on_schema_drift: warn|continue` let through.
+pub type Drift = Vec<(String, String)>;
+
 /// Checks every export of the plan against the live catalog (one batched call for the
-/// tables, one describe per query export).
-pub fn check_plan_is_current(catalog: &mut dyn Catalog, body: &PlanBody) -> Result<(), ExecError> {
+/// tables, one describe per query export). Returns the drift that the exports'
+/// `on_schema_drift` policies tolerate.
+pub fn check_plan_is_current(
+    catalog: &mut dyn Catalog,
+    body: &PlanBody,
+) -> Result<Drift, ExecError> {
+    let mut drift = Vec::new();
     let tables: Vec<(&PlannedExport, TableRequest)> = body
         .exports
         .iter()
@@ -42,7 +51,7 @@ pub fn check_plan_is_current(catalog: &mut dyn Catalog, body: &PlanBody) -> Resu
         Err(e) => return Err(e.into()),
     };
     for ((export, _), info) in tables.iter().zip(described) {
-        compare(export, &info.columns)?;
+        drift.extend(compare(export, &info.columns)?);
     }
     for e in &body.exports {
         if let Relation::Query { sql } = &e.relation {
@@ -53,13 +62,13 @@ pub fn check_plan_is_current(catalog: &mut dyn Catalog, body: &PlanBody) -> Resu
                     relation: "query".into(),
                     change: format!("the query no longer prepares ({err})"),
                 })?;
-            compare(e, &columns)?;
+            drift.extend(compare(e, &columns)?);
         }
     }
-    Ok(())
+    Ok(drift)
 }
 
-fn compare(export: &PlannedExport, live: &[SourceColumn]) -> Result<(), ExecError> {
+fn compare(export: &PlannedExport, live: &[SourceColumn]) -> Result<Drift, ExecError> {
     let stale = |change: String| ExecError::Stale {
         export: export.name.clone(),
         relation: export.relation.display_name(),
@@ -75,7 +84,8 @@ fn compare(export: &PlannedExport, live: &[SourceColumn]) -> Result<(), ExecErro
                 planned.name, planned.declared_type, now.declared_type
             )));
         }
-        if now.nullable != planned.nullable {
+        // NOT NULL where NULL was planned is harmless; the reverse breaks the file schema.
+        if now.nullable != planned.nullable && (now.nullable || tolerant(export).is_none()) {
             return Err(stale(format!(
                 "column `{}` changed from {} to {}",
                 planned.name,
@@ -106,16 +116,41 @@ fn compare(export: &PlannedExport, live: &[SourceColumn]) -> Result<(), ExecErro
             Some(true) => {}
         }
     }
-    if export.all_columns {
-        if let Some(added) = live
-            .iter()
-            .find(|c| !export.columns.iter().any(|p| p.name == c.name))
-        {
-            return Err(stale(format!(
-                "column `{}` ({}) was added",
-                added.name, added.declared_type
-            )));
+    let mut drift = Vec::new();
+    for planned in &export.columns {
+        if let Some(now) = live.iter().find(|c| c.name == planned.name) {
+            if now.nullable != planned.nullable {
+                drift.push((
+                    export.name.clone(),
+                    format!("column `{}` changed from NULL to NOT NULL", planned.name),
+                ));
+            }
         }
     }
-    Ok(())
+    if export.all_columns {
+        for added in live
+            .iter()
+            .filter(|c| !export.columns.iter().any(|p| p.name == c.name))
+        {
+            let change = format!(
+                "column `{}` ({}) was added (not exported until the next plan)",
+                added.name, added.declared_type
+            );
+            if tolerant(export).is_none() {
+                return Err(stale(format!(
+                    "column `{}` ({}) was added",
+                    added.name, added.declared_type
+                )));
+            }
+            drift.push((export.name.clone(), change));
+        }
+    }
+    Ok(drift)
+}
+
+/// The policy when it lets additive drift through (`warn` or `continue`).
+pub fn tolerant(export: &PlannedExport) -> Option<SchemaDriftPolicy> {
+    export
+        .on_schema_drift
+        .filter(|p| *p != SchemaDriftPolicy::Fail)
 }

@@ -3,6 +3,7 @@
 //! step for `rivet state` and audits. It stores plan bodies, digests, counts and
 //! checksums — never credentials.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,6 +19,10 @@ pub struct StateStore {
     conn: Connection,
     path: PathBuf,
 }
+
+/// An export's columns (`name type [not null]` lines) and widest value per text,
+/// JSON and binary column, as its last finalized run left them.
+pub type RecordedShape = (Vec<String>, BTreeMap<String, u64>);
 
 /// A committed chunk as recorded in state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -116,6 +121,14 @@ CREATE TABLE IF NOT EXISTS cursors (
     plan_digest TEXT NOT NULL,
     run_id TEXT NOT NULL,
     committed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS shapes (
+    export TEXT PRIMARY KEY,
+    columns TEXT NOT NULL,
+    widths TEXT NOT NULL,
+    plan_digest TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -272,6 +285,58 @@ impl StateStore {
             path: self.path.display().to_string(),
             detail: e.to_string(),
         })
+    }
+
+    /// The columns (`name type nullability` lines) and widest values recorded by the
+    /// last finalized run of an export.
+    pub fn shape(
+        &self,
+        export: &str,
+    ) -> Result<Option<RecordedShape>, ExecError> {
+        let row: Option<(String, String)> = self
+            .conn
+            .query_row(
+                "SELECT columns, widths FROM shapes WHERE export = ?1",
+                params![export],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(self.err())?;
+        Ok(row.map(|(c, w)| {
+            (
+                serde_json::from_str(&c).unwrap_or_default(),
+                serde_json::from_str(&w).unwrap_or_default(),
+            )
+        }))
+    }
+
+    /// Remembers an export's shape after a finalized run.
+    pub fn record_shape(
+        &self,
+        export: &str,
+        columns: &[String],
+        widths: &BTreeMap<String, u64>,
+        digest: &str,
+        run_id: &str,
+    ) -> Result<(), ExecError> {
+        self.conn
+            .execute(
+                &format!(
+                    "INSERT INTO shapes (export, columns, widths, plan_digest, run_id, recorded_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, {NOW}) ON CONFLICT (export) DO UPDATE SET \
+                     columns = excluded.columns, widths = excluded.widths, plan_digest = excluded.plan_digest, \
+                     run_id = excluded.run_id, recorded_at = excluded.recorded_at"
+                ),
+                params![
+                    export,
+                    serde_json::to_string(columns).unwrap_or_default(),
+                    serde_json::to_string(widths).unwrap_or_default(),
+                    digest,
+                    run_id
+                ],
+            )
+            .map(|_| ())
+            .map_err(self.err())
     }
 
     /// Forgets an incremental export's position: its next plan starts from the

@@ -187,6 +187,8 @@ pub fn compile(
             quality: e.quality.clone(),
             keep_files: Vec::new(),
             repair_of: None,
+            on_schema_drift: e.on_schema_drift,
+            shape_drift_warn_factor: e.shape_drift_warn_factor,
             skip_empty: e.skip_empty.unwrap_or(false),
             max_file_bytes: e
                 .max_file_size

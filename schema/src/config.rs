@@ -231,6 +231,18 @@ pub struct ExportConfig {
     /// Parquet one row group). Default: one file per chunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_file_size: Option<FileSize>,
+    /// What to do when the relation's columns changed — between plan and apply, or
+    /// since the last applied run (remembered in the state database): `fail` (default)
+    /// refuses (exit 3); `warn` goes on, logging and journaling the change; `continue`
+    /// goes on, journaling it. A planned column that was dropped or retyped, or became
+    /// nullable, is always refused: it cannot be exported as planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_schema_drift: Option<SchemaDriftPolicy>,
+    /// Warn (and journal `shape_drift`) when the widest text, JSON or binary value of a
+    /// column grows past this many times the widest of the last applied run (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1.0))]
+    pub shape_drift_warn_factor: Option<f64>,
     /// Quality gates checked during apply; a failing gate fails the export (exit 4),
     /// is journaled, and `_SUCCESS` is not written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -301,6 +313,19 @@ impl FileSize {
         };
         Ok((number * factor).round() as u64)
     }
+}
+
+/// How an export reacts to changed columns (see `on_schema_drift`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SchemaDriftPolicy {
+    /// Refuse the plan (exit 3).
+    #[default]
+    Fail,
+    /// Go on; log a warning and journal `schema_drift`.
+    Warn,
+    /// Go on; journal `schema_drift` only.
+    Continue,
 }
 
 /// A column Rivet adds to every exported row.

@@ -281,6 +281,12 @@ pub struct PlannedExport {
     /// original plan go on working.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repair_of: Option<String>,
+    /// `on_schema_drift` (absent: `fail`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_schema_drift: Option<crate::config::SchemaDriftPolicy>,
+    /// `shape_drift_warn_factor` (absent: 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape_drift_warn_factor: Option<f64>,
     /// Quality gates checked at finalize (absent when none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<crate::config::Quality>,
