@@ -289,10 +289,7 @@ impl StateStore {
 
     /// The columns (`name type nullability` lines) and widest values recorded by the
     /// last finalized run of an export.
-    pub fn shape(
-        &self,
-        export: &str,
-    ) -> Result<Option<RecordedShape>, ExecError> {
+    pub fn shape(&self, export: &str) -> Result<Option<RecordedShape>, ExecError> {
         let row: Option<(String, String)> = self
             .conn
             .query_row(
