@@ -78,8 +78,9 @@ struct ReadChunk<'scope, 'a> {
     encoder: ScopedJoinHandle<'scope, Result<Vec<Part>, String>>,
     temp_path: PathBuf,
     stats: ReadStats,
-    /// Quality measurements of this attempt (exports with gates only).
-    measure: Option<ChunkMeasure>,
+    /// Measurements of this attempt (value widths; gate counts when the export has
+    /// gates), merged into the export's only when the chunk commits.
+    measure: ChunkMeasure,
     started: Instant,
 }
 
@@ -346,17 +347,15 @@ fn read_chunk<'scope, 'a>(
     });
     let label = format!("export {}, chunk {}", e.name, c.id);
     let mut meta_failed = None;
-    let mut measure = Some(ChunkMeasure::default());
+    let mut measure = ChunkMeasure::default();
     let read = client.read_chunk(&chunk_read(e, c), &label, &mut |batch| {
         let batch = with_meta(batch, &schema, &e.meta_columns, &meta).map_err(|err| {
             meta_failed = Some(err.to_string());
             SinkClosed
         })?;
-        if let Some(m) = measure.as_mut() {
-            m.observe_widths(&batch);
-            if let Some(q) = &e.quality {
-                m.observe(q, &batch);
-            }
+        measure.observe_widths(&batch);
+        if let Some(q) = &e.quality {
+            measure.observe(q, &batch);
         }
         tx.send(Some(batch)).map_err(|_| SinkClosed)
     });
@@ -509,14 +508,12 @@ fn commit(ctx: &ChunkContext<'_>, read: ReadChunk<'_, '_>) -> Result<(), ExecErr
         started.elapsed().as_millis() as u64,
         nulled.as_deref(),
     )?;
-    if let Some(m) = measure {
-        ctx.measures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(e.name.clone())
-            .or_default()
-            .merge(e.quality.as_ref(), m);
-    }
+    ctx.measures
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(e.name.clone())
+        .or_default()
+        .merge(e.quality.as_ref(), measure);
     (ctx.opts.progress)(ProgressEvent::ChunkCommitted {
         export: e.name.clone(),
         chunk: c.id.clone(),

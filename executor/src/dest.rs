@@ -620,11 +620,13 @@ impl Destination {
     }
 }
 
-pub(crate) const TEMP_PREFIX_LOCAL: &str = crate::apply::TEMP_PREFIX;
-
 /// Writes `contents` to `dir/name` atomically (temp file, fsync, rename, fsync dir).
 pub(crate) fn write_atomic(dir: &Path, name: &str, contents: &[u8]) -> io::Result<()> {
-    let temp = dir.join(format!("{TEMP_PREFIX_LOCAL}{name}-{}", std::process::id()));
+    let temp = dir.join(format!(
+        "{}{name}-{}",
+        crate::apply::TEMP_PREFIX,
+        std::process::id()
+    ));
     let mut f = File::create(&temp)?;
     f.write_all(contents)?;
     f.sync_all()?;
