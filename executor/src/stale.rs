@@ -74,6 +74,7 @@ fn compare(export: &PlannedExport, live: &[SourceColumn]) -> Result<Drift, ExecE
         relation: export.relation.display_name(),
         change,
     };
+    let mut drift = Vec::new();
     for planned in &export.columns {
         let Some(now) = live.iter().find(|c| c.name == planned.name) else {
             return Err(stale(format!("column `{}` was dropped", planned.name)));
@@ -92,6 +93,12 @@ fn compare(export: &PlannedExport, live: &[SourceColumn]) -> Result<Drift, ExecE
                 if planned.nullable { "NULL" } else { "NOT NULL" },
                 if now.nullable { "NULL" } else { "NOT NULL" }
             )));
+        }
+        if now.nullable != planned.nullable {
+            drift.push((
+                export.name.clone(),
+                format!("column `{}` changed from NULL to NOT NULL", planned.name),
+            ));
         }
     }
     if let Some(key) = &export.chunk_key {
@@ -114,17 +121,6 @@ fn compare(export: &PlannedExport, live: &[SourceColumn]) -> Result<Drift, ExecE
                 )))
             }
             Some(true) => {}
-        }
-    }
-    let mut drift = Vec::new();
-    for planned in &export.columns {
-        if let Some(now) = live.iter().find(|c| c.name == planned.name) {
-            if now.nullable != planned.nullable {
-                drift.push((
-                    export.name.clone(),
-                    format!("column `{}` changed from NULL to NOT NULL", planned.name),
-                ));
-            }
         }
     }
     if export.all_columns {
