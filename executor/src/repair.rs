@@ -36,8 +36,11 @@ pub fn repair_plan(
             continue;
         }
         let dest = Destination::open(&e.name, &e.destination, rt.handle())?;
-        let manifest = crate::validate::manifest_of(plan, e, &dest)?;
-        let report = validate_export(&e.name, &dest)?;
+        let mut report = validate_export(&e.name, &dest)?;
+        let manifest = report
+            .manifest
+            .take()
+            .filter(|m| crate::validate::written_by(m, plan, e));
         let chunks = bad.entry(e.name.clone()).or_default();
         match &manifest {
             None => {

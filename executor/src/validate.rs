@@ -30,6 +30,9 @@ pub struct ExportReport {
     pub files_checked: usize,
     pub rows: u64,
     pub problems: Vec<Problem>,
+    /// The manifest that was checked (None when missing or unreadable).
+    #[serde(skip)]
+    pub manifest: Option<Manifest>,
 }
 
 /// Counts the records of a CSV text with a header line: newlines outside quotes.
@@ -80,9 +83,17 @@ pub fn manifest_of(
     Ok(dest
         .read(&e.name, MANIFEST_FILE)?
         .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
-        .filter(|m| {
-            m.plan_digest == plan.seal.digest || Some(&m.plan_digest) == e.repair_of.as_ref()
-        }))
+        .filter(|m| written_by(m, plan, e)))
+}
+
+/// Whether a manifest was written by `plan` (or, for a repaired export, by the plan
+/// it repairs), so its chunk ids mean the plan's chunks.
+pub fn written_by(
+    m: &Manifest,
+    plan: &rivet_schema::plan::Plan,
+    e: &rivet_schema::plan::PlannedExport,
+) -> bool {
+    m.plan_digest == plan.seal.digest || Some(&m.plan_digest) == e.repair_of.as_ref()
 }
 
 /// Validates the export written to `dest` (its manifest, files and `_SUCCESS`).
@@ -94,6 +105,7 @@ pub fn validate_export(export: &str, dest: &Destination) -> Result<ExportReport,
         files_checked: 0,
         rows: 0,
         problems: Vec::new(),
+        manifest: None,
     };
     let mut problem = |at: String, what: String| {
         report.problems.push(Problem {
@@ -166,6 +178,7 @@ pub fn validate_export(export: &str, dest: &Destination) -> Result<ExportReport,
         problem(location, what);
     }
     report.files_checked = manifest.files.len();
+    report.manifest = Some(manifest);
     report.rows = rows_total;
     Ok(report)
 }
