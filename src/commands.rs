@@ -641,9 +641,8 @@ fn validate(
     use rivet_executor::dest::Destination;
     use rivet_executor::validate::validate_export;
     let mut reports = Vec::new();
-    match (plan, manifest) {
-        (None, None) if config.is_some() => {
-            let config_path = config.unwrap_or(Path::new("rivet.yaml"));
+    match (plan, manifest, config) {
+        (None, None, Some(config_path)) => {
             let cfg = read_config(config_path)?;
             let state = beside(config_path, STATE_FILE);
             let store = if state.exists() {
@@ -681,7 +680,7 @@ fn validate(
                 reports.push(validate_export(&e.name, &dest)?);
             }
         }
-        (_, Some(path)) if path.to_string_lossy().contains("://") => {
+        (_, Some(path), _) if path.to_string_lossy().contains("://") => {
             let url = path.to_string_lossy();
             let url = url.strip_suffix("/manifest.json").unwrap_or(&url);
             let name = url.rsplit('/').next().unwrap_or("export").to_owned();
@@ -689,7 +688,7 @@ fn validate(
             let dest = Destination::from_url(&name, url, rt.handle())?;
             reports.push(validate_export(&name, &dest)?);
         }
-        (_, Some(path)) => {
+        (_, Some(path), _) => {
             let dir = if path.file_name().is_some_and(|n| n == "manifest.json") {
                 path.parent().unwrap_or(Path::new(".")).to_path_buf()
             } else {
@@ -701,7 +700,7 @@ fn validate(
                 .unwrap_or_else(|| "export".into());
             reports.push(validate_export(&name, &Destination::Local(dir))?);
         }
-        (Some(plan_path), None) => {
+        (Some(plan_path), None, _) => {
             let plan = read_plan(plan_path)?;
             let rt = rivet_executor::dest::runtime()?;
             for e in &plan.body.exports {
@@ -714,7 +713,7 @@ fn validate(
                 reports.push(validate_export(&e.name, &dest)?);
             }
         }
-        (None, None) => {
+        (None, None, None) => {
             return Err(
                 UsageError("give a plan file, -c rivet.yaml or --manifest PATH".into()).into(),
             );
