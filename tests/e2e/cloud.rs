@@ -3,15 +3,13 @@
 //! emulator that object_store's client accepts (see docs/destinations/gcs.md); its
 //! builder is tested offline in the executor.
 
-mod common;
-
 use std::path::Path;
 
-use common::{rivet, write};
+use crate::common::*;
 use sha2::Digest;
 
 fn s3_endpoint() -> Option<String> {
-    common::live_env("RIVET_TEST_S3_ENDPOINT", "S3 emulator (moto)")
+    crate::common::live_env("RIVET_TEST_S3_ENDPOINT", "S3 emulator (moto)")
 }
 
 fn s3_dest(endpoint: &str, prefix: &str) -> String {
@@ -71,19 +69,16 @@ fn s3_small_and_multipart_uploads_are_complete_and_checksummed_with_manifest_the
     let Some(endpoint) = s3_endpoint() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
+    let p = Project::new(&url);
     let prefix = format!("t{}/a", std::process::id());
-    write(
-        dir.path(),
-        "rivet.yaml",
-        &config(&format!(
+    p.config(&config(&format!(
             "  - name: big\n    table: rivet_fixture.big_gappy\n    format: csv\n    destination: {}\n  - name: small\n    table: rivet_fixture.all_types\n    destination: {}\n",
             s3_dest(&endpoint, &format!("{prefix}/big")),
             s3_dest(&endpoint, &format!("{prefix}/small"))
         )),
     );
     let out = run(
-        dir.path(),
+        p.dir(),
         &url,
         &["plan", "-c", "rivet.yaml", "-o", "plan.json"],
     );
@@ -92,7 +87,7 @@ fn s3_small_and_multipart_uploads_are_complete_and_checksummed_with_manifest_the
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = run(dir.path(), &url, &["apply", "plan.json"]);
+    let out = run(p.dir(), &url, &["apply", "plan.json"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
@@ -116,7 +111,7 @@ fn s3_small_and_multipart_uploads_are_complete_and_checksummed_with_manifest_the
     let csv = get(&endpoint, &format!("{prefix}/big/part-00001.csv")).unwrap();
     assert_eq!(csv.iter().filter(|b| **b == b'\n').count(), 205_713 + 1);
     // The secret key never shows up in the plan or the output.
-    let plan = std::fs::read_to_string(dir.path().join("plan.json")).unwrap();
+    let plan = std::fs::read_to_string(p.path("plan.json")).unwrap();
     assert!(!plan.contains("testing-secret-Kq8") && !stderr.contains("testing-secret-Kq8"));
     assert!(plan.contains("\"secret_key_env\": \"TEST_SK\""));
 }
@@ -128,26 +123,22 @@ fn s3_throttling_and_connection_resets_are_retried() {
         return;
     };
     let target: std::net::SocketAddr = endpoint.strip_prefix("http://").unwrap().parse().unwrap();
-    let proxy = common::proxy::FaultyHttpProxy::start(target, 2, 2);
+    let proxy = crate::common::proxy::FaultyHttpProxy::start(target, 2, 2);
     let through = format!("http://127.0.0.1:{}", proxy.port);
-    let dir = tempfile::tempdir().unwrap();
+    let p = Project::new(&url);
     let prefix = format!("t{}/faults", std::process::id());
-    write(
-        dir.path(),
-        "rivet.yaml",
-        &config(&format!(
-            "  - name: small\n    table: rivet_fixture.all_types\n    destination: {}\n",
-            s3_dest(&through, &prefix)
-        )),
-    );
+    p.config(&config(&format!(
+        "  - name: small\n    table: rivet_fixture.all_types\n    destination: {}\n",
+        s3_dest(&through, &prefix)
+    )));
     assert!(run(
-        dir.path(),
+        p.dir(),
         &url,
         &["plan", "-c", "rivet.yaml", "-o", "plan.json"]
     )
     .status
     .success());
-    let out = run(dir.path(), &url, &["apply", "plan.json"]);
+    let out = run(p.dir(), &url, &["apply", "plan.json"]);
     assert!(
         out.status.success(),
         "{}",
@@ -167,24 +158,20 @@ fn a_missing_bucket_fails_fast_naming_the_bucket() {
     let Some(endpoint) = s3_endpoint() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "rivet.yaml",
-        &config(&format!(
-            "  - name: small\n    table: rivet_fixture.all_types\n    destination: {}\n",
-            s3_dest(&endpoint, "x").replace("bucket: rivet-test", "bucket: no-such-bucket-rivet")
-        )),
-    );
+    let p = Project::new(&url);
+    p.config(&config(&format!(
+        "  - name: small\n    table: rivet_fixture.all_types\n    destination: {}\n",
+        s3_dest(&endpoint, "x").replace("bucket: rivet-test", "bucket: no-such-bucket-rivet")
+    )));
     assert!(run(
-        dir.path(),
+        p.dir(),
         &url,
         &["plan", "-c", "rivet.yaml", "-o", "plan.json"]
     )
     .status
     .success());
     let started = std::time::Instant::now();
-    let out = run(dir.path(), &url, &["apply", "plan.json"]);
+    let out = run(p.dir(), &url, &["apply", "plan.json"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("s3://no-such-bucket-rivet/x"), "{stderr}");
@@ -192,7 +179,7 @@ fn a_missing_bucket_fails_fast_naming_the_bucket() {
     assert!(!stderr.contains("testing-secret-Kq8"));
     assert!(started.elapsed().as_secs() < 60, "not retried for minutes");
     // doctor says the same, one line per check, with a fix.
-    let out = run(dir.path(), &url, &["doctor", "-c", "rivet.yaml"]);
+    let out = run(p.dir(), &url, &["doctor", "-c", "rivet.yaml"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("PASS  source: connected"), "{stdout}");
@@ -210,21 +197,20 @@ fn a_missing_bucket_fails_fast_naming_the_bucket() {
 #[test]
 fn azure_blob_through_azurite_and_a_wrong_key_is_a_permission_error() {
     let url = require_pg!();
-    let Some(endpoint) = common::live_env("RIVET_TEST_AZURE_ENDPOINT", "Azure emulator (Azurite)")
+    let Some(endpoint) =
+        crate::common::live_env("RIVET_TEST_AZURE_ENDPOINT", "Azure emulator (Azurite)")
     else {
         return;
     };
     let key = std::env::var("RIVET_TEST_AZURE_KEY").unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let p = Project::new(&url);
     let prefix = format!("t{}/az", std::process::id());
-    write(
-        dir.path(),
-        "rivet.yaml",
-        &config(&format!(
+    p.config(&config(&format!(
             "  - name: big\n    table: rivet_fixture.big_gappy\n    format: csv\n    compression: zstd\n    max_file_size: 2MiB\n    destination: {{ type: azure, account: devstoreaccount1, container: rivet-test, prefix: {prefix}, endpoint: \"{endpoint}\", account_key_env: AZ_KEY }}\n"
         )),
     );
-    let ok = rivet(dir.path(), &url)
+    let ok = p
+        .rivet()
         .env("AZ_KEY", &key)
         .args(["run", "-c", "rivet.yaml"])
         .output()
@@ -234,7 +220,8 @@ fn azure_blob_through_azurite_and_a_wrong_key_is_a_permission_error() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let doctor = rivet(dir.path(), &url)
+    let doctor = p
+        .rivet()
         .env("AZ_KEY", &key)
         .args(["doctor", "-c", "rivet.yaml"])
         .output()
@@ -246,7 +233,8 @@ fn azure_blob_through_azurite_and_a_wrong_key_is_a_permission_error() {
     );
     // A wrong key: a clear permission error, exit 1, and the key is not echoed.
     let wrong = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktd3Jvbmcta2V5LXdyb25nLWtleQ==";
-    let bad = rivet(dir.path(), &url)
+    let bad = p
+        .rivet()
         .env("AZ_KEY", wrong)
         .args(["run", "-c", "rivet.yaml"])
         .output()
@@ -270,25 +258,22 @@ fn a_killed_upload_leaves_no_partial_object_and_resume_completes_it() {
     let Some(endpoint) = s3_endpoint() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
+    let p = Project::new(&url);
     let prefix = format!("t{}/kill", std::process::id());
-    write(
-        dir.path(),
-        "rivet.yaml",
-        &config(&format!(
+    p.config(&config(&format!(
             "  - name: big\n    table: rivet_fixture.big_gappy\n    format: csv\n    tuning: {{ batch_size: 1000 }}\n    destination: {}\n",
             s3_dest(&endpoint, &prefix)
         )),
     );
     assert!(run(
-        dir.path(),
+        p.dir(),
         &url,
         &["plan", "-c", "rivet.yaml", "-o", "plan.json"]
     )
     .status
     .success());
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("rivet"))
-        .current_dir(dir.path())
+        .current_dir(p.dir())
         .env("DATABASE_URL", &url)
         .env("TEST_AK", "testing-access-key")
         .env("TEST_SK", "testing-secret-Kq8")
@@ -301,7 +286,7 @@ fn a_killed_upload_leaves_no_partial_object_and_resume_completes_it() {
     child.wait().unwrap();
     let before = get(&endpoint, &format!("{prefix}/part-00001.csv"));
     assert!(get(&endpoint, &format!("{prefix}/_SUCCESS")).is_none());
-    let out = run(dir.path(), &url, &["apply", "plan.json", "--resume"]);
+    let out = run(p.dir(), &url, &["apply", "plan.json", "--resume"]);
     assert!(
         out.status.success(),
         "{}",
@@ -324,16 +309,14 @@ fn a_killed_upload_leaves_no_partial_object_and_resume_completes_it() {
 #[test]
 fn stdout_destination_pipes_parquet_and_csv() {
     let url = require_pg!();
-    let dir = tempfile::tempdir().unwrap();
+    let p = Project::new(&url);
     for (format, check) in [("parquet", 0), ("csv", 1)] {
-        write(
-            dir.path(),
-            "rivet.yaml",
-            &config(&format!(
+        p.config(&config(&format!(
                 "  - name: piped\n    table: rivet_fixture.all_types\n    format: {format}\n    destination: {{ type: stdout }}\n"
             )),
         );
-        let out = rivet(dir.path(), &url)
+        let out = p
+            .rivet()
             .args(["run", "-c", "rivet.yaml"])
             .output()
             .unwrap();
@@ -358,12 +341,9 @@ fn stdout_destination_pipes_parquet_and_csv() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("piped: 10 rows"));
     }
     // Several exports, or chunks, cannot share one stream.
-    write(
-        dir.path(),
-        "rivet.yaml",
-        &config("  - name: piped\n    table: rivet_fixture.big_gappy\n    mode: chunked\n    destination: { type: stdout }\n"),
+    p.config(&config("  - name: piped\n    table: rivet_fixture.big_gappy\n    mode: chunked\n    destination: { type: stdout }\n"),
     );
-    rivet(dir.path(), &url)
+    p.rivet()
         .args(["plan", "-c", "rivet.yaml"])
         .assert()
         .code(2)
@@ -378,25 +358,22 @@ fn a_read_that_fails_midway_publishes_no_object() {
     };
     // The database connection is cut after ~12 MB, once the CSV upload has gone
     // multipart; with no retries the chunk fails and its upload must be aborted.
-    let (proxy, through) = common::proxy::CuttingProxy::in_front_of(&url, 12_000_000);
-    let dir = tempfile::tempdir().unwrap();
+    let (proxy, through) = crate::common::proxy::CuttingProxy::in_front_of(&url, 12_000_000);
+    let p = Project::new(&url);
     let prefix = format!("t{}/cut", std::process::id());
-    write(
-        dir.path(),
-        "rivet.yaml",
-        &config(&format!(
+    p.config(&config(&format!(
             "  - name: big\n    table: rivet_fixture.big_gappy\n    format: csv\n    tuning: {{ max_retries: 0 }}\n    destination: {}\n",
             s3_dest(&endpoint, &prefix)
         )),
     );
     assert!(run(
-        dir.path(),
+        p.dir(),
         &url,
         &["plan", "-c", "rivet.yaml", "-o", "plan.json"]
     )
     .status
     .success());
-    let out = run(dir.path(), &through, &["apply", "plan.json"]);
+    let out = run(p.dir(), &through, &["apply", "plan.json"]);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -420,27 +397,21 @@ fn validate_reads_objects_back_from_the_store() {
     let Some(endpoint) = s3_endpoint() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
+    let p = Project::new(&url);
     let prefix = format!("t{}/validate", std::process::id());
-    write(
-        dir.path(),
-        "rivet.yaml",
-        &config(&format!(
-            "  - name: small\n    table: rivet_fixture.all_types\n    destination: {}\n",
-            s3_dest(&endpoint, &prefix)
-        )),
-    );
+    p.config(&config(&format!(
+        "  - name: small\n    table: rivet_fixture.all_types\n    destination: {}\n",
+        s3_dest(&endpoint, &prefix)
+    )));
     assert!(run(
-        dir.path(),
+        p.dir(),
         &url,
         &["plan", "-c", "rivet.yaml", "-o", "plan.json"]
     )
     .status
     .success());
-    assert!(run(dir.path(), &url, &["apply", "plan.json"])
-        .status
-        .success());
-    let out = run(dir.path(), &url, &["validate", "plan.json"]);
+    assert!(run(p.dir(), &url, &["apply", "plan.json"]).status.success());
+    let out = run(p.dir(), &url, &["validate", "plan.json"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(
@@ -448,7 +419,8 @@ fn validate_reads_objects_back_from_the_store() {
         "{stdout}"
     );
     // The same export by URL, with the standard AWS variables.
-    let by_url = rivet(dir.path(), &url)
+    let by_url = p
+        .rivet()
         .env("AWS_ENDPOINT_URL", &endpoint)
         .env("AWS_ALLOW_HTTP", "true")
         .env("AWS_ACCESS_KEY_ID", "testing-access-key")
@@ -484,12 +456,9 @@ fn gcs_live_round_trip_and_validate() {
     let creds = std::env::var("RIVET_TEST_GCS_CREDENTIALS")
         .map(|f| format!(", credentials_file: \"{f}\""))
         .unwrap_or_default();
-    let dir = tempfile::tempdir().unwrap();
+    let p = Project::new(&url);
     let prefix = format!("rivet-test/t{}", std::process::id());
-    write(
-        dir.path(),
-        "rivet.yaml",
-        &config(&format!(
+    p.config(&config(&format!(
             "  - name: big\n    table: rivet_fixture.big_gappy\n    format: csv\n    destination: {{ type: gcs, bucket: {bucket}, prefix: {prefix}{creds} }}\n"
         )),
     );
@@ -499,7 +468,7 @@ fn gcs_live_round_trip_and_validate() {
         vec!["apply", "plan.json"],
         vec!["validate", "plan.json"],
     ] {
-        let out = run(dir.path(), &url, &args);
+        let out = run(p.dir(), &url, &args);
         assert!(
             out.status.success(),
             "{args:?}: {}{}",

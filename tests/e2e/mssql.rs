@@ -7,13 +7,11 @@
 //! makes its own database, loads `fixtures/mssql/seed.sql` and drops it at the end.
 //! How to start SQL Server 2019+ on a laptop: docs/sources/mssql.md.
 
-mod common;
-
 use std::path::Path;
 
+use crate::common::*;
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Decimal128Type, Int64Type, TimestampMicrosecondType};
-use common::{concat, read_export_parquet, write};
 use tiberius::{AuthMethod, Client, Config, EncryptionLevel};
 use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
@@ -123,25 +121,23 @@ fn config(exports: &str) -> String {
 #[ignore = "needs a real SQL Server: set RIVET_TEST_MSSQL_URL (docs/sources/mssql.md)"]
 fn every_sql_server_fixture_value_round_trips_through_parquet() {
     let s = Scratch::new("types");
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    write(
-        dir.path(),
-        "rivet.yaml",
-        &config(&format!(
+    let p = Project::new(&s.url);
+    let out = p.path("out");
+    p.config(&config(&format!(
             "  - name: all_types\n    table: rivet_fixture.all_types\n    mode: chunked\n    chunk_size: 2\n    destination:\n      type: local\n      path: {}/all_types\n",
             out.display()
         )),
     );
-    rivet(dir.path(), &s.url)
+    rivet(p.dir(), &s.url)
         .args(["plan", "-c", "rivet.yaml", "-o", "plan.json"])
         .assert()
         .success();
-    rivet(dir.path(), &s.url)
+    rivet(p.dir(), &s.url)
         .args(["apply", "plan.json"])
         .assert()
         .success();
-    let batch = common::sort_batch(&concat(&read_export_parquet(&out.join("all_types"))), "id");
+    let batch =
+        crate::common::sort_batch(&concat(&read_export_parquet(&out.join("all_types"))), "id");
     assert_eq!(batch.num_rows(), 4);
     let col = |name: &str| batch.column_by_name(name).unwrap().clone();
     let text = |name: &str, row: usize| col(name).as_string::<i32>().value(row).to_owned();
@@ -198,33 +194,30 @@ fn every_sql_server_fixture_value_round_trips_through_parquet() {
 #[ignore = "needs a real SQL Server: set RIVET_TEST_MSSQL_URL (docs/sources/mssql.md)"]
 fn sql_server_chunked_apply_is_exact_stale_plans_are_refused_and_resume_works() {
     let mut s = Scratch::new("chunks");
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    write(
-        dir.path(),
-        "rivet.yaml",
-        &config(&format!(
+    let p = Project::new(&s.url);
+    let out = p.path("out");
+    p.config(&config(&format!(
             "  - name: big\n    table: rivet_fixture.big_gappy\n    mode: chunked\n    chunk_size: 20000\n    destination:\n      type: local\n      path: {}/big\n  - name: items\n    table: Sales Data.Order Items\n    destination:\n      type: local\n      path: {}/items\n",
             out.display(),
             out.display()
         )),
     );
-    rivet(dir.path(), &s.url)
+    rivet(p.dir(), &s.url)
         .args(["plan", "-c", "rivet.yaml", "-o", "plan.json"])
         .assert()
         .success();
-    let again = dir.path().join("plan2.json");
-    rivet(dir.path(), &s.url)
+    let again = p.path("plan2.json");
+    rivet(p.dir(), &s.url)
         .args(["plan", "-c", "rivet.yaml", "-o"])
         .arg(&again)
         .assert()
         .success();
     assert_eq!(
-        std::fs::read(dir.path().join("plan.json")).unwrap(),
+        std::fs::read(p.path("plan.json")).unwrap(),
         std::fs::read(&again).unwrap(),
         "plans of an unchanged database are byte-identical"
     );
-    rivet(dir.path(), &s.url)
+    rivet(p.dir(), &s.url)
         .args(["apply", "plan.json"])
         .assert()
         .success();
@@ -245,26 +238,23 @@ fn sql_server_chunked_apply_is_exact_stale_plans_are_refused_and_resume_works() 
         "USE [{}]; ALTER TABLE rivet_fixture.big_gappy ADD extra int NULL",
         s.db
     ));
-    rivet(dir.path(), &s.url)
+    rivet(p.dir(), &s.url)
         .args(["apply", "plan.json"])
         .assert()
         .code(3);
 
-    let out2 = dir.path().join("out2");
-    write(
-        dir.path(),
-        "rivet.yaml",
-        &config(&format!(
+    let out2 = p.path("out2");
+    p.config(&config(&format!(
             "  - name: big\n    table: rivet_fixture.big_gappy\n    mode: chunked\n    chunk_size: 5000\n    destination:\n      type: local\n      path: {}/big\n",
             out2.display()
         )),
     );
-    rivet(dir.path(), &s.url)
+    rivet(p.dir(), &s.url)
         .args(["plan", "-c", "rivet.yaml", "-o", "plan3.json"])
         .assert()
         .success();
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("rivet"))
-        .current_dir(dir.path())
+        .current_dir(p.dir())
         .env("DATABASE_URL", &s.url)
         .args(["apply", "plan3.json"])
         .spawn()
@@ -272,7 +262,7 @@ fn sql_server_chunked_apply_is_exact_stale_plans_are_refused_and_resume_works() 
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let _ = child.kill();
     let _ = child.wait();
-    rivet(dir.path(), &s.url)
+    rivet(p.dir(), &s.url)
         .args(["apply", "plan3.json", "--resume"])
         .assert()
         .success();
@@ -289,26 +279,23 @@ fn sql_server_chunked_apply_is_exact_stale_plans_are_refused_and_resume_works() 
 fn sql_server_password_never_appears_in_plan_state_or_output() {
     let s = Scratch::new("secrets");
     let password = admin_password(&s.url);
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    write(
-        dir.path(),
-        "rivet.yaml",
-        &config(&format!(
+    let p = Project::new(&s.url);
+    let out = p.path("out");
+    p.config(&config(&format!(
             "  - name: pk\n    table: rivet_fixture.composite_pk\n    destination:\n      type: local\n      path: {}/pk\n",
             out.display()
         )),
     );
-    let plan = rivet(dir.path(), &s.url)
+    let plan = rivet(p.dir(), &s.url)
         .args(["plan", "-c", "rivet.yaml", "-o", "plan.json"])
         .output()
         .unwrap();
-    let apply = rivet(dir.path(), &s.url)
+    let apply = rivet(p.dir(), &s.url)
         .args(["apply", "plan.json"])
         .output()
         .unwrap();
     assert!(apply.status.success());
-    let bad = rivet(dir.path(), &s.url.replace("/rivet_t_", "/no_such_db_"))
+    let bad = rivet(p.dir(), &s.url.replace("/rivet_t_", "/no_such_db_"))
         .args(["plan", "-c", "rivet.yaml", "-o", "bad.json"])
         .output()
         .unwrap();
@@ -318,10 +305,7 @@ fn sql_server_password_never_appears_in_plan_state_or_output() {
         ("plan stderr", plan.stderr),
         ("apply stderr", apply.stderr),
         ("failed plan stderr", bad.stderr),
-        (
-            "plan.json",
-            std::fs::read(dir.path().join("plan.json")).unwrap(),
-        ),
+        ("plan.json", std::fs::read(p.path("plan.json")).unwrap()),
     ] {
         assert!(
             !String::from_utf8_lossy(&bytes).contains(&password),
@@ -340,19 +324,17 @@ fn admin_password(url: &str) -> String {
 /// names the target and what to check, and never the password.
 #[test]
 fn unreachable_sql_server_fails_clearly_without_the_password() {
-    let dir = tempfile::tempdir().unwrap();
+    let p = Project::offline();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    write(
-        dir.path(),
-        "rivet.yaml",
-        &config("  - name: a\n    table: dbo.t\n    destination: { type: local, path: out }\n"),
-    );
+    p.config(&config(
+        "  - name: a\n    table: dbo.t\n    destination: { type: local, path: out }\n",
+    ));
     let out = rivet(
-        dir.path(),
+        p.dir(),
         &format!("sqlserver://rivet:s3cr%40t-pw@127.0.0.1:{port}/sales"),
     )
     .args(["plan", "-c", "rivet.yaml", "-o", "plan.json"])
@@ -366,7 +348,7 @@ fn unreachable_sql_server_fails_clearly_without_the_password() {
     );
     assert!(!stderr.contains("s3cr"), "{stderr}");
     let bad = rivet(
-        dir.path(),
+        p.dir(),
         "sqlserver://rivet:s3cr%40t-pw@127.0.0.1:notaport/sales",
     )
     .args(["plan", "-c", "rivet.yaml", "-o", "plan.json"])

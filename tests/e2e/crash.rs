@@ -5,13 +5,11 @@
 //! `RIVET_CRASH_TRIALS` sets the number of trials (default 10; the heavy variant is
 //! `RIVET_CRASH_TRIALS=100`). `RIVET_CRASH_SEED` replays a run; the seed is printed.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_matches_source, concat, read_export_parquet, rivet, write};
+use crate::common::*;
 
 /// A small deterministic generator (xorshift64*), so a failing seed can be replayed.
 struct Rng(u64);
@@ -43,7 +41,7 @@ fn check_no_partial_files(out: &Path) {
 #[test]
 fn random_sigkills_then_resume_always_give_exactly_the_source_rows() {
     let url = require_pg!();
-    let mut client = common::connect(&url);
+    let mut client = crate::common::connect(&url);
     chunked_trials(&url, "postgres", &mut |_, out| {
         let batch = concat(&read_export_parquet(out));
         assert_matches_source(&mut client, "rivet_fixture.big_gappy", "\"id\"", &batch);
@@ -72,12 +70,12 @@ fn chunked_trials(url: &str, kind: &str, check: &mut dyn FnMut(u32, &Path)) {
     let full = started.elapsed().as_millis().max(50) as u64;
     let mut kills_before_end = 0;
     for trial in 0..trials {
-        let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "rivet.yaml", &cfg);
-        std::fs::copy(probe.path().join("plan.json"), dir.path().join("plan.json")).unwrap();
+        let p = Project::new(&url);
+        p.config(&cfg);
+        std::fs::copy(probe.path().join("plan.json"), p.path("plan.json")).unwrap();
         let delay = Duration::from_millis(rng.next() % full);
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("rivet"))
-            .current_dir(dir.path())
+            .current_dir(p.dir())
             .env("DATABASE_URL", url)
             .args(["apply", "plan.json"])
             .stderr(Stdio::null())
@@ -89,9 +87,9 @@ fn chunked_trials(url: &str, kind: &str, check: &mut dyn FnMut(u32, &Path)) {
         }
         let _ = child.kill();
         child.wait().unwrap();
-        let out = dir.path().join("out");
+        let out = p.path("out");
         check_no_partial_files(&out);
-        rivet(dir.path(), url)
+        rivet(p.dir(), url)
             .args(["apply", "plan.json", "--resume"])
             .assert()
             .success();
@@ -296,9 +294,9 @@ fn incremental_trials(url: &str, table: &mut dyn Table, kind: &str) {
     for trial in 0..trials {
         table.exec("DELETE FROM T.events");
         table.exec("INSERT INTO T.events SELECT id, n, label FROM rivet_fixture.big_gappy WHERE id <= 60000");
-        let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "rivet.yaml", &cfg);
-        rivet(dir.path(), url)
+        let p = Project::new(&url);
+        p.config(&cfg);
+        rivet(p.dir(), url)
             .args(["plan", "-c", "rivet.yaml", "-o", "p1.json"])
             .assert()
             .success();
@@ -306,7 +304,7 @@ fn incremental_trials(url: &str, table: &mut dyn Table, kind: &str) {
             // The first trial's window 1 runs uninterrupted to learn how long it takes.
             let probe = tempfile::tempdir().unwrap();
             write(probe.path(), "rivet.yaml", &cfg);
-            std::fs::copy(dir.path().join("p1.json"), probe.path().join("p1.json")).unwrap();
+            std::fs::copy(p.path("p1.json"), probe.path().join("p1.json")).unwrap();
             let started = Instant::now();
             rivet(probe.path(), url)
                 .args(["apply", "p1.json"])
@@ -315,35 +313,35 @@ fn incremental_trials(url: &str, table: &mut dyn Table, kind: &str) {
             full_ms = started.elapsed().as_millis().max(50) as u64;
         }
         kills += u32::from(kill_check_resume(
-            dir.path(),
+            p.dir(),
             url,
             "p1.json",
             &mut rng,
             full_ms,
         ));
         assert_eq!(
-            window_ids(&dir.path().join("out/window-00001")),
+            window_ids(&p.path("out/window-00001")),
             table.ids("id <= 60000"),
             "trial {trial}: window 1"
         );
         table.exec("INSERT INTO T.events SELECT id, n, label FROM rivet_fixture.big_gappy WHERE id > 60000 AND id <= 130000");
-        rivet(dir.path(), url)
+        rivet(p.dir(), url)
             .args(["plan", "-c", "rivet.yaml", "-o", "p2.json"])
             .assert()
             .success();
         kills += u32::from(kill_check_resume(
-            dir.path(),
+            p.dir(),
             url,
             "p2.json",
             &mut rng,
             full_ms,
         ));
         assert_eq!(
-            window_ids(&dir.path().join("out/window-00002")),
+            window_ids(&p.path("out/window-00002")),
             table.ids("id > 60000"),
             "trial {trial}: window 2"
         );
-        assert_eq!(committed_position(dir.path()).map(|p| p.1), Some(2));
+        assert_eq!(committed_position(p.dir()).map(|p| p.1), Some(2));
         eprintln!("trial {trial}: both windows exact");
     }
     assert!(
@@ -356,7 +354,7 @@ fn incremental_trials(url: &str, table: &mut dyn Table, kind: &str) {
 fn postgres_incremental_windows_survive_random_sigkills() {
     let url = require_pg!();
     let schema = format!("t_crash_inc_{}", std::process::id());
-    let mut client = common::connect(&url);
+    let mut client = crate::common::connect(&url);
     client
         .batch_execute(&format!(
             "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE; CREATE SCHEMA \"{schema}\";
@@ -401,7 +399,7 @@ fn mariadb_chunked_apply_survives_random_sigkills() {
         assert_eq!(ids.len(), n, "trial {trial}: a row was written twice");
         assert_eq!(ids, source.ids("TRUE"), "trial {trial}: key set differs");
         if trial + 1 == trials {
-            common::assert_matches_mysql(out, &url, "rivet_fixture.big_gappy", "id");
+            crate::common::assert_matches_mysql(out, &url, "rivet_fixture.big_gappy", "id");
         }
     });
 }

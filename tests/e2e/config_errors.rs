@@ -4,12 +4,14 @@
 use assert_cmd::Command;
 use predicates::prelude::*;
 
+use crate::common::*;
+
 fn plan_with(config: &str) -> assert_cmd::assert::Assert {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("rivet.yaml"), config).unwrap();
+    let p = Project::offline();
+    std::fs::write(p.path("rivet.yaml"), config).unwrap();
     Command::cargo_bin("rivet")
         .unwrap()
-        .current_dir(dir.path())
+        .current_dir(p.dir())
         .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
         .args(["plan", "-c", "rivet.yaml", "-o", "plan.json"])
         .assert()
@@ -148,11 +150,11 @@ fn missing_config_file_is_a_usage_error() {
 
 #[test]
 fn plan_file_that_is_not_json_is_refused_with_exit_3() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("plan.json"), "not json").unwrap();
+    let p = Project::offline();
+    std::fs::write(p.path("plan.json"), "not json").unwrap();
     Command::cargo_bin("rivet")
         .unwrap()
-        .current_dir(dir.path())
+        .current_dir(p.dir())
         .args(["apply", "plan.json"])
         .assert()
         .code(3)

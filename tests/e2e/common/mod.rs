@@ -1,9 +1,13 @@
-//! Shared helpers for the end-to-end tests: the live PostgreSQL from
-//! `scripts/test-env.sh`, a scratch schema per test, running the `rivet` binary, and
-//! reading output files back to compare every cell with the source.
+//! Shared helpers for the end-to-end tests: the live databases from
+//! `scripts/test-env.sh`, a scratch schema per test, a [`Project`] (a directory with a
+//! config, planned and applied by the `rivet` binary), and reading output files back to
+//! compare every cell with the source.
 #![allow(dead_code)]
 
+pub mod project;
 pub mod proxy;
+
+pub use project::{pg_config, pg_config_with, Project};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -54,7 +58,7 @@ pub fn mysql_url() -> Option<String> {
 #[macro_export]
 macro_rules! require_mysql {
     () => {
-        match common::mysql_url() {
+        match $crate::common::mysql_url() {
             Some(u) => u,
             None => return,
         }
@@ -87,7 +91,7 @@ pub fn assert_matches_mysql(dir: &Path, url: &str, table: &str, keys: &str) {
 #[macro_export]
 macro_rules! require_pg {
     () => {
-        match common::pg_url() {
+        match $crate::common::pg_url() {
             Some(u) => u,
             None => return,
         }

@@ -2,24 +2,14 @@
 //! `scripts/test-env.sh`: the PostgreSQL guarantees (plan, seal, staleness, apply,
 //! resume, type fidelity, no secrets) on the second engine.
 
-mod common;
-
 use std::path::Path;
 
-use common::{rivet, write};
+use crate::common::*;
 use predicates::prelude::*;
 
 fn config(exports: &str) -> String {
     format!("source:\n  type: mysql\n  url_env: DATABASE_URL\nexports:\n{exports}")
 }
-
-fn plan_ok(dir: &Path, url: &str, out: &str) {
-    rivet(dir, url)
-        .args(["plan", "-c", "rivet.yaml", "-o", out])
-        .assert()
-        .success();
-}
-
 /// A database of its own for a test that changes tables, dropped at the end.
 struct Scratch {
     conn: mysql::Conn,
@@ -58,11 +48,8 @@ impl Drop for Scratch {
 #[test]
 fn every_mariadb_fixture_value_round_trips_through_parquet_cell_for_cell() {
     let url = require_mysql!();
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "rivet.yaml",
-        &config(
+    let p = Project::new(&url);
+    p.config(&config(
             "  - name: all_types\n    table: all_types\n    destination: { type: local, path: out/all_types }\n\
              \x20 - name: zero_dates\n    table: zero_dates\n    destination: { type: local, path: out/zero_dates }\n\
              \x20 - name: order_items\n    table: rivet_fixture.Order Items\n    mode: chunked\n    chunk_size: 7\n    destination: { type: local, path: out/order_items }\n\
@@ -70,19 +57,21 @@ fn every_mariadb_fixture_value_round_trips_through_parquet_cell_for_cell() {
              \x20 - name: pairs\n    table: composite_pk\n    destination: { type: local, path: out/pairs }\n",
         ),
     );
-    plan_ok(dir.path(), &url, "plan.json");
-    rivet(dir.path(), &url)
-        .args(["apply", "plan.json"])
-        .assert()
-        .success();
-    let out = dir.path().join("out");
-    common::assert_matches_mysql(&out.join("all_types"), &url, "all_types", "id");
-    common::assert_matches_mysql(&out.join("zero_dates"), &url, "zero_dates", "id");
-    common::assert_matches_mysql(&out.join("order_items"), &url, "`Order Items`", "Order ID");
-    common::assert_matches_mysql(&out.join("big"), &url, "big_gappy", "id");
-    common::assert_matches_mysql(&out.join("pairs"), &url, "composite_pk", "a,b");
+    p.plan_to("plan.json", &[]);
+    p.rivet().args(["apply", "plan.json"]).assert().success();
+    let out = p.path("out");
+    crate::common::assert_matches_mysql(&out.join("all_types"), &url, "all_types", "id");
+    crate::common::assert_matches_mysql(&out.join("zero_dates"), &url, "zero_dates", "id");
+    crate::common::assert_matches_mysql(
+        &out.join("order_items"),
+        &url,
+        "`Order Items`",
+        "Order ID",
+    );
+    crate::common::assert_matches_mysql(&out.join("big"), &url, "big_gappy", "id");
+    crate::common::assert_matches_mysql(&out.join("pairs"), &url, "composite_pk", "a,b");
     // Zero dates become NULL and are counted in the journal.
-    rivet(dir.path(), &url)
+    p.rivet()
         .args(["journal"])
         .assert()
         .success()
@@ -94,20 +83,17 @@ fn mariadb_plans_are_deterministic_and_refused_when_stale() {
     let url = require_mysql!();
     let mut s = Scratch::new(&url, "stale");
     s.exec("CREATE TABLE DB.items (id BIGINT PRIMARY KEY, v VARCHAR(10)); INSERT INTO DB.items VALUES (1, 'a'), (2, 'b')");
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "rivet.yaml",
-        &config(&format!("  - name: items\n    table: {}.items\n    mode: chunked\n    destination: {{ type: local, path: out }}\n", s.db)),
+    let p = Project::new(&url);
+    p.config(&config(&format!("  - name: items\n    table: {}.items\n    mode: chunked\n    destination: {{ type: local, path: out }}\n", s.db)),
     );
-    plan_ok(dir.path(), &url, "a.json");
-    plan_ok(dir.path(), &url, "b.json");
-    rivet(dir.path(), &url)
+    p.plan_to("a.json", &[]);
+    p.plan_to("b.json", &[]);
+    p.rivet()
         .args(["plan", "diff", "a.json", "b.json"])
         .assert()
         .code(0);
     s.exec("ALTER TABLE DB.items ADD COLUMN extra INT");
-    rivet(dir.path(), &url)
+    p.rivet()
         .args(["apply", "a.json"])
         .assert()
         .code(3)
@@ -117,13 +103,10 @@ fn mariadb_plans_are_deterministic_and_refused_when_stale() {
 #[test]
 fn mariadb_chunked_mode_without_an_integer_key_is_refused() {
     let url = require_mysql!();
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "rivet.yaml",
-        &config("  - name: bad\n    table: no_pk\n    mode: chunked\n    destination: { type: local, path: out }\n"),
+    let p = Project::new(&url);
+    p.config(&config("  - name: bad\n    table: no_pk\n    mode: chunked\n    destination: { type: local, path: out }\n"),
     );
-    rivet(dir.path(), &url)
+    p.rivet()
         .args(["plan", "-c", "rivet.yaml", "-o", "plan.json"])
         .assert()
         .code(2)
@@ -136,20 +119,17 @@ fn mariadb_chunked_mode_without_an_integer_key_is_refused() {
 #[test]
 fn killed_mariadb_apply_resumes_to_exactly_the_source_rows() {
     let url = require_mysql!();
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "rivet.yaml",
-        &config("  - name: big\n    table: big_gappy\n    mode: chunked\n    chunk_size: 10000\n    tuning: { batch_size: 1000 }\n    destination: { type: local, path: out }\n"),
+    let p = Project::new(&url);
+    p.config(&config("  - name: big\n    table: big_gappy\n    mode: chunked\n    chunk_size: 10000\n    tuning: { batch_size: 1000 }\n    destination: { type: local, path: out }\n"),
     );
-    plan_ok(dir.path(), &url, "plan.json");
-    common::apply_and_kill_after(dir.path(), &url, 2);
-    rivet(dir.path(), &url)
+    p.plan_to("plan.json", &[]);
+    crate::common::apply_and_kill_after(p.dir(), &url, 2);
+    p.rivet()
         .args(["apply", "plan.json", "--resume"])
         .assert()
         .success()
         .stderr(predicate::str::contains("skipped"));
-    common::assert_matches_mysql(&dir.path().join("out"), &url, "big_gappy", "id");
+    crate::common::assert_matches_mysql(&p.path("out"), &url, "big_gappy", "id");
 }
 
 #[test]
@@ -157,32 +137,30 @@ fn mariadb_credentials_never_appear_in_plan_state_or_output() {
     let url = require_mysql!();
     let password = std::env::var("RIVET_TEST_MYSQL_PASSWORD")
         .expect("scripts/test-env.sh exports RIVET_TEST_MYSQL_PASSWORD");
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "rivet.yaml",
-        &config("  - name: pairs\n    table: composite_pk\n    destination: { type: local, path: out }\n"),
-    );
+    let p = Project::new(&url);
+    p.config(&config(
+        "  - name: pairs\n    table: composite_pk\n    destination: { type: local, path: out }\n",
+    ));
     let mut seen = Vec::new();
     for args in [
         vec!["plan", "-c", "rivet.yaml", "-o", "plan.json"],
         vec!["-vv", "apply", "plan.json"],
         vec!["state", "--json"],
     ] {
-        let out = rivet(dir.path(), &url).args(&args).output().unwrap();
+        let out = p.rivet().args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
         seen.push(out.stdout);
         seen.push(out.stderr);
     }
     let wrong = url.replace(&password, "wrong-secret-MY9");
-    let out = rivet(dir.path(), &wrong)
+    let out = rivet(p.dir(), &wrong)
         .args(["plan", "-c", "rivet.yaml", "-o", "x.json"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("wrong-secret-MY9"));
     for name in ["plan.json", ".rivet_state.db", "out/manifest.json"] {
-        seen.push(std::fs::read(dir.path().join(name)).unwrap());
+        seen.push(std::fs::read(p.path(name)).unwrap());
     }
     for bytes in seen {
         assert!(

@@ -1,0 +1,25 @@
+//! The end-to-end suite: one test binary (compiled once) with a module per feature.
+//! Tests run the `rivet` binary against the live services of `scripts/test-env.sh`
+//! (PostgreSQL, MariaDB, moto, Azurite) and compare what it wrote with the source.
+//! With `CI=true` a test whose service is missing fails instead of skipping.
+
+#[macro_use]
+mod common;
+
+mod architecture;
+mod chunking;
+mod cloud;
+mod config_errors;
+mod crash;
+mod drift;
+mod fidelity;
+mod incremental;
+mod mssql;
+mod mysql;
+mod output_options;
+mod plans;
+mod quality;
+mod repair;
+mod resilience;
+mod security;
+mod validate;
