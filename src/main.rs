@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match commands::dispatch(cli) {
-        Ok(code) => ExitCode::from(code),
+        Ok(status) => ExitCode::from(exit::code(status)),
         Err(err) => {
             let code = exit::code_for(&err);
             eprintln!("error: {err:#}");

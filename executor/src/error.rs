@@ -1,7 +1,7 @@
-//! Executor errors, each with the exit code the CLI maps it to: 3 when the plan is
-//! refused (seal, version, staleness), 1 for runtime failures.
+//! Executor errors, each with the kind of failure the CLI maps to an exit code: refused
+//! plans (seal, version, staleness), failed checks (quality gates), runtime failures.
 
-use rivet_schema::PlanFileError;
+use rivet_schema::{FailureKind, PlanFileError};
 use rivet_sources::SourceError;
 
 /// Why an apply stopped.
@@ -18,6 +18,15 @@ pub enum ExecError {
         export: String,
         relation: String,
         change: String,
+    },
+    /// The columns differ from what the last run of the export wrote to the same
+    /// destination, and `on_schema_drift: fail` refuses that (exit 3). Planning again
+    /// does not help: the history is in the state database.
+    #[error("export {export}: the columns differ from what its last run wrote to {destination}: {changes}; `on_schema_drift: fail` (the default) keeps one shape per destination. If the change is intended, set `on_schema_drift: warn` (or `continue`) on this export, plan again and apply — or export to a new destination")]
+    DriftSinceLastRun {
+        export: String,
+        destination: String,
+        changes: String,
     },
     #[error("export {export}: {detail}")]
     Source { export: String, detail: String },
@@ -68,12 +77,14 @@ impl ExecError {
         }
     }
 
-    /// Process exit code for this error (see docs/exit-codes.md).
-    pub fn exit_code(&self) -> i32 {
+    /// Which exit code this error leads to (see docs/exit-codes.md).
+    pub fn kind(&self) -> FailureKind {
         match self {
-            ExecError::PlanRefused(_) | ExecError::Stale { .. } => 3,
-            ExecError::Quality { .. } => 4,
-            _ => 1,
+            ExecError::PlanRefused(_)
+            | ExecError::Stale { .. }
+            | ExecError::DriftSinceLastRun { .. } => FailureKind::Refused,
+            ExecError::Quality { .. } => FailureKind::CheckFailed,
+            _ => FailureKind::Runtime,
         }
     }
 }

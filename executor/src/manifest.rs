@@ -3,10 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// File name of the manifest inside an export's destination.
-pub const MANIFEST_FILE: &str = "manifest.json";
-/// Marker written last, once the manifest is in place.
-pub const SUCCESS_FILE: &str = "_SUCCESS";
+pub use rivet_schema::layout::{MANIFEST_FILE, SUCCESS_FILE};
 
 /// `manifest.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

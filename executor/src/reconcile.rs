@@ -110,7 +110,7 @@ pub fn reconcile(plan: &Plan, checksum: bool) -> Result<Vec<ChunkCheck>, ExecErr
             let mut live = RowSum::default();
             let label = format!("export {}, chunk {}", e.name, c.id);
             let mut failed = None;
-            let read = source.read_chunk(&crate::chunks::chunk_read(e, c), &label, &mut |b| {
+            let read = source.read_chunk(&crate::request::chunk_read(e, c)?, &label, &mut |b| {
                 if checksum {
                     if let Err(err) = live.add(&b, &columns) {
                         failed = Some(err);

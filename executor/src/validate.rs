@@ -138,7 +138,7 @@ pub fn validate_export(export: &str, dest: &Destination) -> Result<ExportReport,
     let listed: std::collections::HashSet<&str> =
         manifest.files.iter().map(|f| f.path.as_str()).collect();
     for name in dest.list(export)? {
-        if crate::apply::is_part_file(&name) && !listed.contains(name.as_str()) {
+        if rivet_schema::layout::is_part_file(&name) && !listed.contains(name.as_str()) {
             problem(at(&name), "not listed in manifest.json".into());
         }
     }

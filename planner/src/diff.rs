@@ -45,10 +45,9 @@ impl PlanDiff {
 }
 
 fn j<T: Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => String::new(),
+    match serde_json::to_value(v).expect("plan values always serialize to JSON") {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
     }
 }
 

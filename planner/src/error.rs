@@ -9,6 +9,9 @@ pub enum PlanError {
     /// The config does not fit the source: names the key path and the fix.
     #[error("{path}: {message}")]
     Config { path: String, message: String },
+    /// The config file itself could not be read or parsed.
+    #[error(transparent)]
+    ConfigFile(#[from] rivet_schema::ConfigError),
     /// The source could not be reached or queried.
     #[error(transparent)]
     Source(#[from] SourceError),
@@ -21,5 +24,13 @@ impl PlanError {
     /// True when the user must change the config (exit code 2).
     pub fn is_config_error(&self) -> bool {
         matches!(self, PlanError::Config { .. })
+    }
+
+    /// Which exit code this error leads to.
+    pub fn kind(&self) -> rivet_schema::FailureKind {
+        match self {
+            PlanError::Config { .. } | PlanError::ConfigFile(_) => rivet_schema::FailureKind::Usage,
+            PlanError::Source(_) | PlanError::Internal(_) => rivet_schema::FailureKind::Runtime,
+        }
     }
 }

@@ -8,11 +8,13 @@
 mod compile;
 mod diff;
 mod error;
+mod load;
 mod show;
 mod tuning;
 
 pub use compile::{compile, plan_from_config, planned_destination, PlanInputs};
 pub use diff::{diff_plans, PlanDiff};
 pub use error::PlanError;
+pub use load::load_config;
 pub use show::{render_plan, show_json, summary_line};
 pub use tuning::resolve_tuning;

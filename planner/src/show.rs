@@ -1,6 +1,7 @@
 //! `rivet plan show`: the sealed plan as an indented tree a reviewer can read in a pull
 //! request, and the same facts as JSON for machines.
 
+use rivet_schema::variant_name;
 use std::fmt::Write;
 
 use rivet_schema::plan::{KeyRange, Plan, PlannedExport, PlannedMode};
@@ -8,10 +9,7 @@ use serde_json::json;
 
 fn source_line(plan: &Plan) -> String {
     let s = &plan.body.source;
-    let kind = serde_json::to_value(s.kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let kind = variant_name(&s.kind);
     let via = if let Some(v) = &s.url_env {
         format!("url from env {v}")
     } else if let Some(f) = &s.url_file {
@@ -32,7 +30,7 @@ fn source_line(plan: &Plan) -> String {
         )
     };
     let tls = match &s.tls {
-        Some(t) => format!(", tls {}", lower(t.mode)),
+        Some(t) => format!(", tls {}", variant_name(&t.mode)),
         None => String::new(),
     };
     format!("{kind} ({via}{tls})")
@@ -52,13 +50,6 @@ fn range_text(column: &str, r: &KeyRange) -> String {
     parts.join(" or ")
 }
 
-fn lower(v: impl serde::Serialize) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 /// One line: `3 exports, 41 columns, 12 chunks, ~1,234 rows, 2 waves → local`.
 pub fn summary_line(plan: &Plan) -> String {
     let b = &plan.body;
@@ -68,7 +59,13 @@ pub fn summary_line(plan: &Plan) -> String {
     let mut dests: Vec<String> = b
         .exports
         .iter()
-        .map(|e| format!("{} {}", lower(e.destination.kind), e.destination.display()))
+        .map(|e| {
+            format!(
+                "{} {}",
+                variant_name(&e.destination.kind),
+                e.destination.display()
+            )
+        })
         .collect();
     dests.sort();
     dests.dedup();
@@ -86,10 +83,10 @@ fn render_export(out: &mut String, e: &PlannedExport) {
         "  export {}: {} -> {} {} ({}, {})",
         e.name,
         e.relation.display_name(),
-        lower(e.destination.kind),
+        variant_name(&e.destination.kind),
         e.destination.display(),
-        lower(e.format),
-        lower(e.compression)
+        variant_name(&e.format),
+        variant_name(&e.compression)
     );
     match (&e.mode, &e.chunk_key) {
         (PlannedMode::Chunked, Some(k)) => {
@@ -136,7 +133,7 @@ fn render_export(out: &mut String, e: &PlannedExport) {
         t.parallelism,
         t.batch_rows,
         t.batch_memory_bytes / (1024 * 1024),
-        lower(t.on_batch_memory_exceeded),
+        variant_name(&t.on_batch_memory_exceeded),
         t.row_group_bytes / (1024 * 1024),
         t.statement_timeout_ms,
         t.lock_timeout_ms,
@@ -230,8 +227,8 @@ pub fn window_text(w: &rivet_schema::plan::PlannedWindow) -> String {
         Some(fb) => format!("COALESCE({}, {fb})", w.column),
         None => w.column.clone(),
     };
-    let kind = lower(w.kind);
-    let ty = lower(w.value_type);
+    let kind = variant_name(&w.kind);
+    let ty = variant_name(&w.value_type);
     let lo = w
         .lower
         .as_deref()

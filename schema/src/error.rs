@@ -3,6 +3,21 @@
 
 use std::fmt;
 
+/// What kind of failure an error is. Every error type of the library crates says which
+/// kind it is, and the binary maps kinds to exit codes in one place (docs/exit-codes.md),
+/// so an exit code is never decided twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Something failed while running (source, destination, state): exit 1.
+    Runtime,
+    /// The command line or the config is wrong: exit 2.
+    Usage,
+    /// The plan is refused (seal, format version, staleness): exit 3.
+    Refused,
+    /// What was written does not pass a check (validation, quality gates): exit 4.
+    CheckFailed,
+}
+
 /// One thing wrong with a config, located by its key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigProblem {
@@ -25,6 +40,9 @@ impl fmt::Display for ConfigProblem {
 /// Why a config could not be used. Maps to exit code 2 in the CLI.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The config file cannot be read.
+    #[error("cannot read config {file}: {detail}")]
+    Unreadable { file: String, detail: String },
     /// The text is not YAML at all.
     #[error("{file}: not valid YAML: {detail}")]
     Syntax { file: String, detail: String },
@@ -42,6 +60,13 @@ pub enum ConfigError {
         feature: String,
         hint: String,
     },
+}
+
+impl ConfigError {
+    /// Always [`FailureKind::Usage`].
+    pub fn kind(&self) -> FailureKind {
+        FailureKind::Usage
+    }
 }
 
 /// Why a plan file was refused. Maps to exit code 3 in the CLI.
@@ -69,4 +94,11 @@ pub enum PlanFileError {
         path: String,
         detail: String,
     },
+}
+
+impl PlanFileError {
+    /// Always [`FailureKind::Refused`].
+    pub fn kind(&self) -> FailureKind {
+        FailureKind::Refused
+    }
 }

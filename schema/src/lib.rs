@@ -9,6 +9,7 @@
 pub mod config;
 pub mod dag;
 pub mod error;
+pub mod layout;
 pub mod load;
 pub mod names;
 pub mod plan;
@@ -17,9 +18,19 @@ pub mod seal;
 pub mod types;
 
 pub use config::Config;
-pub use error::{ConfigError, ConfigProblem, PlanFileError};
+pub use error::{ConfigError, ConfigProblem, FailureKind, PlanFileError};
 pub use plan::{Plan, PlanBody, PLAN_FORMAT_VERSION};
 pub use types::LogicalType;
+
+/// The config and plan spelling of a unit enum value (`zstd`, `local`, `timestamptz`),
+/// so messages, `plan show`, manifests and state all name a setting the way users write
+/// it. Only for enums whose variants serialize as strings; anything else is a bug.
+pub fn variant_name<T: serde::Serialize + std::fmt::Debug>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => panic!("{value:?} does not serialize as a string ({other:?}): variant_name is only for unit enums"),
+    }
+}
 
 /// JSON Schema of the YAML configuration, as committed under `schema/config.schema.json`.
 pub fn config_json_schema() -> serde_json::Value {

@@ -277,13 +277,6 @@ fn unsupported_feature(config: &Config) -> Option<(String, String, String)> {
     None
 }
 
-fn kind_name<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 /// True when a URL carries a password (`scheme://user:secret@host` or `password=`).
 pub fn url_has_password(url: &str) -> bool {
     let lower = url.to_ascii_lowercase();
@@ -626,7 +619,7 @@ fn destination_problems(
         ),
         DestinationKind::Stdout => (&[], &[]),
     };
-    let kind = kind_name(&d.kind);
+    let kind = crate::variant_name(&d.kind);
     for (key, present) in set {
         if key == "type" {
             continue;

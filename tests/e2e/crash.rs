@@ -70,7 +70,7 @@ fn chunked_trials(url: &str, kind: &str, check: &mut dyn FnMut(u32, &Path)) {
     let full = started.elapsed().as_millis().max(50) as u64;
     let mut kills_before_end = 0;
     for trial in 0..trials {
-        let p = Project::new(&url);
+        let p = Project::new(url);
         p.config(&cfg);
         std::fs::copy(probe.path().join("plan.json"), p.path("plan.json")).unwrap();
         let delay = Duration::from_millis(rng.next() % full);
@@ -294,7 +294,7 @@ fn incremental_trials(url: &str, table: &mut dyn Table, kind: &str) {
     for trial in 0..trials {
         table.exec("DELETE FROM T.events");
         table.exec("INSERT INTO T.events SELECT id, n, label FROM rivet_fixture.big_gappy WHERE id <= 60000");
-        let p = Project::new(&url);
+        let p = Project::new(url);
         p.config(&cfg);
         rivet(p.dir(), url)
             .args(["plan", "-c", "rivet.yaml", "-o", "p1.json"])

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use predicates::prelude::*;
+
 use crate::common::*;
 
 #[test]
@@ -54,13 +56,16 @@ fn schema_drift_policies_between_plan_and_apply_and_between_runs() {
         .args(["apply", "p3.json"])
         .assert()
         .code(3)
-        .stderr(predicates::str::contains(
-            "since the last run: column `extra` is new",
-        ));
+        .stderr(
+            predicates::str::contains(
+                "the columns differ from what its last run wrote to out/events: column `extra` integer is new",
+            )
+            .and(predicates::str::contains("set `on_schema_drift: warn`")),
+        );
     p.config(&cfg("    on_schema_drift: continue\n"));
     p.plan_to("p4.json", &[]);
     p.apply("p4.json");
-    assert!(journal(p.dir()).contains("since the last run: column `extra` is new"));
+    assert!(journal(p.dir()).contains("since the last run: column `extra` integer is new"));
     // A dropped planned column is refused whatever the policy.
     p.config(&cfg("    on_schema_drift: warn\n"));
     p.plan_to("p5.json", &[]);

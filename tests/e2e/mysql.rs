@@ -2,8 +2,6 @@
 //! `scripts/test-env.sh`: the PostgreSQL guarantees (plan, seal, staleness, apply,
 //! resume, type fidelity, no secrets) on the second engine.
 
-use std::path::Path;
-
 use crate::common::*;
 use predicates::prelude::*;
 

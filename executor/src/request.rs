@@ -1,0 +1,102 @@
+//! The source read of one chunk, built from the sealed plan alone: relation, columns
+//! with their sealed wire and output types, key range, window bounds, batch limits and
+//! timeouts. Apply, reconcile and repair all read chunks through this one function, so
+//! a chunk is always read the same way.
+
+use rivet_schema::config::BatchMemoryPolicy;
+use rivet_schema::plan::{PlannedChunk, PlannedExport, Relation};
+use rivet_sources::{ChunkRead, RangeFilter, ReadColumn, RelationRef, SqlValue, WindowFilter};
+
+use crate::error::ExecError;
+
+/// The `FROM` target of an export.
+pub fn relation_ref(relation: &Relation) -> RelationRef {
+    match relation {
+        Relation::Table { schema, name } => RelationRef::Table {
+            schema: schema.clone(),
+            name: name.clone(),
+        },
+        Relation::Query { sql } => RelationRef::Query(sql.clone()),
+    }
+}
+
+/// The row window of an `incremental` or `time_window` export as typed bounds. The
+/// planner wrote these bounds and the seal kept them, so one that does not parse, or a
+/// window with chunks but no upper bound, means the plan cannot be trusted: an error,
+/// never a guess (a lost lower bound would re-read the table from the beginning).
+fn window_filter(e: &PlannedExport) -> Result<Option<WindowFilter>, ExecError> {
+    let Some(w) = e.window.as_ref() else {
+        return Ok(None);
+    };
+    let parse = |which: &str, text: &str| {
+        SqlValue::parse(w.value_type, text).map_err(|detail| {
+            ExecError::Internal(format!(
+                "export {}: the plan's window {which} bound on `{}` cannot be read: {detail}; plan again with this version of rivet",
+                e.name, w.column
+            ))
+        })
+    };
+    let upper = match w.upper.as_deref() {
+        Some(text) => parse("upper", text)?,
+        None => {
+            return Err(ExecError::Internal(format!(
+                "export {}: the plan has chunks for an empty window (no upper bound on `{}`); plan again with this version of rivet",
+                e.name, w.column
+            )))
+        }
+    };
+    let lower = w
+        .lower
+        .as_deref()
+        .map(|text| parse("lower", text))
+        .transpose()?;
+    Ok(Some(WindowFilter {
+        column: w.column.clone(),
+        fallback: w.fallback_column.clone(),
+        lower,
+        upper,
+    }))
+}
+
+/// The source read for one chunk of an export.
+pub fn chunk_read(e: &PlannedExport, c: &PlannedChunk) -> Result<ChunkRead, ExecError> {
+    Ok(ChunkRead {
+        relation: relation_ref(&e.relation),
+        columns: e
+            .columns
+            .iter()
+            .map(|col| ReadColumn {
+                name: col.name.clone(),
+                wire_type: col.wire_type.clone(),
+                logical: col.logical.clone(),
+                nullable: col.nullable,
+            })
+            .collect(),
+        range: match (&c.range, &e.chunk_key) {
+            (Some(r), Some(k)) => Some(RangeFilter {
+                column: k.column.clone(),
+                lower: r.lower,
+                upper: r.upper,
+                include_null: r.include_null,
+            }),
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(ExecError::Internal(format!(
+                    "export {}: chunk {} has a key range but the export has no chunk key",
+                    e.name, c.id
+                )))
+            }
+        },
+        window: window_filter(e)?,
+        batch_rows: e.tuning.batch_rows.max(1) as usize,
+        batch_bytes: e.tuning.batch_memory_bytes.max(1) as usize,
+        statement_timeout_ms: e.tuning.statement_timeout_ms,
+        lock_timeout_ms: e.tuning.lock_timeout_ms,
+        use_cursor: c.range.is_none(),
+        on_batch_memory_exceeded: match e.tuning.on_batch_memory_exceeded {
+            BatchMemoryPolicy::AutoShrink => rivet_sources::BatchMemoryPolicy::AutoShrink,
+            BatchMemoryPolicy::Warn => rivet_sources::BatchMemoryPolicy::Warn,
+            BatchMemoryPolicy::Fail => rivet_sources::BatchMemoryPolicy::Fail,
+        },
+    })
+}

@@ -1,0 +1,45 @@
+//! `rivet doctor -c rivet.yaml`: one PASS/FAIL line per check of the source, each
+//! table or query, and each destination; exit 1 when any fails.
+
+use std::path::Path;
+
+use anyhow::Result;
+use rivet_executor::doctor::{check_destinations, check_source, ExportTarget};
+
+use crate::exit::Status;
+
+pub fn doctor(config_path: &Path) -> Result<Status> {
+    let config = rivet_planner::load_config(config_path)?;
+    let targets: Vec<ExportTarget> = config
+        .exports
+        .iter()
+        .map(|e| ExportTarget {
+            name: e.name.clone(),
+            table: e.table.clone(),
+            query: e.query.clone(),
+            destination: rivet_planner::planned_destination(e, None),
+        })
+        .collect();
+    let rt = rivet_executor::dest::runtime()?;
+    let mut checks = check_source(&config.source, &targets);
+    checks.extend(check_destinations(&targets, rt.handle()));
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    for c in &checks {
+        println!(
+            "{}  {}: {}",
+            if c.ok { "PASS" } else { "FAIL" },
+            c.what,
+            c.detail
+        );
+        if !c.ok && !c.fix.is_empty() {
+            println!("      fix: {}", c.fix);
+        }
+    }
+    if failed > 0 {
+        println!("{failed} check(s) failed");
+        Ok(Status::ChecksFailed)
+    } else {
+        println!("all checks passed");
+        Ok(Status::Success)
+    }
+}
