@@ -9,6 +9,7 @@ pub mod arrow_types;
 mod builders;
 pub mod connection;
 pub mod error;
+pub mod memory;
 pub mod mssql;
 pub mod mysql;
 pub mod postgres;

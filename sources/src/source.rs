@@ -50,6 +50,12 @@ pub trait Catalog {
         requests: &[(RelationRef, String)],
         statement_timeout_ms: u64,
     ) -> Result<Vec<KeyBounds>, SourceError>;
+    /// How many bytes of source data a chunk should hold when the config sets no
+    /// `chunk_target_mb`, given the profile's target. Engines whose chunk is one
+    /// streamed statement held open while rows are decoded ask for less.
+    fn default_chunk_target_bytes(&self, profile_target: u64) -> u64 {
+        profile_target
+    }
     /// Checks that the connection may read the relation, reading no rows
     /// (`SELECT 1 FROM rel LIMIT 0`); used by `rivet doctor`.
     fn can_read(&mut self, relation: &RelationRef) -> Result<(), SourceError>;
