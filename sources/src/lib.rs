@@ -8,6 +8,7 @@
 pub mod arrow_types;
 mod builders;
 pub mod connection;
+mod engines;
 pub mod error;
 pub mod memory;
 pub mod mssql;
@@ -16,12 +17,10 @@ pub mod postgres;
 pub mod source;
 
 pub use connection::ConnectionSettings;
+pub use engines::{open_catalog, open_chunk_source};
 pub use error::SourceError;
 use rivet_schema::plan::CursorType;
-pub use source::{
-    open_catalog, open_chunk_source, Catalog, ChunkSource, KeyBounds, ReadFailure, SinkClosed,
-    TableRequest,
-};
+pub use source::{Catalog, ChunkSource, KeyBounds, ReadFailure, SinkClosed, TableRequest};
 
 /// What a catalog type resolves to: the wire form the reader decodes, and the output
 /// type (or why the column cannot be exported). Shared by the engines' type mappings.

@@ -1,11 +1,9 @@
-//! The two traits every engine implements, and how to open them from connection
-//! settings. Planner and executor talk only to these; adding an engine means one new
-//! module implementing them and one arm in [`open_catalog`] / [`open_chunk_source`].
+//! The two traits every engine implements. Planner and executor talk only to these;
+//! adding an engine means one new module implementing them and one arm in each opener
+//! of [`crate::engines`].
 
 use arrow::record_batch::RecordBatch;
-use rivet_schema::config::SourceKind;
 
-use crate::connection::ConnectionSettings;
 use crate::error::SourceError;
 use crate::{ChunkRead, ReadStats, RelationRef, SourceColumn, TableInfo};
 
@@ -93,24 +91,4 @@ pub trait ChunkSource: Send {
         label: &str,
         sink: &mut dyn FnMut(RecordBatch) -> Result<(), SinkClosed>,
     ) -> Result<ReadStats, ReadFailure>;
-}
-
-/// Opens a catalog connection for the configured engine.
-pub fn open_catalog(settings: &ConnectionSettings) -> Result<Box<dyn Catalog>, SourceError> {
-    match settings.kind {
-        SourceKind::Postgres => Ok(Box::new(crate::postgres::connect(settings)?)),
-        SourceKind::Mysql => Ok(Box::new(crate::mysql::MyCatalog::connect(settings)?)),
-        SourceKind::Mssql => Ok(Box::new(crate::mssql::MsCatalog::connect(settings)?)),
-    }
-}
-
-/// Opens a connection dedicated to reading chunks for the configured engine.
-pub fn open_chunk_source(
-    settings: &ConnectionSettings,
-) -> Result<Box<dyn ChunkSource>, SourceError> {
-    match settings.kind {
-        SourceKind::Postgres => Ok(Box::new(crate::postgres::ChunkReader::connect(settings)?)),
-        SourceKind::Mysql => Ok(Box::new(crate::mysql::MyReader::connect(settings)?)),
-        SourceKind::Mssql => Ok(Box::new(crate::mssql::MsReader::connect(settings)?)),
-    }
 }
