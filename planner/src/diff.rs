@@ -214,9 +214,10 @@ fn diff_export(d: &mut PlanDiff, o: &PlannedExport, n: &PlannedExport) {
         n.chunks.len().to_string(),
     );
     let bounds = |e: &PlannedExport| {
-        e.chunk_key
-            .as_ref()
-            .map(|k| format!("{:?}..={:?} size {}", k.min, k.max, k.chunk_size))
+        e.chunk_key.as_ref().map(|k| match (k.min, k.max) {
+            (Some(min), Some(max)) => format!("{min}..={max} size {}", k.chunk_size),
+            _ => format!("empty size {}", k.chunk_size),
+        })
     };
     v("key range", j(&bounds(o)), j(&bounds(n)));
     let window = |e: &PlannedExport| e.window.as_ref().map(crate::show::window_text);

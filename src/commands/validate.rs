@@ -122,7 +122,15 @@ pub fn validate(
             }
         }
         if problems > 0 {
-            println!("{problems} problem(s); `rivet apply plan.json` rewrites the export's files");
+            match plan {
+                Some(plan) => println!(
+                    "{problems} problem(s); `rivet repair {p} -o repair.json` makes a plan that rewrites only the damaged chunks (review it, then `rivet apply repair.json`)",
+                    p = plan.display()
+                ),
+                None => println!(
+                    "{problems} problem(s); apply the export's plan again (or `rivet repair` it) to rewrite the damaged files"
+                ),
+            }
         }
     }
     Ok(if problems > 0 {

@@ -8,6 +8,7 @@ mod common;
 
 mod architecture;
 mod chunking;
+mod cli_output;
 mod cloud;
 mod config_errors;
 mod crash;
