@@ -21,12 +21,11 @@ pub(super) fn chunk_key_column(
     let is_int = |c: &SourceColumn| c.logical.as_ref().is_ok_and(LogicalType::is_integer);
     match &e.chunk_column {
         Some(name) => {
-            let c = d.columns.iter().find(|c| &c.name == name).ok_or_else(|| {
-                cfg_err(
-                    format!("exports[{i}].chunk_column"),
-                    format!("column `{name}` does not exist in {what}"),
-                )
-            })?;
+            let c = d
+                .columns
+                .iter()
+                .find(|c| &c.name == name)
+                .ok_or_else(|| d.no_such_column(format!("exports[{i}].chunk_column"), name))?;
             if !is_int(c) {
                 return Err(cfg_err(
                     format!("exports[{i}].chunk_column"),

@@ -91,19 +91,7 @@ pub(super) fn select_columns(
                     .iter()
                     .find(|c| &c.name == n)
                     .map(|c| (j, c))
-                    .ok_or_else(|| {
-                        cfg_err(
-                            format!("exports[{i}].columns[{j}]"),
-                            format!(
-                                "column `{n}` does not exist in {what}; its columns are: {}",
-                                d.columns
-                                    .iter()
-                                    .map(|c| c.name.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        )
-                    })
+                    .ok_or_else(|| d.no_such_column(format!("exports[{i}].columns[{j}]"), n))
             })
             .collect::<Result<_, _>>()?,
     };

@@ -61,6 +61,25 @@ pub(crate) struct Described {
     pub(crate) avg_row_bytes: Option<u64>,
 }
 
+impl Described {
+    /// The config error for a column name the relation does not have, listing the
+    /// columns it does have.
+    pub(crate) fn no_such_column(&self, path: String, name: &str) -> PlanError {
+        cfg_err(
+            path,
+            format!(
+                "column `{name}` does not exist in {}; its columns are: {}",
+                self.relation.display_name(),
+                self.columns
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    }
+}
+
 pub(crate) fn cfg_err(path: String, message: impl Into<String>) -> PlanError {
     PlanError::Config {
         path,

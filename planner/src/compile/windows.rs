@@ -26,21 +26,11 @@ pub(super) fn plan_window(
         _ => return Ok(None),
     };
     let at = |k: &str| format!("exports[{i}].{k}");
-    let what = d.relation.display_name();
     let find = |k: &str, name: &str| {
-        d.columns.iter().find(|c| c.name == name).ok_or_else(|| {
-            cfg_err(
-                at(k),
-                format!(
-                    "column `{name}` does not exist in {what}; its columns are: {}",
-                    d.columns
-                        .iter()
-                        .map(|c| c.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-        })
+        d.columns
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| d.no_such_column(at(k), name))
     };
     let type_of = |k: &str, c: &SourceColumn| -> Result<CursorType, PlanError> {
         let unusable = |t: String| {
