@@ -208,7 +208,7 @@ mod tests {
                     "batch_memory_bytes": 1, "on_batch_memory_exceeded": "auto_shrink",
                     "row_group_bytes": 1, "statement_timeout_ms": 1, "lock_timeout_ms": 1,
                     "max_retries": 0, "retry_backoff_ms": 1},
-                "chunks": []
+                "infinity": "clamp", "chunks": []
             }))
             .unwrap()
         };

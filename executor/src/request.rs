@@ -70,8 +70,10 @@ pub fn chunk_read(e: &PlannedExport, c: &PlannedChunk) -> Result<ChunkRead, Exec
                 wire_type: col.wire_type.clone(),
                 logical: col.logical.clone(),
                 nullable: col.nullable,
+                select_expr: col.select_expr.clone(),
             })
             .collect(),
+        infinity: e.infinity,
         range: match (&c.range, &e.chunk_key) {
             (Some(r), Some(k)) => Some(RangeFilter {
                 column: k.column.clone(),

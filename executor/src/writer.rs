@@ -6,7 +6,7 @@
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, FixedSizeBinaryArray, StringArray, TimestampMicrosecondArray};
+use arrow::array::{Array, ArrayRef, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -167,11 +167,29 @@ impl Write for CsvSink {
 
 /// RFC 4180 CSV: a header row, CRLF-free `\n` record ends, fields quoted when they hold
 /// a comma, quote, CR or LF, or are empty strings; SQL NULL is an empty unquoted field,
-/// so NULL and `""` stay distinguishable. See docs/types.md for value rendering.
+/// so NULL and `""` stay distinguishable. Lists and structs are written as JSON. See
+/// docs/types.md for value rendering.
 pub struct CsvWriter {
     out: CsvSink,
-    uuid_columns: Vec<bool>,
+    /// Per column: rendered by Rivet ([`render`]) rather than by Arrow's formatter.
+    custom: Vec<bool>,
+    schema: SchemaRef,
     line: String,
+}
+
+/// Whether a field's values are rendered by [`render`]: every type whose text Rivet
+/// defines itself (temporal types, UUIDs, lists, structs).
+fn custom_rendered(field: &Field) -> bool {
+    field.extension_type_name() == Some("arrow.uuid")
+        || matches!(
+            field.data_type(),
+            DataType::Date32
+                | DataType::Timestamp(..)
+                | DataType::Time64(_)
+                | DataType::Duration(_)
+                | DataType::List(_)
+                | DataType::Struct(_)
+        )
 }
 
 impl CsvWriter {
@@ -196,14 +214,11 @@ impl CsvWriter {
             .map(|f| csv_field(f.name()))
             .collect();
         writeln!(out, "{}", header.join(",")).map_err(|e| e.to_string())?;
-        let uuid_columns = schema
-            .fields()
-            .iter()
-            .map(|f| f.extension_type_name() == Some("arrow.uuid"))
-            .collect();
+        let custom = schema.fields().iter().map(|f| custom_rendered(f)).collect();
         Ok(CsvWriter {
             out,
-            uuid_columns,
+            custom,
+            schema,
             line: String::new(),
         })
     }
@@ -217,6 +232,16 @@ impl CsvWriter {
             .iter()
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
             .collect::<Result<Vec<_>, _>>()?;
+        let fail = |field: &Field, row: usize, detail: String| {
+            arrow::error::ArrowError::ExternalError(
+                format!(
+                    "column `{}`, row {} of a batch: cannot write the value as CSV text: {detail}",
+                    field.name(),
+                    row + 1
+                )
+                .into(),
+            )
+        };
         let mut value = String::new();
         for row in 0..batch.num_rows() {
             self.line.clear();
@@ -228,17 +253,15 @@ impl CsvWriter {
                     continue;
                 }
                 value.clear();
-                if self.uuid_columns[i] {
-                    let bytes = column
-                        .as_any()
-                        .downcast_ref::<FixedSizeBinaryArray>()
-                        .map(|a| a.value(row))
-                        .unwrap_or_default();
-                    value.push_str(&format_uuid(bytes));
+                let field = self.schema.field(i);
+                if self.custom[i] {
+                    render(column.as_ref(), field, row, false, &mut value)
+                        .map_err(|d| fail(field, row, d))?;
                 } else {
                     use std::fmt::Write as _;
-                    write!(value, "{}", formatters[i].value(row))
-                        .map_err(|e| arrow::error::ArrowError::ExternalError(Box::new(e)))?;
+                    write!(value, "{}", formatters[i].value(row)).map_err(|_| {
+                        fail(field, row, "Arrow's formatter cannot render it".into())
+                    })?;
                 }
                 self.line.push_str(&csv_field(&value));
             }
@@ -258,6 +281,223 @@ impl CsvWriter {
         };
         inner.finish()
     }
+}
+
+/// Writes one value's CSV text to `out`; `json` is true inside a list or struct, where
+/// the value is a JSON value (strings quoted and escaped, NULL as `null`). Scalars at
+/// the top level follow the plain rules of docs/types.md.
+fn render(
+    array: &dyn Array,
+    field: &Field,
+    row: usize,
+    json: bool,
+    out: &mut String,
+) -> Result<(), String> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::*;
+    use std::fmt::Write as _;
+    if array.is_null(row) {
+        if json {
+            out.push_str("null");
+        }
+        return Ok(());
+    }
+    // A JSON string of `text` inside lists and structs, the bare text outside.
+    let string = |out: &mut String, text: &str| {
+        if json {
+            out.push_str(&serde_json::Value::from(text).to_string());
+        } else {
+            out.push_str(text);
+        }
+    };
+    match array.data_type() {
+        DataType::Boolean => out.push_str(if array.as_boolean().value(row) {
+            "true"
+        } else {
+            "false"
+        }),
+        DataType::Int8 => push(out, array.as_primitive::<Int8Type>().value(row)),
+        DataType::Int16 => push(out, array.as_primitive::<Int16Type>().value(row)),
+        DataType::Int32 => push(out, array.as_primitive::<Int32Type>().value(row)),
+        DataType::Int64 => push(out, array.as_primitive::<Int64Type>().value(row)),
+        DataType::UInt8 => push(out, array.as_primitive::<UInt8Type>().value(row)),
+        DataType::UInt16 => push(out, array.as_primitive::<UInt16Type>().value(row)),
+        DataType::UInt32 => push(out, array.as_primitive::<UInt32Type>().value(row)),
+        DataType::UInt64 => push(out, array.as_primitive::<UInt64Type>().value(row)),
+        DataType::Float32 | DataType::Float64 => {
+            let text = arrow::util::display::array_value_to_string(array, row)
+                .map_err(|e| e.to_string())?;
+            // JSON has no NaN or infinities: those are strings there.
+            if json && !array_value_is_finite(array, row) {
+                string(out, &text)
+            } else {
+                out.push_str(&text)
+            }
+        }
+        DataType::Decimal128(..) => {
+            let a = array.as_primitive::<Decimal128Type>();
+            out.push_str(&a.value_as_string(row))
+        }
+        DataType::Decimal256(..) => {
+            let a = array.as_primitive::<Decimal256Type>();
+            out.push_str(&a.value_as_string(row))
+        }
+        DataType::Utf8 if json && field.extension_type_name() == Some("arrow.json") => {
+            // Already JSON: embedded as a value, not as a string.
+            out.push_str(array.as_string::<i32>().value(row))
+        }
+        DataType::Utf8 => string(out, array.as_string::<i32>().value(row)),
+        DataType::Binary => string(out, &hex::encode(array.as_binary::<i32>().value(row))),
+        DataType::FixedSizeBinary(_) => {
+            let bytes = array.as_fixed_size_binary().value(row);
+            if field.extension_type_name() == Some("arrow.uuid") {
+                string(out, &format_uuid(bytes))
+            } else {
+                string(out, &hex::encode(bytes))
+            }
+        }
+        DataType::Date32 => {
+            let days = array.as_primitive::<Date32Type>().value(row);
+            string(out, &date_text(days))
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, tz) => {
+            let us = array.as_primitive::<TimestampMicrosecondType>().value(row);
+            string(out, &timestamp_text(us, tz.is_some()))
+        }
+        DataType::Time64(TimeUnit::Microsecond) => {
+            let us = array.as_primitive::<Time64MicrosecondType>().value(row);
+            if !(0..=86_400_000_000).contains(&us) {
+                return Err(format!("{us} µs is not a time of day"));
+            }
+            string(out, &clock_text(us, 2))
+        }
+        DataType::Duration(TimeUnit::Microsecond) => {
+            let us = array.as_primitive::<DurationMicrosecondType>().value(row);
+            let sign = if us < 0 { "-" } else { "" };
+            string(
+                out,
+                &format!("{sign}{}", clock_text(us.unsigned_abs() as i64, 2)),
+            )
+        }
+        DataType::List(item) => {
+            let list = array.as_list::<i32>();
+            let values = list.value(row);
+            out.push('[');
+            for k in 0..values.len() {
+                if k > 0 {
+                    out.push(',');
+                }
+                render(values.as_ref(), item, k, true, out)?;
+            }
+            out.push(']');
+        }
+        DataType::Struct(fields) => {
+            let s = array.as_struct();
+            out.push('{');
+            for (k, (f, child)) in fields.iter().zip(s.columns()).enumerate() {
+                if k > 0 {
+                    out.push(',');
+                }
+                let _ = write!(out, "{}:", serde_json::Value::from(f.name().as_str()));
+                render(child.as_ref(), f, row, true, out)?;
+            }
+            out.push('}');
+        }
+        other => return Err(format!("no CSV rendering for Arrow type {other}")),
+    }
+    Ok(())
+}
+
+fn push(out: &mut String, v: impl std::fmt::Display) {
+    use std::fmt::Write as _;
+    let _ = write!(out, "{v}");
+}
+
+fn array_value_is_finite(array: &dyn Array, row: usize) -> bool {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{Float32Type, Float64Type};
+    match array.data_type() {
+        DataType::Float32 => array.as_primitive::<Float32Type>().value(row).is_finite(),
+        DataType::Float64 => array.as_primitive::<Float64Type>().value(row).is_finite(),
+        _ => true,
+    }
+}
+
+/// Year, month and day of days since 1970-01-01 (Howard Hinnant's algorithm), valid
+/// for every i64 day count Rivet writes.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// `YYYY-MM-DD`; astronomical years with a sign outside 0000..=9999 (`-0001`,
+/// `+10000`); the clamped infinities (`i32::MAX`, `-i32::MAX`) as `infinity` and
+/// `-infinity`, which is what PostgreSQL reads back.
+fn date_text(days: i32) -> String {
+    match days {
+        i32::MAX => return "infinity".into(),
+        d if d == -i32::MAX => return "-infinity".into(),
+        _ => {}
+    }
+    let (y, m, d) = civil_from_days(i64::from(days));
+    format!("{}-{m:02}-{d:02}", year_text(y))
+}
+
+fn year_text(y: i64) -> String {
+    if y < 0 {
+        format!("-{:04}", -y)
+    } else if y > 9999 {
+        format!("+{y}")
+    } else {
+        format!("{y:04}")
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fff|.ffffff]`, with `Z` for UTC instants; the clamped
+/// infinities as `infinity` / `-infinity`.
+fn timestamp_text(us: i64, utc: bool) -> String {
+    match us {
+        i64::MAX => return "infinity".into(),
+        u if u == -i64::MAX => return "-infinity".into(),
+        _ => {}
+    }
+    let days = us.div_euclid(86_400_000_000);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{}-{m:02}-{d:02}T{}{}",
+        year_text(y),
+        clock_text(us.rem_euclid(86_400_000_000), 2),
+        if utc { "Z" } else { "" }
+    )
+}
+
+/// `HH:MM:SS` (hours at least `width` digits, more when larger: MySQL's `838:59:59`),
+/// then `.fff` for whole milliseconds or `.ffffff`, nothing when zero.
+fn clock_text(us: i64, width: usize) -> String {
+    let secs = us / 1_000_000;
+    let frac = us % 1_000_000;
+    let mut s = format!(
+        "{:0width$}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    );
+    if frac != 0 {
+        if frac % 1000 == 0 {
+            s.push_str(&format!(".{:03}", frac / 1000));
+        } else {
+            s.push_str(&format!(".{frac:06}"));
+        }
+    }
+    s
 }
 
 /// Quotes one CSV field when RFC 4180 requires it (and always for the empty string).
@@ -290,12 +530,14 @@ fn format_uuid(b: &[u8]) -> String {
 
 /// Arrow schema of a planned export: its columns, then its meta columns.
 pub fn export_schema(export: &rivet_schema::plan::PlannedExport) -> SchemaRef {
-    let base = rivet_sources::arrow_types::schema(
-        export
-            .columns
-            .iter()
-            .map(|c| (c.name.as_str(), &c.logical, c.nullable)),
-    );
+    let base = rivet_sources::arrow_types::schema(export.columns.iter().map(|c| {
+        (
+            c.name.as_str(),
+            &c.logical,
+            c.wire_type.as_str(),
+            c.nullable,
+        )
+    }));
     if export.meta_columns.is_empty() {
         return Arc::new(base);
     }
@@ -353,6 +595,151 @@ pub fn with_meta(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rivet_schema::LogicalType;
+
+    /// The CSV text of each row of one column of `logical` built from `array`.
+    fn csv_of(logical: &LogicalType, array: ArrayRef) -> Vec<String> {
+        let field = rivet_sources::arrow_types::field("c", logical, "", true);
+        (0..array.len())
+            .map(|row| {
+                let mut out = String::new();
+                if !array.is_null(row) {
+                    render(array.as_ref(), &field, row, false, &mut out).unwrap();
+                }
+                out
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lists_are_json_that_reads_back_with_every_element_intact() {
+        use arrow::array::{ListBuilder, StringBuilder};
+        let mut b = ListBuilder::new(StringBuilder::new());
+        b.values().append_value("a,b");
+        b.values().append_value("c");
+        b.append(true);
+        b.values().append_value("");
+        b.values().append_null();
+        b.append(true);
+        b.values().append_value("say \"hi\"\nline\\ é");
+        b.append(true);
+        b.append(true); // empty list
+        b.append_null();
+        let text = LogicalType::List {
+            element: Box::new(LogicalType::Utf8),
+        };
+        let got = csv_of(&text, Arc::new(b.finish()));
+        assert_eq!(
+            got,
+            vec![
+                r#"["a,b","c"]"#,
+                r#"["",null]"#,
+                r#"["say \"hi\"\nline\\ é"]"#,
+                "[]",
+                ""
+            ]
+        );
+        let back: Vec<Option<String>> = serde_json::from_str(&got[2]).unwrap();
+        assert_eq!(back, vec![Some("say \"hi\"\nline\\ é".to_owned())]);
+    }
+
+    #[test]
+    fn uuids_in_lists_are_dashed_and_structs_are_json_objects() {
+        use arrow::array::{
+            FixedSizeBinaryBuilder, Int32Array, Int64Array, ListBuilder, StructArray,
+        };
+        let uuid = LogicalType::List {
+            element: Box::new(LogicalType::Uuid),
+        };
+        let field = rivet_sources::arrow_types::field("item", &LogicalType::Uuid, "", true);
+        let mut b = ListBuilder::new(FixedSizeBinaryBuilder::new(16)).with_field(Arc::new(field));
+        b.values().append_value([0xa0u8; 16]).unwrap();
+        b.values().append_null();
+        b.append(true);
+        assert_eq!(
+            csv_of(&uuid, Arc::new(b.finish())),
+            vec![r#"["a0a0a0a0-a0a0-a0a0-a0a0-a0a0a0a0a0a0",null]"#]
+        );
+        let interval = StructArray::new(
+            rivet_sources::arrow_types::interval_fields(),
+            vec![
+                Arc::new(Int32Array::from(vec![-14, 0])),
+                Arc::new(Int32Array::from(vec![3, 0])),
+                Arc::new(Int64Array::from(vec![-1, 0])),
+            ],
+            Some(vec![true, false].into()),
+        );
+        assert_eq!(
+            csv_of(&LogicalType::Interval, Arc::new(interval)),
+            vec![r#"{"months":-14,"days":3,"microseconds":-1}"#, ""]
+        );
+    }
+
+    #[test]
+    fn temporal_values_render_everywhere_arrow_cannot_and_infinity_is_a_word() {
+        use arrow::array::{
+            Date32Array, DurationMicrosecondArray, Time64MicrosecondArray,
+            TimestampMicrosecondArray,
+        };
+        assert_eq!(
+            csv_of(
+                &LogicalType::Time,
+                Arc::new(Time64MicrosecondArray::from(vec![
+                    86_400_000_000,
+                    1_500_000,
+                    1
+                ]))
+            ),
+            vec!["24:00:00", "00:00:01.500", "00:00:00.000001"]
+        );
+        assert_eq!(
+            csv_of(
+                &LogicalType::Duration,
+                Arc::new(DurationMicrosecondArray::from(vec![
+                    86_399_000_000,
+                    -((838 * 3600 + 59 * 60 + 59) * 1_000_000),
+                    -1
+                ]))
+            ),
+            vec!["23:59:59", "-838:59:59", "-00:00:00.000001"]
+        );
+        assert_eq!(
+            csv_of(
+                &LogicalType::Date,
+                Arc::new(Date32Array::from(vec![
+                    i32::MAX,
+                    -i32::MAX,
+                    0,
+                    -719_163,
+                    2_145_042_905,
+                    i32::MIN
+                ]))
+            ),
+            vec![
+                "infinity",
+                "-infinity",
+                "1970-01-01",
+                "0000-12-31",
+                "+5874897-12-31",
+                "-5877641-06-23"
+            ]
+        );
+        assert_eq!(
+            csv_of(
+                &LogicalType::TimestampUtc,
+                Arc::new(
+                    TimestampMicrosecondArray::from(vec![i64::MAX, -i64::MAX, -1, 9_000])
+                        .with_timezone("UTC")
+                )
+            ),
+            vec![
+                "infinity",
+                "-infinity",
+                "1969-12-31T23:59:59.999999Z",
+                "1970-01-01T00:00:00.009Z"
+            ]
+        );
+    }
 
     #[test]
     fn csv_fields_are_quoted_only_when_needed_and_empty_strings_always() {

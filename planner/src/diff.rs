@@ -168,6 +168,14 @@ fn diff_export(d: &mut PlanDiff, o: &PlannedExport, n: &PlannedExport) {
                     && oc.wire_type == c.wire_type
                     && oc.logical == c.logical
                     && oc.nullable == c.nullable;
+                if same_shape && (oc.mapping, &oc.select_expr) != (c.mapping, &c.select_expr) {
+                    d.structural.push(format!(
+                        "export {name}: column {} read as {} -> {}",
+                        c.name,
+                        crate::show::mapping_text(oc),
+                        crate::show::mapping_text(c),
+                    ));
+                }
                 if !same_shape {
                     d.structural.push(format!(
                         "export {name}: column {} changed {} {}{} -> {} {}{}",

@@ -4,7 +4,9 @@
 use rivet_schema::variant_name;
 use std::fmt::Write;
 
-use rivet_schema::plan::{KeyRange, Plan, PlannedExport, PlannedMode};
+use rivet_schema::plan::{
+    ColumnMapping, KeyRange, Plan, PlannedColumn, PlannedExport, PlannedMode,
+};
 use serde_json::json;
 
 fn source_line(plan: &Plan) -> String {
@@ -149,12 +151,13 @@ fn render_export(out: &mut String, e: &PlannedExport) {
     for c in &e.columns {
         let _ = writeln!(
             out,
-            "      {:<24} {:<28} -> {}{}{}",
+            "      {:<24} {:<28} -> {}{}{} [{}]",
             c.name,
             c.declared_type,
             c.logical.display_name(),
             if c.nullable { "" } else { " not null" },
-            if c.dictionary { ", dictionary" } else { "" }
+            if c.dictionary { ", dictionary" } else { "" },
+            mapping_text(c)
         );
     }
     let _ = writeln!(out, "    chunks ({}):", e.chunks.len());
@@ -168,6 +171,17 @@ fn render_export(out: &mut String, e: &PlannedExport) {
             "      {:<20} {:<36} ~{} rows -> {}",
             c.id, range, c.row_estimate, c.file
         );
+    }
+}
+
+/// How a column is read: `native`, `structured`, or `text by cast` with the plan's
+/// server-side expression (`native via …` for a conversion into a native type).
+pub fn mapping_text(c: &PlannedColumn) -> String {
+    match (c.mapping, &c.select_expr) {
+        (ColumnMapping::Text, Some(expr)) => format!("text by cast: {expr}"),
+        (ColumnMapping::Text, None) => "text".into(),
+        (m, Some(expr)) => format!("{} via {expr}", m.as_str()),
+        (m, None) => m.as_str().into(),
     }
 }
 
@@ -215,6 +229,7 @@ pub fn show_json(plan: &Plan) -> serde_json::Value {
             "columns": e.columns.iter().map(|c| json!({
                 "name": c.name, "declared_type": c.declared_type,
                 "type": c.logical.display_name(), "nullable": c.nullable, "dictionary": c.dictionary,
+                "mapping": c.mapping, "select_expr": c.select_expr,
             })).collect::<Vec<_>>(),
             "chunks": e.chunks,
         })).collect::<Vec<_>>(),

@@ -23,6 +23,8 @@ fn col(
         declared_type: declared.into(),
         wire_type: wire.into(),
         logical: Ok(logical),
+        mapping: rivet_sources::ColumnMapping::Native,
+        select_expr: None,
         nullable,
         n_distinct: Some(-1.0),
     }

@@ -69,6 +69,45 @@ pub struct SourceConfig {
     /// either, `prefer` (TLS when the server offers it, unverified, like libpq).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
+    /// `all` (default): every column exports, as text through a server-side cast when
+    /// no native or structured type holds its values; `strict`: refuse such columns at
+    /// plan time instead. An export's own `types` overrides this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub types: Option<TypesPolicy>,
+    /// What PostgreSQL `infinity` / `-infinity` dates and timestamps become: `clamp`
+    /// (default) the largest / smallest value of the output type, `null` NULL (counted
+    /// and warned). An export's own `infinity` overrides this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infinity: Option<InfinityPolicy>,
+    /// MySQL/MariaDB only: export `TINYINT(1)` columns as Boolean (0 is false, any other
+    /// value true) instead of Int8 (the default, which keeps every value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tinyint1_as_boolean: Option<bool>,
+}
+
+/// Whether columns without a native or structured type export as text or are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TypesPolicy {
+    /// Every column exports; types without a faithful Arrow type as the database's
+    /// canonical text, through a server-side cast recorded in the plan.
+    #[default]
+    All,
+    /// Columns that would export as text are refused at plan time, all listed at once.
+    Strict,
+}
+
+/// What an infinite date or timestamp becomes in the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InfinityPolicy {
+    /// `infinity` becomes the largest value of the Arrow type and `-infinity` its
+    /// negation (DuckDB's own encoding of infinite dates and timestamps), so both stay
+    /// distinct from NULL and sort after / before every finite value.
+    #[default]
+    Clamp,
+    /// Both become NULL; each occurrence is counted in the journal and warned.
+    Null,
 }
 
 /// TLS settings for the source connection.
@@ -220,6 +259,12 @@ pub struct ExportConfig {
     /// `chunk_id` (`_rivet_chunk_id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta_columns: Option<Vec<MetaColumn>>,
+    /// `all` or `strict` for this export (see the source's `types`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub types: Option<TypesPolicy>,
+    /// `clamp` or `null` for this export (see the source's `infinity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infinity: Option<InfinityPolicy>,
     /// Write no file for a chunk that read no rows (the manifest lists only files with
     /// rows; `_SUCCESS` is still written). Default false: every chunk has a file, an
     /// empty one carrying the schema.

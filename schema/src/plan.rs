@@ -13,7 +13,7 @@ use crate::types::LogicalType;
 
 /// The plan format this build writes and reads. Bump it when an older executor must
 /// refuse plans made by a newer planner.
-pub const PLAN_FORMAT_VERSION: u32 = 1;
+pub const PLAN_FORMAT_VERSION: u32 = 2;
 
 /// A plan file as written to disk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -98,12 +98,46 @@ pub struct PlannedColumn {
     pub wire_type: String,
     /// Type in the output files.
     pub logical: LogicalType,
+    /// How the value is represented: a native Arrow type, a typed structure, or the
+    /// database's canonical text read through [`PlannedColumn::select_expr`].
+    pub mapping: ColumnMapping,
+    /// The SELECT-list expression the reader sends instead of the bare quoted column
+    /// name (a server-side cast or conversion such as `"c"::text`), built by Rivet at
+    /// plan time from the quoted identifier; absent when the column is read as is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub select_expr: Option<String>,
     /// Whether the column may hold NULL.
     pub nullable: bool,
     /// Parquet dictionary encoding for this column, chosen from the source's distinct
     /// value statistics (on when values repeat, off for mostly unique values, where a
     /// dictionary costs time and bytes).
     pub dictionary: bool,
+}
+
+/// How a column's values are represented in the output, decided at plan time. `plan
+/// show` prints it so a reviewer sees which columns did not get a native type, and
+/// `types: strict` refuses every `text` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnMapping {
+    /// An Arrow type that holds every value of the source type.
+    Native,
+    /// A typed, lossless structure of the value's parts (PostgreSQL `interval`).
+    Structured,
+    /// The database's canonical text for the value, produced by a server-side cast
+    /// recorded in `select_expr`; the type's input function reads it back equal.
+    Text,
+}
+
+impl ColumnMapping {
+    /// Lowercase name, as in the plan.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ColumnMapping::Native => "native",
+            ColumnMapping::Structured => "structured",
+            ColumnMapping::Text => "text",
+        }
+    }
 }
 
 /// The integer column an export is chunked on.
@@ -261,6 +295,8 @@ pub struct PlannedExport {
     pub compression: Compression,
     pub destination: PlannedDestination,
     pub tuning: PlannedTuning,
+    /// What PostgreSQL `infinity` / `-infinity` dates and timestamps become.
+    pub infinity: crate::config::InfinityPolicy,
     /// Columns Rivet appends to every row, after `columns` (absent when none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub meta_columns: Vec<crate::config::MetaColumn>,

@@ -53,6 +53,10 @@ pub enum LogicalType {
     List {
         element: Box<LogicalType>,
     },
+    /// PostgreSQL `interval` as Arrow `Struct{months: Int32, days: Int32,
+    /// microseconds: Int64}`: the three parts PostgreSQL keeps apart (a month is not 30
+    /// days in date arithmetic), so nothing is lost and readers can compute with each.
+    Interval,
 }
 
 impl LogicalType {
@@ -76,6 +80,7 @@ impl LogicalType {
         match self {
             LogicalType::Decimal { precision, scale } => format!("decimal({precision},{scale})"),
             LogicalType::List { element } => format!("list<{}>", element.display_name()),
+            LogicalType::Interval => "struct<months,days,microseconds>".to_owned(),
             other => serde_json::to_value(other)
                 .ok()
                 .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned))

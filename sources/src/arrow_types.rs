@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::datatypes::{DataType, Field, Fields, Schema, TimeUnit};
 use arrow_schema::extension::{Json, Uuid};
 use rivet_schema::LogicalType;
 
@@ -33,22 +33,37 @@ pub fn data_type(logical: &LogicalType) -> DataType {
         LogicalType::Time => DataType::Time64(TimeUnit::Microsecond),
         LogicalType::Duration => DataType::Duration(TimeUnit::Microsecond),
         LogicalType::Uuid => DataType::FixedSizeBinary(16),
-        LogicalType::List { element } => DataType::List(Arc::new(field("item", element, true))),
+        LogicalType::List { element } => DataType::List(Arc::new(field("item", element, "", true))),
+        LogicalType::Interval => DataType::Struct(interval_fields()),
     }
 }
 
-/// Whether values of this type can turn into NULL on the way out (PostgreSQL's
-/// `infinity` dates and timestamps have no Arrow value; see docs/types.md).
-pub fn may_be_nulled(logical: &LogicalType) -> bool {
-    matches!(
-        logical,
-        LogicalType::Date | LogicalType::Timestamp | LogicalType::TimestampUtc
-    )
+/// The children of an interval struct: `months` (Int32), `days` (Int32) and
+/// `microseconds` (Int64), never NULL themselves (the struct is NULL instead).
+pub fn interval_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("months", DataType::Int32, false),
+        Field::new("days", DataType::Int32, false),
+        Field::new("microseconds", DataType::Int64, false),
+    ])
+}
+
+/// Whether values of this type can turn into NULL on the way out even in a NOT NULL
+/// column: dates and timestamps (PostgreSQL `infinity` under `infinity: null`, MySQL zero
+/// dates) and PostgreSQL `numeric(p,s)` read as a decimal (`NaN`, `±Infinity`); see
+/// docs/types.md. `wire_type` is the plan's wire type of the column.
+pub fn may_be_nulled(logical: &LogicalType, wire_type: &str) -> bool {
+    match logical {
+        LogicalType::Date | LogicalType::Timestamp | LogicalType::TimestampUtc => true,
+        LogicalType::Decimal { .. } => wire_type == "numeric",
+        _ => false,
+    }
 }
 
 /// Arrow field for a column, carrying canonical extension types for UUID and JSON.
-pub fn field(name: &str, logical: &LogicalType, nullable: bool) -> Field {
-    let f = Field::new(name, data_type(logical), nullable || may_be_nulled(logical));
+pub fn field(name: &str, logical: &LogicalType, wire_type: &str, nullable: bool) -> Field {
+    let nullable = nullable || may_be_nulled(logical, wire_type);
+    let f = Field::new(name, data_type(logical), nullable);
     match logical {
         LogicalType::Uuid => f.with_extension_type(Uuid),
         LogicalType::Json => f.with_extension_type(Json::default()),
@@ -56,12 +71,14 @@ pub fn field(name: &str, logical: &LogicalType, nullable: bool) -> Field {
     }
 }
 
-/// Arrow schema of a list of `(name, type, nullable)` columns.
-pub fn schema<'a>(columns: impl IntoIterator<Item = (&'a str, &'a LogicalType, bool)>) -> Schema {
+/// Arrow schema of a list of `(name, type, wire type, nullable)` columns.
+pub fn schema<'a>(
+    columns: impl IntoIterator<Item = (&'a str, &'a LogicalType, &'a str, bool)>,
+) -> Schema {
     Schema::new(
         columns
             .into_iter()
-            .map(|(n, t, nullable)| field(n, t, nullable))
+            .map(|(n, t, w, nullable)| field(n, t, w, nullable))
             .collect::<Vec<_>>(),
     )
 }

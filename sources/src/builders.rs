@@ -1,17 +1,20 @@
-//! Arrow column builders and batch cutting shared by the engines whose drivers hand
-//! over one decoded value at a time (MySQL/MariaDB, SQL Server). Each engine converts
-//! its driver's values and appends them here; this module owns how a column's builder
-//! is made from its [`LogicalType`], and when a batch is cut and handed to the sink, so
-//! the engines cannot drift apart on either.
+//! Arrow column builders and batch cutting shared by every engine. Each engine's decoder
+//! converts its driver's or wire format's values and appends them to a [`Col`]; this
+//! module owns how a column's builder is made from its [`LogicalType`] (lists and the
+//! interval struct included), and when a batch is cut and handed to the sink, so the
+//! engines cannot drift apart on either. PostgreSQL decides per COPY message or cursor
+//! fetch ([`Batcher::count`] then [`Batcher::cut`]); the row-at-a-time engines per row
+//! ([`Batcher::row`]).
 
+use std::any::Any;
 use std::sync::Arc;
 
 use arrow::array::{
     ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder,
     Decimal256Builder, DurationMicrosecondBuilder, FixedSizeBinaryBuilder, Float32Builder,
-    Float64Builder, Int16Builder, Int32Builder, Int64Builder, Int8Builder, StringBuilder,
-    Time64MicrosecondBuilder, TimestampMicrosecondBuilder, UInt16Builder, UInt32Builder,
-    UInt64Builder, UInt8Builder,
+    Float64Builder, Int16Builder, Int32Builder, Int64Builder, Int8Builder, ListBuilder,
+    NullBufferBuilder, StringBuilder, StructArray, Time64MicrosecondBuilder,
+    TimestampMicrosecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder, UInt8Builder,
 };
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -21,7 +24,71 @@ use crate::error::SourceError;
 use crate::source::{ReadFailure, SinkClosed};
 use crate::ChunkRead;
 
+/// Builder of the interval struct (`months`, `days`, `microseconds`): three child
+/// builders and the struct's own validity.
+#[derive(Debug)]
+pub(crate) struct IntervalBuilder {
+    months: Int32Builder,
+    days: Int32Builder,
+    micros: Int64Builder,
+    nulls: NullBufferBuilder,
+}
+
+impl IntervalBuilder {
+    fn new() -> Self {
+        IntervalBuilder {
+            months: Int32Builder::new(),
+            days: Int32Builder::new(),
+            micros: Int64Builder::new(),
+            nulls: NullBufferBuilder::new(0),
+        }
+    }
+
+    pub(crate) fn append_value(&mut self, months: i32, days: i32, micros: i64) {
+        self.months.append_value(months);
+        self.days.append_value(days);
+        self.micros.append_value(micros);
+        self.nulls.append_non_null();
+    }
+
+    fn append_null(&mut self) {
+        self.months.append_value(0);
+        self.days.append_value(0);
+        self.micros.append_value(0);
+        self.nulls.append_null();
+    }
+
+    fn len(&self) -> usize {
+        self.months.len()
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        Arc::new(StructArray::new(
+            crate::arrow_types::interval_fields(),
+            vec![
+                Arc::new(self.months.finish()),
+                Arc::new(self.days.finish()),
+                Arc::new(self.micros.finish()),
+            ],
+            self.nulls.finish(),
+        ))
+    }
+
+    fn finish_cloned(&self) -> ArrayRef {
+        Arc::new(StructArray::new(
+            crate::arrow_types::interval_fields(),
+            vec![
+                Arc::new(self.months.finish_cloned()),
+                Arc::new(self.days.finish_cloned()),
+                Arc::new(self.micros.finish_cloned()),
+            ],
+            self.nulls.finish_cloned(),
+        ))
+    }
+}
+
 /// One output column's Arrow builder, typed by the column's [`LogicalType`].
+#[derive(Debug)]
 pub(crate) enum Col {
     Bool(BooleanBuilder),
     I8(Int8Builder),
@@ -43,11 +110,13 @@ pub(crate) enum Col {
     Time(Time64MicrosecondBuilder),
     Dur(DurationMicrosecondBuilder),
     Uuid(FixedSizeBinaryBuilder),
+    Interval(Box<IntervalBuilder>),
+    /// A list whose elements are built by a nested [`Col`].
+    List(Box<ListBuilder<Col>>),
 }
 
 impl Col {
-    /// The builder for a logical type; lists are refused (no row-at-a-time engine
-    /// produces them).
+    /// The builder for a logical type.
     pub(crate) fn new(logical: &LogicalType) -> Result<Self, String> {
         Ok(match logical {
             LogicalType::Boolean => Col::Bool(BooleanBuilder::new()),
@@ -88,17 +157,18 @@ impl Col {
             LogicalType::Time => Col::Time(Time64MicrosecondBuilder::new()),
             LogicalType::Duration => Col::Dur(DurationMicrosecondBuilder::new()),
             LogicalType::Uuid => Col::Uuid(FixedSizeBinaryBuilder::new(16)),
-            other @ LogicalType::List { .. } => {
-                return Err(format!(
-                    "this engine has no wire type for output type {}",
-                    other.display_name()
+            LogicalType::Interval => Col::Interval(Box::new(IntervalBuilder::new())),
+            LogicalType::List { element } => {
+                let item = crate::arrow_types::field("item", element, "", true);
+                Col::List(Box::new(
+                    ListBuilder::new(Col::new(element)?).with_field(Arc::new(item)),
                 ))
             }
         })
     }
 
-    fn builder(&mut self) -> &mut dyn ArrayBuilder {
-        match self {
+    fn simple(&mut self) -> Option<&mut dyn ArrayBuilder> {
+        Some(match self {
             Col::Bool(b) => b,
             Col::I8(b) => b,
             Col::I16(b) => b,
@@ -110,16 +180,15 @@ impl Col {
             Col::U64(b) => b,
             Col::F32(b) => b,
             Col::F64(b) => b,
-            Col::Dec128(b, ..) => b,
-            Col::Dec256(b, ..) => b,
             Col::Utf8(b) => b,
             Col::Bin(b) => b,
             Col::Date(b) => b,
-            Col::Ts(b, _) => b,
             Col::Time(b) => b,
             Col::Dur(b) => b,
             Col::Uuid(b) => b,
-        }
+            Col::List(b) => b.as_mut(),
+            Col::Dec128(..) | Col::Dec256(..) | Col::Ts(..) | Col::Interval(_) => return None,
+        })
     }
 
     pub(crate) fn append_null(&mut self) {
@@ -144,6 +213,8 @@ impl Col {
             Col::Time(b) => b.append_null(),
             Col::Dur(b) => b.append_null(),
             Col::Uuid(b) => b.append_null(),
+            Col::Interval(b) => b.append_null(),
+            Col::List(b) => b.append_null(),
         }
     }
 
@@ -162,13 +233,97 @@ impl Col {
                     .expect("precision and scale were validated when the builder was made"),
             ),
             Col::Ts(b, tz) => Arc::new(b.finish().with_timezone_opt(tz.clone())),
-            other => other.builder().finish(),
+            Col::Interval(b) => b.finish(),
+            other => other
+                .simple()
+                .expect("every other builder is a plain arrow builder")
+                .finish(),
         }
     }
 
-    #[cfg(test)]
-    pub(crate) fn len(&mut self) -> usize {
-        self.builder().len()
+    fn finish_cloned_array(&self) -> ArrayRef {
+        match self {
+            Col::Dec128(b, p, s) => Arc::new(
+                b.finish_cloned()
+                    .with_precision_and_scale(*p, *s)
+                    .expect("precision and scale were validated when the builder was made"),
+            ),
+            Col::Dec256(b, p, s) => Arc::new(
+                b.finish_cloned()
+                    .with_precision_and_scale(*p, *s)
+                    .expect("precision and scale were validated when the builder was made"),
+            ),
+            Col::Ts(b, tz) => Arc::new(b.finish_cloned().with_timezone_opt(tz.clone())),
+            Col::Interval(b) => b.finish_cloned(),
+            Col::Bool(b) => ArrayBuilder::finish_cloned(b),
+            Col::I8(b) => ArrayBuilder::finish_cloned(b),
+            Col::I16(b) => ArrayBuilder::finish_cloned(b),
+            Col::I32(b) => ArrayBuilder::finish_cloned(b),
+            Col::I64(b) => ArrayBuilder::finish_cloned(b),
+            Col::U8(b) => ArrayBuilder::finish_cloned(b),
+            Col::U16(b) => ArrayBuilder::finish_cloned(b),
+            Col::U32(b) => ArrayBuilder::finish_cloned(b),
+            Col::U64(b) => ArrayBuilder::finish_cloned(b),
+            Col::F32(b) => ArrayBuilder::finish_cloned(b),
+            Col::F64(b) => ArrayBuilder::finish_cloned(b),
+            Col::Utf8(b) => ArrayBuilder::finish_cloned(b),
+            Col::Bin(b) => ArrayBuilder::finish_cloned(b),
+            Col::Date(b) => ArrayBuilder::finish_cloned(b),
+            Col::Time(b) => ArrayBuilder::finish_cloned(b),
+            Col::Dur(b) => ArrayBuilder::finish_cloned(b),
+            Col::Uuid(b) => ArrayBuilder::finish_cloned(b),
+            Col::List(b) => ArrayBuilder::finish_cloned(b.as_ref()),
+        }
+    }
+
+    fn count(&self) -> usize {
+        match self {
+            Col::Bool(b) => b.len(),
+            Col::I8(b) => b.len(),
+            Col::I16(b) => b.len(),
+            Col::I32(b) => b.len(),
+            Col::I64(b) => b.len(),
+            Col::U8(b) => b.len(),
+            Col::U16(b) => b.len(),
+            Col::U32(b) => b.len(),
+            Col::U64(b) => b.len(),
+            Col::F32(b) => b.len(),
+            Col::F64(b) => b.len(),
+            Col::Dec128(b, ..) => b.len(),
+            Col::Dec256(b, ..) => b.len(),
+            Col::Utf8(b) => b.len(),
+            Col::Bin(b) => b.len(),
+            Col::Date(b) => b.len(),
+            Col::Ts(b, _) => b.len(),
+            Col::Time(b) => b.len(),
+            Col::Dur(b) => b.len(),
+            Col::Uuid(b) => b.len(),
+            Col::Interval(b) => b.len(),
+            Col::List(b) => b.len(),
+        }
+    }
+}
+
+/// A [`Col`] is itself an Arrow builder, so a `ListBuilder<Col>` nests any element
+/// type (lists of lists included) through the same model.
+impl ArrayBuilder for Col {
+    fn len(&self) -> usize {
+        self.count()
+    }
+    fn finish(&mut self) -> ArrayRef {
+        Col::finish(self)
+    }
+    fn finish_cloned(&self) -> ArrayRef {
+        self.finish_cloned_array()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn into_box_any(self: Box<Self>) -> Box<dyn Any> {
+        self
     }
 }
 
@@ -200,11 +355,14 @@ pub(crate) struct Batcher<'a> {
 
 impl<'a> Batcher<'a> {
     pub(crate) fn new(req: &'a ChunkRead, label: &'a str) -> Self {
-        let schema = Arc::new(crate::arrow_types::schema(
-            req.columns
-                .iter()
-                .map(|c| (c.name.as_str(), &c.logical, c.nullable)),
-        ));
+        let schema = Arc::new(crate::arrow_types::schema(req.columns.iter().map(|c| {
+            (
+                c.name.as_str(),
+                &c.logical,
+                c.wire_type.as_str(),
+                c.nullable,
+            )
+        })));
         Batcher {
             req,
             label,
@@ -223,10 +381,16 @@ impl<'a> Batcher<'a> {
         cols: &mut [impl HasCol],
         sink: &mut dyn FnMut(RecordBatch) -> Result<(), SinkClosed>,
     ) -> Result<(), ReadFailure> {
+        self.count(bytes);
+        self.cut(false, cols, sink)
+    }
+
+    /// Records one decoded row of about `bytes` bytes without deciding on a cut (for
+    /// engines that decide once per network message, see [`Batcher::cut`]).
+    pub(crate) fn count(&mut self, bytes: usize) {
         self.rows += 1;
         self.bytes += bytes;
         self.total_rows += 1;
-        self.cut(false, cols, sink)
     }
 
     /// Hands over the last partial batch at the end of the chunk.
@@ -238,7 +402,9 @@ impl<'a> Batcher<'a> {
         self.cut(true, cols, sink)
     }
 
-    fn cut(
+    /// Cuts the batch built so far if the chunk's limits say so (always when `force`
+    /// and it holds rows) and hands it to the sink.
+    pub(crate) fn cut(
         &mut self,
         force: bool,
         cols: &mut [impl HasCol],
@@ -301,13 +467,13 @@ mod tests {
         })
         .unwrap();
         c.append_null();
-        assert_eq!(c.len(), 1);
+        assert_eq!(ArrayBuilder::len(&c), 1);
         let a = c.finish();
         assert_eq!(
             a.data_type(),
             &arrow::datatypes::DataType::Decimal128(10, 4)
         );
-        assert_eq!(c.len(), 0);
+        assert_eq!(ArrayBuilder::len(&c), 0);
         let mut t = Col::new(&LogicalType::TimestampUtc).unwrap();
         t.append_null();
         assert_eq!(

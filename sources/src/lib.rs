@@ -19,23 +19,74 @@ pub mod source;
 pub use connection::ConnectionSettings;
 pub use engines::{open_catalog, open_chunk_source};
 pub use error::SourceError;
+pub use rivet_schema::config::InfinityPolicy;
+pub use rivet_schema::plan::ColumnMapping;
 use rivet_schema::plan::CursorType;
 pub use source::{Catalog, ChunkSource, KeyBounds, ReadFailure, SinkClosed, TableRequest};
 
-/// What a catalog type resolves to: the wire form the reader decodes, and the output
-/// type (or why the column cannot be exported). Shared by the engines' type mappings.
+/// What a catalog type resolves to: the wire form the reader decodes, the output type
+/// (or why the column cannot be exported), how the value is represented, and the
+/// server-side conversion the SELECT list applies. Shared by the engines' type mappings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
     pub wire_type: String,
     pub logical: Result<rivet_schema::LogicalType, String>,
+    pub mapping: ColumnMapping,
+    /// The server-side conversion, rendered around the quoted column name by the
+    /// engine (`Engine::select_expr`); None reads the column as is.
+    pub read: Option<ReadExpr>,
+}
+
+/// A server-side conversion of a column in the SELECT list, engine-neutral so the type
+/// mappings can be tested without SQL text; each engine renders it around the quoted
+/// column name when the plan is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadExpr {
+    /// A cast to this type: `"c"::T` on PostgreSQL, `CAST(c AS T)` elsewhere.
+    Cast(String),
+    /// A function applied to the column: `F(c)`.
+    Call(String),
+    /// A SQL Server CLR method of the value: `[c].M()`.
+    Method(String),
+    /// SQL Server `sql_variant`: each value's text in the conversion style that keeps
+    /// it exactly for its base type. Only SQL Server produces it.
+    VariantText,
 }
 
 impl Resolved {
-    /// A supported type.
+    /// A type read natively.
     pub fn ok(wire: &str, logical: rivet_schema::LogicalType) -> Resolved {
         Resolved {
             wire_type: wire.to_owned(),
             logical: Ok(logical),
+            mapping: ColumnMapping::Native,
+            read: None,
+        }
+    }
+
+    /// A type read through a server-side conversion into a native output type.
+    pub fn converted(wire: &str, logical: rivet_schema::LogicalType, read: ReadExpr) -> Resolved {
+        Resolved {
+            read: Some(read),
+            ..Resolved::ok(wire, logical)
+        }
+    }
+
+    /// A type exported as the database's canonical text through `read`.
+    pub fn text(wire: &str, logical: rivet_schema::LogicalType, read: ReadExpr) -> Resolved {
+        Resolved {
+            mapping: ColumnMapping::Text,
+            ..Resolved::converted(wire, logical, read)
+        }
+    }
+
+    /// A type that cannot be exported, and why.
+    pub fn refused(wire: &str, reason: String) -> Resolved {
+        Resolved {
+            wire_type: wire.to_owned(),
+            logical: Err(reason),
+            mapping: ColumnMapping::Native,
+            read: None,
         }
     }
 }
@@ -50,6 +101,11 @@ pub struct SourceColumn {
     pub wire_type: String,
     /// Output type, or why the column cannot be exported as is.
     pub logical: Result<rivet_schema::LogicalType, String>,
+    /// Native, structured, or the database's text through a server-side cast.
+    pub mapping: ColumnMapping,
+    /// The SELECT-list expression (already quoted and rendered for the engine) when
+    /// the column is read through a server-side conversion.
+    pub select_expr: Option<String>,
     pub nullable: bool,
     /// Planner statistics on distinct values (`pg_stats.n_distinct`: a count when
     /// positive, minus the fraction of rows when negative); None without statistics.
@@ -93,6 +149,8 @@ pub struct ChunkRead {
     pub use_cursor: bool,
     /// What to do when a batch outgrows `batch_bytes`.
     pub on_batch_memory_exceeded: BatchMemoryPolicy,
+    /// What PostgreSQL `infinity` dates and timestamps become.
+    pub infinity: InfinityPolicy,
 }
 
 /// How `batch_bytes` bounds a batch (the reference tool's `on_batch_memory_exceeded`).
@@ -121,6 +179,9 @@ pub struct ReadColumn {
     pub wire_type: String,
     pub logical: rivet_schema::LogicalType,
     pub nullable: bool,
+    /// The plan's SELECT-list expression for the column (a server-side conversion),
+    /// sent as `expr AS name`; None selects the column by name.
+    pub select_expr: Option<String>,
 }
 
 /// A typed value Rivet puts into a `WHERE` clause: a key bound or a window bound. Each
@@ -290,7 +351,10 @@ impl ChunkRead {
         let cols = self
             .columns
             .iter()
-            .map(|c| quote(&c.name))
+            .map(|c| match &c.select_expr {
+                Some(expr) => format!("{expr} AS {}", quote(&c.name)),
+                None => quote(&c.name),
+            })
             .collect::<Vec<_>>()
             .join(", ");
         format!(

@@ -101,7 +101,7 @@ pub(super) fn commit(ctx: &ChunkContext<'_>, read: ReadChunk<'_, '_>) -> Result<
         tracing::warn!(export = %e.name, chunk = %c.id, batches = stats.batches_over_memory_target, target_bytes = e.tuning.batch_memory_bytes, "batches grew past tuning.max_batch_memory_mb");
     }
     for (column, n) in &stats.nulled_values {
-        tracing::warn!(export = %e.name, chunk = %c.id, column = %column, count = n, "values with no Arrow representation (PostgreSQL infinity, MySQL zero dates) were written as NULL");
+        tracing::warn!(export = %e.name, chunk = %c.id, column = %column, count = n, "values the output type cannot hold were written as NULL (PostgreSQL infinity under `infinity: null`, numeric NaN/Infinity in a decimal column, MySQL zero dates)");
     }
     lock_state(ctx.state).chunk_committed(
         ctx.digest,

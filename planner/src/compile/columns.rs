@@ -2,8 +2,8 @@
 //! column's sealed output type, Parquet dictionary choice from statistics, meta columns,
 //! and quality gates that may only name exported columns.
 
-use rivet_schema::config::ExportConfig;
-use rivet_schema::plan::PlannedColumn;
+use rivet_schema::config::{Config, ExportConfig, SourceKind, TypesPolicy};
+use rivet_schema::plan::{ColumnMapping, PlannedColumn};
 use rivet_sources::SourceColumn;
 
 use super::{cfg_err, Described};
@@ -78,8 +78,9 @@ pub(super) fn meta_columns(
 pub(super) fn select_columns(
     i: usize,
     e: &ExportConfig,
+    config: &Config,
     d: &Described,
-) -> Result<Vec<PlannedColumn>, PlanError> {
+) -> Result<Vec<PlannedColumn>, Vec<(String, String)>> {
     let what = d.relation.display_name();
     let chosen: Vec<(usize, &SourceColumn)> = match &e.columns {
         None => d.columns.iter().enumerate().collect(),
@@ -91,45 +92,115 @@ pub(super) fn select_columns(
                     .iter()
                     .find(|c| &c.name == n)
                     .map(|c| (j, c))
-                    .ok_or_else(|| d.no_such_column(format!("exports[{i}].columns[{j}]"), n))
+                    .ok_or_else(|| {
+                        vec![(
+                            format!("exports[{i}].columns[{j}]"),
+                            format!(
+                                "column `{n}` does not exist in {what}; its columns are: {}",
+                                d.columns
+                                    .iter()
+                                    .map(|c| c.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        )]
+                    })
             })
             .collect::<Result<_, _>>()?,
     };
     if chosen.is_empty() {
-        return Err(cfg_err(
+        return Err(vec![(
             format!("exports[{i}]"),
             format!("{what} has no columns to export"),
-        ));
+        )]);
     }
-    chosen
-        .into_iter()
-        .map(|(j, c)| {
-            let logical = c.logical.clone().map_err(|reason| {
-                let path = match &e.columns {
-                    Some(_) => format!("exports[{i}].columns[{j}]"),
-                    None => format!(
-                        "exports[{i}].{}",
-                        if e.table.is_some() { "table" } else { "query" }
-                    ),
-                };
-                cfg_err(
+    let strict = e.types.or(config.source.types).unwrap_or_default() == TypesPolicy::Strict;
+    let tinyint_bool =
+        config.source.kind == SourceKind::Mysql && config.source.tinyint1_as_boolean == Some(true);
+    let mut problems = Vec::new();
+    let mut planned = Vec::with_capacity(chosen.len());
+    for (j, c) in chosen {
+        let path = match &e.columns {
+            Some(_) => format!("exports[{i}].columns[{j}]"),
+            None => format!(
+                "exports[{i}].{}",
+                if e.table.is_some() { "table" } else { "query" }
+            ),
+        };
+        let boolean = tinyint_bool
+            .then(|| rivet_sources::mysql::types::tinyint1_as_boolean(c))
+            .flatten();
+        let (logical, wire_type) = match boolean {
+            Some(b) => (b.logical, b.wire_type),
+            None => (c.logical.clone(), c.wire_type.clone()),
+        };
+        let logical = match logical {
+            Ok(l) => l,
+            Err(reason) => {
+                problems.push((
                     path,
                     format!(
                         "column `{}` of {what} ({}): {reason}",
                         c.name, c.declared_type
                     ),
-                )
-            })?;
-            Ok(PlannedColumn {
-                name: c.name.clone(),
-                declared_type: c.declared_type.clone(),
-                wire_type: c.wire_type.clone(),
-                dictionary: wants_dictionary(c.n_distinct, d.row_estimate),
-                logical,
-                nullable: c.nullable,
-            })
-        })
-        .collect()
+                ));
+                continue;
+            }
+        };
+        if strict && c.mapping == ColumnMapping::Text {
+            problems.push((
+                path,
+                format!(
+                    "column `{}` of {what} ({}) has no native Arrow type and would export as \
+                     the database's text (`{}`), which `types: strict` refuses; drop \
+                     `types: strict` to export it as text, or leave the column out with `columns:`",
+                    c.name,
+                    c.declared_type,
+                    c.select_expr.as_deref().unwrap_or("a text cast")
+                ),
+            ));
+            continue;
+        }
+        planned.push(PlannedColumn {
+            name: c.name.clone(),
+            declared_type: c.declared_type.clone(),
+            wire_type,
+            dictionary: wants_dictionary(c.n_distinct, d.row_estimate),
+            logical,
+            mapping: c.mapping,
+            select_expr: c.select_expr.clone(),
+            nullable: c.nullable,
+        });
+    }
+    if problems.is_empty() {
+        Ok(planned)
+    } else {
+        Err(problems)
+    }
+}
+
+/// One config error for every column problem found across the exports: the first
+/// problem's key path, and every problem listed with its own.
+pub(super) fn column_errors(mut problems: Vec<(String, String)>) -> Option<PlanError> {
+    match problems.len() {
+        0 => None,
+        1 => {
+            let (path, message) = problems.remove(0);
+            Some(cfg_err(path, message))
+        }
+        n => {
+            let path = problems[0].0.clone();
+            let list = problems
+                .iter()
+                .map(|(p, m)| format!("  {p}: {m}"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            Some(cfg_err(
+                path,
+                format!("{n} column problems, all listed here:\n{list}"),
+            ))
+        }
+    }
 }
 
 /// Dictionary-encode a column when its values repeat: at most 10% distinct (or at

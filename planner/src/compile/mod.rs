@@ -12,7 +12,7 @@ mod windows;
 
 use std::collections::{BTreeMap, HashMap};
 
-use rivet_schema::config::{Compression, Config, ExportMode, Format};
+use rivet_schema::config::{Compression, Config, ExportMode, Format, SourceKind};
 use rivet_schema::dag::PlanGraph;
 use rivet_schema::layout::{chunk_file_name, chunk_id};
 use rivet_schema::plan::{
@@ -25,7 +25,7 @@ use crate::error::PlanError;
 use crate::tuning::resolve_tuning;
 
 use self::chunking::{chunk_key_column, default_chunk_size, split_chunks};
-use self::columns::{check_quality_columns, meta_columns, select_columns};
+use self::columns::{check_quality_columns, column_errors, meta_columns, select_columns};
 use self::describe::describe_all;
 pub use self::destinations::planned_destination;
 use self::windows::plan_window;
@@ -93,12 +93,27 @@ pub fn compile(
     catalog: &mut dyn Catalog,
     inputs: &PlanInputs,
 ) -> Result<Plan, PlanError> {
+    if config.source.tinyint1_as_boolean.is_some() && config.source.kind != SourceKind::Mysql {
+        return Err(cfg_err(
+            "source.tinyint1_as_boolean".into(),
+            "applies to MySQL/MariaDB sources only; remove it",
+        ));
+    }
     let described = describe_all(config, catalog)?;
     let mut exports = Vec::with_capacity(config.exports.len());
     let mut bound_requests = Vec::new();
     let mut pending = Vec::new();
+    // Column problems of every export, reported together (`types: strict` users see
+    // every refused column at once).
+    let mut refused: Vec<(String, String)> = Vec::new();
     for (i, (e, d)) in config.exports.iter().zip(described).enumerate() {
-        let columns = select_columns(i, e, &d)?;
+        let columns = match select_columns(i, e, config, &d) {
+            Ok(columns) => columns,
+            Err(problems) => {
+                refused.extend(problems);
+                continue;
+            }
+        };
         let key = match e.mode {
             ExportMode::Chunked => {
                 let key = chunk_key_column(i, e, &d)?;
@@ -108,6 +123,9 @@ pub fn compile(
             _ => None,
         };
         pending.push((i, e, d, columns, key));
+    }
+    if let Some(err) = column_errors(refused) {
+        return Err(err);
     }
     let bounds_timeout = config
         .exports
@@ -208,6 +226,7 @@ pub fn compile(
             compression,
             destination: planned_destination(e, window.as_ref().and_then(|w| w.seq)),
             tuning,
+            infinity: e.infinity.or(config.source.infinity).unwrap_or_default(),
             meta_columns: meta,
             quality: e.quality.clone(),
             keep_files: Vec::new(),

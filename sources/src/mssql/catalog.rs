@@ -8,7 +8,7 @@ use std::time::Duration;
 use tiberius::{Row, ToSql};
 use tokio::runtime::Runtime;
 
-use super::types::{base_name, declared, resolve};
+use super::types::{base_name, declared, resolve, select_expr};
 use super::{connect, query_err, quote_ident, MsClient};
 use crate::connection::ConnectionSettings;
 use crate::error::SourceError;
@@ -80,7 +80,7 @@ pub fn describe_sql(n: usize) -> String {
          {from}; \
          SELECT r.i, c.name, ty.name, \
            CASE WHEN ty.is_user_defined = 1 AND ty.is_assembly_type = 0 THEN TYPE_NAME(c.system_type_id) ELSE ty.name END, \
-           c.max_length, c.precision, c.scale, c.is_nullable \
+           c.max_length, c.precision, c.scale, c.is_nullable, ty.is_assembly_type \
          {from} \
          JOIN sys.columns c ON c.object_id = o.object_id \
          JOIN sys.types ty ON ty.user_type_id = c.user_type_id \
@@ -201,9 +201,13 @@ impl Catalog for MsCatalog {
             let max_length = cell::<i16>(row, 4)?.unwrap_or(0);
             let precision = cell::<u8>(row, 5)?.unwrap_or(0);
             let scale = cell::<u8>(row, 6)?.unwrap_or(0);
-            let resolved = resolve(&base, precision, scale);
+            let clr = cell::<bool>(row, 8)?.unwrap_or(false);
+            let resolved = resolve(&base, precision, scale, clr);
+            let name = text(row, 1)?;
             cols.entry(i).or_default().push(SourceColumn {
-                name: text(row, 1)?,
+                select_expr: resolved.read.as_ref().map(|r| select_expr(&name, r)),
+                mapping: resolved.mapping,
+                name,
                 declared_type: declared(&type_name, max_length, precision, scale),
                 wire_type: resolved.wire_type,
                 logical: resolved.logical,
@@ -273,8 +277,15 @@ impl Catalog for MsCatalog {
                 .flatten()
                 .unwrap_or(0);
             let scale = row.try_get::<u8, _>("scale").ok().flatten().unwrap_or(0);
-            let resolved = resolve(base_name(&system), precision, scale);
+            let clr = row
+                .try_get::<&str, _>("assembly_qualified_type_name")
+                .ok()
+                .flatten()
+                .is_some();
+            let resolved = resolve(base_name(&system), precision, scale, clr);
             out.push(SourceColumn {
+                select_expr: resolved.read.as_ref().map(|r| select_expr(&name, r)),
+                mapping: resolved.mapping,
                 name,
                 declared_type: system,
                 wire_type: resolved.wire_type,

@@ -16,7 +16,6 @@ use futures_util::TryStreamExt;
 use tiberius::{ColumnData, ToSql};
 use tokio::runtime::Runtime;
 
-use super::types::select_expr;
 use super::{connect, query_err, quote_ident, MsClient};
 use crate::builders::{Batcher, Col, HasCol};
 use crate::connection::ConnectionSettings;
@@ -252,7 +251,7 @@ impl Decoder {
                 }
                 other => return Err(bad(other, "uniqueidentifier")),
             },
-            Col::Dec256(..) | Col::Dur(_) => {
+            Col::Dec256(..) | Col::Dur(_) | Col::Interval(_) | Col::List(_) => {
                 return Err("SQL Server sends no value of this output type".into())
             }
         }
@@ -274,7 +273,10 @@ pub fn chunk_batch(req: &ChunkRead) -> (String, Vec<MsParam>) {
     let cols = req
         .columns
         .iter()
-        .map(|c| select_expr(&c.name, &c.wire_type))
+        .map(|c| match &c.select_expr {
+            Some(expr) => format!("{expr} AS {}", quote_ident(&c.name)),
+            None => quote_ident(&c.name),
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let mut params = Vec::new();
@@ -564,15 +566,17 @@ mod tests {
                     wire_type: "int".into(),
                     logical: LogicalType::Int64,
                     nullable: false,
+                    select_expr: None,
                 },
                 crate::ReadColumn {
                     name: "price".into(),
-                    wire_type: "money".into(),
+                    wire_type: "decimal".into(),
                     logical: LogicalType::Decimal {
                         precision: 19,
                         scale: 4,
                     },
                     nullable: true,
+                    select_expr: Some("CAST([price] AS decimal(19,4))".into()),
                 },
             ],
             range: Some(crate::RangeFilter {
@@ -588,6 +592,7 @@ mod tests {
             lock_timeout_ms: 5000,
             use_cursor: false,
             on_batch_memory_exceeded: crate::BatchMemoryPolicy::AutoShrink,
+            infinity: crate::InfinityPolicy::Clamp,
         };
         let (sql, params) = chunk_batch(&req);
         assert_eq!(

@@ -1,30 +1,28 @@
 //! Which SQL Server types Rivet exports and as what, decided at plan time from `sys.*`
-//! (tables) or `sp_describe_first_result_set` (queries). The `wire_type` recorded in the
-//! plan tells the reader both how to select the column (a few types are converted by
-//! the server: money to decimal, spatial types to WKB) and how to decode it.
+//! (tables) or `sp_describe_first_result_set` (queries). Every type gets a mapping: a
+//! native Arrow type, a server-side conversion into one (money to decimal, spatial types
+//! to WKB), or the server's own text (`hierarchyid`, CLR user-defined types,
+//! `sql_variant`, anything unknown). The conversion is rendered into the plan's
+//! `select_expr`, so the reader only decodes.
 
 use rivet_schema::LogicalType;
 
 use super::quote_ident;
-
+use crate::ReadExpr;
 pub use crate::Resolved;
 
 fn ok(wire: &str, logical: LogicalType) -> Resolved {
     Resolved::ok(wire, logical)
 }
 
-fn unsupported(name: &str, hint: &str) -> Resolved {
-    Resolved {
-        wire_type: name.to_owned(),
-        logical: Err(format!(
-            "type `{name}` has no faithful Parquet/CSV mapping in rivet; export the column through \
-             a `query:` export with a conversion, e.g. {hint}"
-        )),
-    }
+fn as_text(read: ReadExpr) -> Resolved {
+    Resolved::text("text", LogicalType::Utf8, read)
 }
 
-/// Maps a base (system) type name with its precision and scale.
-pub fn resolve(base_type: &str, precision: u8, scale: u8) -> Resolved {
+/// Maps a base (system) type name with its precision and scale. `clr` is true for a
+/// CLR type (`sys.types.is_assembly_type`, or a query column with an assembly type
+/// name): those Rivet does not know are read through their `ToString()` method.
+pub fn resolve(base_type: &str, precision: u8, scale: u8, clr: bool) -> Resolved {
     match base_type.to_ascii_lowercase().as_str() {
         "tinyint" => ok("int", LogicalType::UInt8),
         "smallint" => ok("int", LogicalType::Int16),
@@ -45,19 +43,22 @@ pub fn resolve(base_type: &str, precision: u8, scale: u8) -> Resolved {
                 scale: scale.min(38) as i8,
             },
         ),
-        "money" => ok(
-            "money",
+        // As floating point money would lose cents; the exact decimal keeps them.
+        "money" => Resolved::converted(
+            "decimal",
             LogicalType::Decimal {
                 precision: 19,
                 scale: 4,
             },
+            ReadExpr::Cast("decimal(19,4)".into()),
         ),
-        "smallmoney" => ok(
-            "smallmoney",
+        "smallmoney" => Resolved::converted(
+            "decimal",
             LogicalType::Decimal {
                 precision: 10,
                 scale: 4,
             },
+            ReadExpr::Cast("decimal(10,4)".into()),
         ),
         "real" => ok("float", LogicalType::Float32),
         "float" => ok("float", LogicalType::Float64),
@@ -65,7 +66,11 @@ pub fn resolve(base_type: &str, precision: u8, scale: u8) -> Resolved {
             ok("text", LogicalType::Utf8)
         }
         "xml" => ok("xml", LogicalType::Utf8),
-        "json" => ok("json", LogicalType::Json),
+        "json" => Resolved::converted(
+            "text",
+            LogicalType::Json,
+            ReadExpr::Cast("nvarchar(max)".into()),
+        ),
         "binary" | "varbinary" | "image" | "timestamp" | "rowversion" => {
             ok("bytes", LogicalType::Binary)
         }
@@ -74,10 +79,37 @@ pub fn resolve(base_type: &str, precision: u8, scale: u8) -> Resolved {
         "datetimeoffset" => ok("datetime", LogicalType::TimestampUtc),
         "time" => ok("time", LogicalType::Time),
         "uniqueidentifier" => ok("uuid", LogicalType::Uuid),
-        "geometry" | "geography" => ok("wkb", LogicalType::Binary),
-        "hierarchyid" => ok("clr_text", LogicalType::Utf8),
-        "sql_variant" => unsupported("sql_variant", "`CAST([col] AS nvarchar(4000)) AS [col]`"),
-        other => unsupported(other, "`CAST([col] AS nvarchar(max)) AS [col]`"),
+        // OGC WKB, as the other engines write spatial values.
+        "geometry" | "geography" => Resolved::converted(
+            "bytes",
+            LogicalType::Binary,
+            ReadExpr::Method("STAsBinary".into()),
+        ),
+        "hierarchyid" => as_text(ReadExpr::Method("ToString".into())),
+        "sql_variant" => as_text(ReadExpr::VariantText),
+        _ if clr => as_text(ReadExpr::Method("ToString".into())),
+        _ => as_text(ReadExpr::Cast("nvarchar(max)".into())),
+    }
+}
+
+/// The SELECT-list expression of a converted column.
+pub fn select_expr(name: &str, read: &ReadExpr) -> String {
+    let q = quote_ident(name);
+    match read {
+        ReadExpr::Cast(t) => format!("CAST({q} AS {t})"),
+        ReadExpr::Call(f) => format!("{f}({q})"),
+        ReadExpr::Method(m) => format!("{q}.{m}()"),
+        // Each value in the CONVERT style that keeps it exactly for its base type:
+        // ISO 8601 for dates and times, 17 significant digits for floats, hex for bytes.
+        ReadExpr::VariantText => format!(
+            "CASE WHEN SQL_VARIANT_PROPERTY({q}, 'BaseType') IN ('date', 'time', 'datetime', \
+             'datetime2', 'smalldatetime', 'datetimeoffset') THEN CONVERT(nvarchar(max), {q}, 126) \
+             WHEN SQL_VARIANT_PROPERTY({q}, 'BaseType') IN ('float', 'real') \
+             THEN CONVERT(nvarchar(max), CAST({q} AS float), 3) \
+             WHEN SQL_VARIANT_PROPERTY({q}, 'BaseType') IN ('binary', 'varbinary') \
+             THEN CONVERT(nvarchar(max), CAST({q} AS varbinary(8000)), 1) \
+             ELSE CAST({q} AS nvarchar(max)) END"
+        ),
     }
 }
 
@@ -109,28 +141,13 @@ pub fn base_name(system_type_name: &str) -> &str {
         .trim()
 }
 
-/// The select-list expression for a column: the quoted name, or a server-side
-/// conversion for the types whose wire form Rivet does not read directly (money as
-/// floating point would lose cents; spatial and hierarchyid are CLR types).
-pub fn select_expr(name: &str, wire_type: &str) -> String {
-    let q = quote_ident(name);
-    match wire_type {
-        "money" => format!("CAST({q} AS decimal(19,4)) AS {q}"),
-        "smallmoney" => format!("CAST({q} AS decimal(10,4)) AS {q}"),
-        "wkb" => format!("{q}.STAsBinary() AS {q}"),
-        "clr_text" => format!("{q}.ToString() AS {q}"),
-        "json" => format!("CAST({q} AS nvarchar(max)) AS {q}"),
-        _ => q,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn catalog_types_map_to_arrow_types() {
-        let m = |t: &str| resolve(t, 0, 0).logical.unwrap();
+        let m = |t: &str| resolve(t, 0, 0, false).logical.unwrap();
         assert_eq!(m("tinyint"), LogicalType::UInt8);
         assert_eq!(m("smallint"), LogicalType::Int16);
         assert_eq!(m("bigint"), LogicalType::Int64);
@@ -147,27 +164,52 @@ mod tests {
         assert_eq!(m("uniqueidentifier"), LogicalType::Uuid);
         assert_eq!(m("geography"), LogicalType::Binary);
         assert_eq!(
-            resolve("numeric", 38, 10).logical.unwrap(),
+            resolve("numeric", 38, 10, false).logical.unwrap(),
             LogicalType::Decimal {
                 precision: 38,
                 scale: 10
             }
         );
+        let money = resolve("money", 19, 4, false);
         assert_eq!(
-            resolve("money", 19, 4),
-            ok(
-                "money",
-                LogicalType::Decimal {
-                    precision: 19,
-                    scale: 4
-                }
-            )
+            money.logical,
+            Ok(LogicalType::Decimal {
+                precision: 19,
+                scale: 4
+            })
         );
-        let v = resolve("sql_variant", 0, 0);
-        assert!(v
-            .logical
-            .unwrap_err()
-            .contains("CAST([col] AS nvarchar(4000))"));
+        assert_eq!(money.mapping, crate::ColumnMapping::Native);
+    }
+
+    #[test]
+    fn every_type_without_a_native_mapping_is_read_as_the_servers_text() {
+        let text = |t: &str, clr: bool| {
+            let r = resolve(t, 0, 0, clr);
+            assert_eq!(r.logical, Ok(LogicalType::Utf8), "{t}");
+            assert_eq!(r.mapping, crate::ColumnMapping::Text, "{t}");
+            select_expr("c]x", r.read.as_ref().unwrap())
+        };
+        assert_eq!(text("hierarchyid", true), "[c]]x].ToString()");
+        assert_eq!(text("PhoneNumber", true), "[c]]x].ToString()");
+        assert_eq!(text("vector", false), "CAST([c]]x] AS nvarchar(max))");
+        let variant = text("sql_variant", false);
+        assert!(variant.starts_with("CASE WHEN SQL_VARIANT_PROPERTY([c]]x], 'BaseType')"));
+        assert!(variant.contains("CONVERT(nvarchar(max), [c]]x], 126)"));
+        assert!(variant.ends_with("ELSE CAST([c]]x] AS nvarchar(max)) END"));
+        // rowversion, image, ntext, text and xml are native.
+        for (t, l) in [
+            ("rowversion", LogicalType::Binary),
+            ("image", LogicalType::Binary),
+            ("ntext", LogicalType::Utf8),
+            ("text", LogicalType::Utf8),
+            ("xml", LogicalType::Utf8),
+        ] {
+            let r = resolve(t, 0, 0, false);
+            assert_eq!(
+                (r.logical, r.mapping, r.read),
+                (Ok(l), crate::ColumnMapping::Native, None)
+            );
+        }
     }
 
     #[test]
@@ -183,18 +225,14 @@ mod tests {
 
     #[test]
     fn converted_types_are_converted_by_the_server() {
+        let expr =
+            |t: &str, name: &str| select_expr(name, resolve(t, 0, 0, true).read.as_ref().unwrap());
         assert_eq!(
-            select_expr("Price]x", "money"),
-            "CAST([Price]]x] AS decimal(19,4)) AS [Price]]x]"
+            expr("money", "Price]x"),
+            "CAST([Price]]x] AS decimal(19,4))"
         );
-        assert_eq!(
-            select_expr("shape", "wkb"),
-            "[shape].STAsBinary() AS [shape]"
-        );
-        assert_eq!(
-            select_expr("node", "clr_text"),
-            "[node].ToString() AS [node]"
-        );
-        assert_eq!(select_expr("id", "int"), "[id]");
+        assert_eq!(expr("geography", "shape"), "[shape].STAsBinary()");
+        assert_eq!(expr("json", "doc"), "CAST([doc] AS nvarchar(max))");
+        assert!(resolve("int", 0, 0, false).read.is_none());
     }
 }

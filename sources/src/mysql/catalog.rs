@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use mysql::prelude::Queryable;
 use mysql::Value;
 
-use super::types::{from_catalog, from_column};
+use super::types::{from_catalog, from_column, select_expr};
 use super::{connect, query_err, quote_ident, scoped_select, Flavor};
 use crate::connection::ConnectionSettings;
 use crate::error::SourceError;
@@ -164,6 +164,7 @@ impl Catalog for MyCatalog {
                     && clause == &format!("json_valid({})", quote_ident(&name))
             });
             let resolved = from_catalog(
+                self.flavor,
                 &text(&r[3]),
                 &text(&r[4]),
                 number(&r[6]),
@@ -171,6 +172,8 @@ impl Catalog for MyCatalog {
                 is_json,
             );
             by_table.entry(key).or_default().push(SourceColumn {
+                select_expr: resolved.read.as_ref().map(|r| select_expr(&name, r)),
+                mapping: resolved.mapping,
                 name,
                 declared_type: text(&r[4]),
                 wire_type: resolved.wire_type,
@@ -218,6 +221,11 @@ impl Catalog for MyCatalog {
                     c.character_set(),
                 );
                 SourceColumn {
+                    select_expr: resolved
+                        .read
+                        .as_ref()
+                        .map(|r| select_expr(&c.name_str(), r)),
+                    mapping: resolved.mapping,
                     name: c.name_str().into_owned(),
                     declared_type: format!("{:?}", c.column_type())
                         .trim_start_matches("MYSQL_TYPE_")

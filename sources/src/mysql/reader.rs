@@ -181,12 +181,31 @@ impl Decoder {
                 }
                 other => return Err(bad(other, "TIME")),
             },
-            Col::Time(_) | Col::Uuid(_) => {
+            Col::Uuid(b) => {
+                let text = bytes_text(v)?;
+                b.append_value(parse_uuid(text)?)
+                    .map_err(|e| e.to_string())?
+            }
+            Col::Time(_) | Col::Interval(_) | Col::List(_) => {
                 return Err("MySQL sends no value of this output type".into())
             }
         }
         Ok(size)
     }
+}
+
+/// The 16 bytes of a UUID's text (`8-4-4-4-12` hex digits, as MariaDB sends it).
+fn parse_uuid(text: &str) -> Result<[u8; 16], String> {
+    let hex: String = text.chars().filter(|c| *c != '-').collect();
+    let mut out = [0u8; 16];
+    if hex.len() != 32 || text.len() != 36 {
+        return Err(format!("`{text}` is not a UUID"));
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+            .map_err(|_| format!("`{text}` is not a UUID"))?;
+    }
+    Ok(out)
 }
 
 fn bytes_text(v: &Value) -> Result<&str, String> {
@@ -324,6 +343,25 @@ mod tests {
                 .value(0),
             &[1, 2]
         );
+        let mut u = Decoder::new(&LogicalType::Uuid, "uuid_text").unwrap();
+        u.append(&Value::Bytes(
+            b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11".to_vec(),
+        ))
+        .unwrap();
+        assert!(u
+            .append(&Value::Bytes(b"a0eebc999c0b4ef8bb6d6bb9bd380a11".to_vec()))
+            .is_err());
+        let a = u.col.finish();
+        assert_eq!(
+            a.as_any()
+                .downcast_ref::<arrow::array::FixedSizeBinaryArray>()
+                .unwrap()
+                .value(0),
+            &[
+                0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38,
+                0x0a, 0x11
+            ]
+        );
         let mut b = Decoder::new(&LogicalType::UInt64, "bit").unwrap();
         b.append(&Value::Bytes(vec![0x0f, 0xff])).unwrap();
         let a = b.col.finish();
@@ -348,6 +386,7 @@ mod tests {
                 wire_type: "int".into(),
                 logical: LogicalType::Int64,
                 nullable: false,
+                select_expr: None,
             }],
             range: Some(crate::RangeFilter {
                 column: "Order ID".into(),
@@ -362,6 +401,7 @@ mod tests {
             lock_timeout_ms: 1,
             use_cursor: false,
             on_batch_memory_exceeded: crate::BatchMemoryPolicy::AutoShrink,
+            infinity: crate::InfinityPolicy::Clamp,
         };
         let (sql, params) = select_with_params(&req);
         assert_eq!(

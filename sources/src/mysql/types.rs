@@ -6,20 +6,60 @@
 use mysql::consts::{ColumnFlags, ColumnType};
 use rivet_schema::LogicalType;
 
+use super::{quote_ident, Flavor};
 pub use crate::Resolved;
+use crate::{ReadExpr, SourceColumn};
 
 fn ok(wire: &str, logical: LogicalType) -> Resolved {
     Resolved::ok(wire, logical)
 }
 
-fn unsupported(name: &str) -> Resolved {
-    Resolved {
-        wire_type: name.to_owned(),
-        logical: Err(format!(
-            "type `{name}` has no faithful Parquet/CSV mapping in rivet; export the column through \
-             a `query:` export with a cast, e.g. `SELECT …, CAST(`col` AS CHAR) AS `col` FROM …`"
-        )),
+/// The server's own text for a type Rivet has no native mapping for (`CAST(… AS CHAR)`
+/// in the connection's utf8mb4), which the type's input conversion reads back equal.
+fn as_text() -> Resolved {
+    Resolved::text("text", LogicalType::Utf8, ReadExpr::Cast("CHAR".into()))
+}
+
+/// A vector column's text (`[1,2.5,…]`): MariaDB 11.7+ `VEC_ToText`, MySQL 9
+/// `VECTOR_TO_STRING`. Neither server version runs in the test environment (MariaDB
+/// 10.11 has no vector type), so this mapping is tested offline only.
+fn vector(flavor: Flavor) -> Resolved {
+    Resolved::text(
+        "text",
+        LogicalType::Utf8,
+        ReadExpr::Call(
+            match flavor {
+                Flavor::MariaDb => "VEC_ToText",
+                Flavor::MySql => "VECTOR_TO_STRING",
+            }
+            .into(),
+        ),
+    )
+}
+
+const TEXT_CAST: &str = "CHAR";
+
+/// The SELECT-list expression of a converted column.
+pub fn select_expr(name: &str, read: &ReadExpr) -> String {
+    let q = quote_ident(name);
+    match read {
+        ReadExpr::Cast(t) => format!("CAST({q} AS {t})"),
+        ReadExpr::Call(f) | ReadExpr::Method(f) => format!("{f}({q})"),
+        // Only SQL Server has sql_variant; the plain text cast is this engine's text.
+        ReadExpr::VariantText => select_expr(name, &ReadExpr::Cast(TEXT_CAST.into())),
     }
+}
+
+/// `TINYINT(1)` as Boolean (the source's `tinyint1_as_boolean`): 0 is false, any
+/// other value true, like MySQL's own `BOOL` and DuckDB's MySQL reader. None when the
+/// column is not a signed or unsigned `TINYINT(1)`.
+pub fn tinyint1_as_boolean(column: &SourceColumn) -> Option<Resolved> {
+    let declared = column.declared_type.to_ascii_lowercase();
+    let base = declared
+        .strip_suffix(" unsigned")
+        .unwrap_or(&declared)
+        .trim();
+    (base == "tinyint(1)").then(|| ok("int", LogicalType::Boolean))
 }
 
 fn decimal(precision: u32, scale: u32) -> Resolved {
@@ -53,6 +93,7 @@ fn integer(bytes: u8, unsigned: bool) -> Resolved {
 /// Maps an `information_schema.COLUMNS` row. `is_json` is true for MariaDB's JSON
 /// (a LONGTEXT with a `json_valid` check) as well as MySQL's JSON type.
 pub fn from_catalog(
+    flavor: Flavor,
     data_type: &str,
     column_type: &str,
     precision: Option<u64>,
@@ -88,7 +129,11 @@ pub fn from_catalog(
         "year" => ok("int", LogicalType::Int16),
         "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
         | "multipolygon" | "geometrycollection" => ok("geometry", LogicalType::Binary),
-        other => unsupported(other),
+        // MariaDB 10.7+ UUID: sent as its 36-character text, written as the 16 bytes.
+        "uuid" => ok("uuid_text", LogicalType::Uuid),
+        "vector" => vector(flavor),
+        // INET4, INET6 and any type Rivet does not know: the server's text.
+        _ => as_text(),
     }
 }
 
@@ -142,7 +187,7 @@ pub fn from_column(
         MYSQL_TYPE_TIME | MYSQL_TYPE_TIME2 => ok("time", LogicalType::Duration),
         MYSQL_TYPE_YEAR => ok("int", LogicalType::Int16),
         MYSQL_TYPE_GEOMETRY => ok("geometry", LogicalType::Binary),
-        other => unsupported(&format!("{other:?}")),
+        _ => as_text(),
     }
 }
 
@@ -152,7 +197,11 @@ mod tests {
 
     #[test]
     fn catalog_types_map_by_size_sign_and_kind() {
-        let m = |dt: &str, ct: &str| from_catalog(dt, ct, None, None, false).logical.unwrap();
+        let m = |dt: &str, ct: &str| {
+            from_catalog(Flavor::MariaDb, dt, ct, None, None, false)
+                .logical
+                .unwrap()
+        };
         assert_eq!(m("tinyint", "tinyint(1)"), LogicalType::Int8);
         assert_eq!(m("tinyint", "tinyint(3) unsigned"), LogicalType::UInt8);
         assert_eq!(m("mediumint", "mediumint(9)"), LogicalType::Int32);
@@ -161,28 +210,73 @@ mod tests {
         assert_eq!(m("time", "time(6)"), LogicalType::Duration);
         assert_eq!(m("set", "set('a','b')"), LogicalType::Utf8);
         assert_eq!(
-            from_catalog("decimal", "decimal(50,10)", Some(50), Some(10), false)
-                .logical
-                .unwrap(),
+            from_catalog(
+                Flavor::MariaDb,
+                "decimal",
+                "decimal(50,10)",
+                Some(50),
+                Some(10),
+                false
+            )
+            .logical
+            .unwrap(),
             LogicalType::Decimal {
                 precision: 50,
                 scale: 10
             }
         );
         assert_eq!(
-            from_catalog("bit", "bit(1)", Some(1), None, false)
+            from_catalog(Flavor::MariaDb, "bit", "bit(1)", Some(1), None, false)
                 .logical
                 .unwrap(),
             LogicalType::Boolean
         );
         assert_eq!(
-            from_catalog("longtext", "longtext", None, None, true)
+            from_catalog(Flavor::MariaDb, "longtext", "longtext", None, None, true)
                 .logical
                 .unwrap(),
             LogicalType::Json
         );
-        assert!(from_catalog("inet6", "inet6", None, None, false)
-            .logical
-            .is_err());
+        let inet = from_catalog(Flavor::MariaDb, "inet6", "inet6", None, None, false);
+        assert_eq!(inet.mapping, crate::ColumnMapping::Text);
+        assert_eq!(
+            select_expr("a`b", inet.read.as_ref().unwrap()),
+            "CAST(`a``b` AS CHAR)"
+        );
+        assert_eq!(m("uuid", "uuid"), LogicalType::Uuid);
+    }
+
+    #[test]
+    fn vectors_are_read_as_text_with_the_flavors_function() {
+        for (flavor, f) in [
+            (Flavor::MariaDb, "VEC_ToText(`emb`)"),
+            (Flavor::MySql, "VECTOR_TO_STRING(`emb`)"),
+        ] {
+            let v = from_catalog(flavor, "vector", "vector(3)", None, None, false);
+            assert_eq!(v.logical, Ok(LogicalType::Utf8));
+            assert_eq!(v.mapping, crate::ColumnMapping::Text);
+            assert_eq!(select_expr("emb", v.read.as_ref().unwrap()), f);
+        }
+    }
+
+    #[test]
+    fn tinyint1_becomes_boolean_only_when_asked_and_only_for_tinyint1() {
+        let col = |declared: &str| SourceColumn {
+            name: "flag".into(),
+            declared_type: declared.into(),
+            wire_type: "int".into(),
+            logical: Ok(LogicalType::Int8),
+            mapping: crate::ColumnMapping::Native,
+            select_expr: None,
+            nullable: true,
+            n_distinct: None,
+        };
+        assert_eq!(
+            tinyint1_as_boolean(&col("tinyint(1)")).map(|r| r.logical),
+            Some(Ok(LogicalType::Boolean))
+        );
+        assert!(tinyint1_as_boolean(&col("tinyint(1) unsigned")).is_some());
+        assert!(tinyint1_as_boolean(&col("tinyint(4)")).is_none());
+        assert!(tinyint1_as_boolean(&col("tinyint(10)")).is_none());
     }
 }

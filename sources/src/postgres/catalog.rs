@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use postgres::Client;
 
-use super::types::{resolve, PgTypeRow};
+use super::types::{resolve, select_expr, PgSession, PgTypeRow};
 use super::{error_text, quote_ident};
 use crate::error::SourceError;
 use crate::source::{Catalog, KeyBounds, TableRequest};
@@ -86,6 +86,7 @@ fn describe_tables(
         .map_err(query_err("reading column definitions from pg_attribute"))?;
     let type_oids: Vec<u32> = cols.iter().map(|r| r.get::<_, u32>(3)).collect();
     let types = type_closure(client, &type_oids)?;
+    let session = session_facts(client)?;
     let stats = client
         .query(
             "SELECT c.oid, s.attname::text, s.n_distinct::float8 \
@@ -103,10 +104,13 @@ fn describe_tables(
     }
     let mut by_rel: HashMap<u32, Vec<SourceColumn>> = HashMap::new();
     for row in &cols {
-        let resolved = resolve(&types, row.get(3), row.get(4));
+        let resolved = resolve(&types, session, row.get(3), row.get(4));
         let key: (u32, String) = (row.get(0), row.get(1));
+        let name: String = row.get(1);
         by_rel.entry(row.get(0)).or_default().push(SourceColumn {
-            name: row.get(1),
+            select_expr: resolved.read.as_ref().map(|r| select_expr(&name, r)),
+            mapping: resolved.mapping,
+            name,
             declared_type: row.get(2),
             wire_type: resolved.wire_type,
             logical: resolved.logical,
@@ -152,8 +156,12 @@ fn type_closure(
                  CROSS JOIN LATERAL (VALUES (t.typbasetype), (t.typelem)) AS x(next) \
                  WHERE x.next <> 0) \
              SELECT t.oid, n.nspname::text, t.typname::text, t.typtype::text, t.typbasetype, \
-                    t.typtypmod, t.typelem, t.typcategory::text \
-             FROM ty JOIN pg_type t ON t.oid = ty.oid JOIN pg_namespace n ON n.oid = t.typnamespace",
+                    t.typtypmod, t.typelem, t.typcategory::text, e.extname::text, en.nspname::text \
+             FROM ty JOIN pg_type t ON t.oid = ty.oid JOIN pg_namespace n ON n.oid = t.typnamespace \
+             LEFT JOIN pg_depend d ON d.classid = 'pg_type'::regclass AND d.objid = t.oid \
+                                  AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e' \
+             LEFT JOIN pg_extension e ON e.oid = d.refobjid \
+             LEFT JOIN pg_namespace en ON en.oid = e.extnamespace",
             &[&roots],
         )
         .map_err(query_err("reading type definitions from pg_type"))?;
@@ -170,10 +178,27 @@ fn type_closure(
                 basetypmod: r.get(5),
                 elem: r.get(6),
                 category: first(r.get(7)),
+                extension: r
+                    .get::<_, Option<String>>(8)
+                    .zip(r.get::<_, Option<String>>(9)),
             };
             (t.oid, t)
         })
         .collect())
+}
+
+/// Session settings that change how a type reads (`money`'s fractional digits).
+fn session_facts(client: &mut Client) -> Result<PgSession, SourceError> {
+    let row = client
+        .query_one("SELECT scale(0::money::numeric)", &[])
+        .map_err(query_err("reading the session's lc_monetary digits"))?;
+    let digits: i32 = row.get(0);
+    let money_scale = i8::try_from(digits).map_err(|_| SourceError::Query {
+        context: "reading the session's lc_monetary digits".into(),
+        detail: format!("money has {digits} fractional digits, more than a decimal scale holds"),
+        transient: false,
+    })?;
+    Ok(PgSession { money_scale })
 }
 
 /// Describes a query's result columns without running it (a prepared statement).
@@ -185,6 +210,7 @@ fn describe_query(client: &mut Client, sql: &str) -> Result<Vec<SourceColumn>, S
     let oids: Vec<u32> = stmt.columns().iter().map(|c| c.type_().oid()).collect();
     let typmods: Vec<i32> = stmt.columns().iter().map(|c| c.type_modifier()).collect();
     let types = type_closure(client, &oids)?;
+    let session = session_facts(client)?;
     let declared: Vec<String> = client
         .query(
             "SELECT format_type(t, m) FROM unnest($1::oid[], $2::int4[]) WITH ORDINALITY AS x(t, m, n) ORDER BY n",
@@ -199,8 +225,10 @@ fn describe_query(client: &mut Client, sql: &str) -> Result<Vec<SourceColumn>, S
         .iter()
         .zip(declared)
         .map(|(c, declared_type)| {
-            let resolved = resolve(&types, c.type_().oid(), c.type_modifier());
+            let resolved = resolve(&types, session, c.type_().oid(), c.type_modifier());
             SourceColumn {
+                select_expr: resolved.read.as_ref().map(|r| select_expr(c.name(), r)),
+                mapping: resolved.mapping,
                 name: c.name().to_owned(),
                 declared_type,
                 wire_type: resolved.wire_type,

@@ -1,18 +1,16 @@
-//! Decoding PostgreSQL's binary wire format straight into Arrow builders. The same
-//! decoders serve `COPY … (FORMAT binary)` fields and binary-format cursor rows, so
-//! there is one place where each type's bytes become Arrow values.
+//! Decoding PostgreSQL's binary wire format straight into the shared Arrow builders
+//! ([`crate::builders::Col`]). The same decoders serve `COPY … (FORMAT binary)` fields
+//! and binary-format cursor rows, so there is one place where each type's bytes become
+//! Arrow values.
 
-use std::sync::Arc;
-
-use arrow::array::{
-    ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder,
-    Decimal256Builder, FixedSizeBinaryBuilder, Float32Builder, Float64Builder, Int16Builder,
-    Int32Builder, Int64Builder, ListBuilder, StringBuilder, Time64MicrosecondBuilder,
-    TimestampMicrosecondBuilder, UInt32Builder,
-};
-use arrow::datatypes::{i256, SchemaRef};
-use arrow::record_batch::RecordBatch;
+#[cfg(test)]
+use arrow::array::ArrayRef;
+use arrow::array::ListBuilder;
+use arrow::datatypes::i256;
+use rivet_schema::config::InfinityPolicy;
 use rivet_schema::LogicalType;
+
+use crate::builders::{Col, HasCol};
 
 /// Days between 1970-01-01 and PostgreSQL's epoch 2000-01-01.
 const PG_EPOCH_DAYS: i32 = 10_957;
@@ -52,6 +50,7 @@ enum Wire {
     Time,
     Uuid,
     Jsonb,
+    Interval,
     Array(Box<Wire>),
 }
 
@@ -75,6 +74,7 @@ fn wire_of(wire_type: &str) -> DResult<Wire> {
         "timestamp" | "timestamptz" => Wire::Timestamp,
         "time" => Wire::Time,
         "uuid" => Wire::Uuid,
+        "interval" => Wire::Interval,
         other => return err(format!("no binary decoder for wire type `{other}`")),
     })
 }
@@ -242,138 +242,57 @@ impl<'a> Numeric<'a> {
     }
 }
 
-/// An Arrow builder plus the wire decoder that feeds it.
-pub struct ColumnDecoder {
+/// One column's wire decoder feeding the shared [`Col`] builder model.
+pub(crate) struct ColumnDecoder {
     wire: Wire,
-    builder: Builder,
-    /// Values written as NULL because Arrow cannot hold them (infinity); see
-    /// [`ColumnDecoder::nulled_total`] for the count including array elements.
-    nulled: u64,
+    col: Col,
+    /// `infinity: clamp` (true) or `infinity: null` (false).
+    clamp: bool,
+    /// Values written as NULL because the output type cannot hold them (infinity under
+    /// `infinity: null`, numeric NaN/±Infinity in a decimal), array elements included.
+    pub(crate) nulled: u64,
 }
 
-enum Builder {
-    Bool(BooleanBuilder),
-    I16(Int16Builder),
-    I32(Int32Builder),
-    I64(Int64Builder),
-    U32(UInt32Builder),
-    F32(Float32Builder),
-    F64(Float64Builder),
-    Dec128(Decimal128Builder, u8, i8),
-    Dec256(Decimal256Builder, u8, i8),
-    Utf8(StringBuilder),
-    Bin(BinaryBuilder),
-    Date(Date32Builder),
-    Ts(TimestampMicrosecondBuilder, Option<Arc<str>>),
-    Time(Time64MicrosecondBuilder),
-    Uuid(FixedSizeBinaryBuilder),
-    List(ListBuilder<Box<ColumnDecoder>>),
+impl HasCol for ColumnDecoder {
+    fn col_mut(&mut self) -> &mut Col {
+        &mut self.col
+    }
 }
 
-impl ArrayBuilder for Box<ColumnDecoder> {
-    fn len(&self) -> usize {
-        self.builder_ref().len()
-    }
-    fn finish(&mut self) -> ArrayRef {
-        self.finish_array()
-    }
-    fn finish_cloned(&self) -> ArrayRef {
-        self.builder_ref().finish_cloned()
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-    fn into_box_any(self: Box<Self>) -> Box<dyn std::any::Any> {
-        self
+/// Whether a wire type can feed an output type (checked once per chunk, so a plan whose
+/// wire and output types disagree fails before any row is read).
+fn compatible(wire: &Wire, logical: &LogicalType) -> bool {
+    match (wire, logical) {
+        (Wire::Array(elem), LogicalType::List { element }) => compatible(elem, element),
+        (Wire::Bool, LogicalType::Boolean)
+        | (Wire::Int2, LogicalType::Int16)
+        | (Wire::Int4, LogicalType::Int32)
+        | (Wire::Int8, LogicalType::Int64)
+        | (Wire::Oid, LogicalType::UInt32)
+        | (Wire::Float4, LogicalType::Float32)
+        | (Wire::Float8, LogicalType::Float64)
+        | (Wire::Numeric, LogicalType::Decimal { .. } | LogicalType::DecimalText)
+        | (Wire::Text, LogicalType::Utf8 | LogicalType::Json)
+        | (Wire::Jsonb, LogicalType::Json)
+        | (Wire::Bytea, LogicalType::Binary)
+        | (Wire::Date, LogicalType::Date)
+        | (Wire::Timestamp, LogicalType::Timestamp | LogicalType::TimestampUtc)
+        | (Wire::Time, LogicalType::Time)
+        | (Wire::Uuid, LogicalType::Uuid)
+        | (Wire::Interval, LogicalType::Interval) => true,
+        _ => false,
     }
 }
 
 impl ColumnDecoder {
     /// A decoder for a column whose wire type and output type were fixed at plan time.
-    pub fn new(wire_type: &str, logical: &LogicalType) -> DResult<Self> {
+    pub(crate) fn new(
+        wire_type: &str,
+        logical: &LogicalType,
+        infinity: InfinityPolicy,
+    ) -> DResult<Self> {
         let wire = wire_of(wire_type)?;
-        let builder = match logical {
-            LogicalType::Int8
-            | LogicalType::UInt8
-            | LogicalType::UInt16
-            | LogicalType::UInt64
-            | LogicalType::Duration => {
-                return err(format!(
-                    "PostgreSQL has no wire type for output type {}",
-                    logical.display_name()
-                ))
-            }
-            LogicalType::Boolean => Builder::Bool(BooleanBuilder::new()),
-            LogicalType::Int16 => Builder::I16(Int16Builder::new()),
-            LogicalType::Int32 => Builder::I32(Int32Builder::new()),
-            LogicalType::Int64 => Builder::I64(Int64Builder::new()),
-            LogicalType::UInt32 => Builder::U32(UInt32Builder::new()),
-            LogicalType::Float32 => Builder::F32(Float32Builder::new()),
-            LogicalType::Float64 => Builder::F64(Float64Builder::new()),
-            LogicalType::Decimal { precision, scale } if *precision <= 38 => Builder::Dec128(
-                Decimal128Builder::new()
-                    .with_precision_and_scale(*precision, *scale)
-                    .map_err(|e| DecodeError(e.to_string()))?,
-                *precision,
-                *scale,
-            ),
-            LogicalType::Decimal { precision, scale } => Builder::Dec256(
-                Decimal256Builder::new()
-                    .with_precision_and_scale(*precision, *scale)
-                    .map_err(|e| DecodeError(e.to_string()))?,
-                *precision,
-                *scale,
-            ),
-            LogicalType::DecimalText | LogicalType::Utf8 | LogicalType::Json => {
-                Builder::Utf8(StringBuilder::new())
-            }
-            LogicalType::Binary => Builder::Bin(BinaryBuilder::new()),
-            LogicalType::Date => Builder::Date(Date32Builder::new()),
-            LogicalType::Timestamp => Builder::Ts(TimestampMicrosecondBuilder::new(), None),
-            LogicalType::TimestampUtc => Builder::Ts(
-                TimestampMicrosecondBuilder::new().with_timezone("UTC"),
-                Some("UTC".into()),
-            ),
-            LogicalType::Time => Builder::Time(Time64MicrosecondBuilder::new()),
-            LogicalType::Uuid => Builder::Uuid(FixedSizeBinaryBuilder::new(16)),
-            LogicalType::List { element } => {
-                let Wire::Array(elem_wire) = &wire else {
-                    return err(format!(
-                        "list column needs an array wire type, got `{wire_type}`"
-                    ));
-                };
-                let elem_wire_name = wire_type.trim_end_matches("[]");
-                let inner = ColumnDecoder::new(elem_wire_name, element)?;
-                debug_assert_eq!(&inner.wire, elem_wire.as_ref());
-                let field = crate::arrow_types::field("item", element, true);
-                Builder::List(ListBuilder::new(Box::new(inner)).with_field(Arc::new(field)))
-            }
-        };
-        let valid = matches!(
-            (&wire, &builder),
-            (Wire::Bool, Builder::Bool(_))
-                | (Wire::Int2, Builder::I16(_))
-                | (Wire::Int4, Builder::I32(_))
-                | (Wire::Int8, Builder::I64(_))
-                | (Wire::Oid, Builder::U32(_))
-                | (Wire::Float4, Builder::F32(_))
-                | (Wire::Float8, Builder::F64(_))
-                | (
-                    Wire::Numeric,
-                    Builder::Dec128(..) | Builder::Dec256(..) | Builder::Utf8(_)
-                )
-                | (Wire::Text | Wire::Jsonb, Builder::Utf8(_))
-                | (Wire::Bytea, Builder::Bin(_))
-                | (Wire::Date, Builder::Date(_))
-                | (Wire::Timestamp, Builder::Ts(..))
-                | (Wire::Time, Builder::Time(_))
-                | (Wire::Uuid, Builder::Uuid(_))
-                | (Wire::Array(_), Builder::List(_))
-        );
-        if !valid {
+        if !compatible(&wire, logical) {
             return err(format!(
                 "wire type `{wire_type}` cannot produce output type {}",
                 logical.display_name()
@@ -381,154 +300,125 @@ impl ColumnDecoder {
         }
         Ok(ColumnDecoder {
             wire,
-            builder,
+            col: Col::new(logical).map_err(DecodeError)?,
+            clamp: infinity == InfinityPolicy::Clamp,
             nulled: 0,
         })
     }
 
-    /// Values written as NULL because Arrow cannot hold them, array elements included.
-    pub fn nulled_total(&self) -> u64 {
-        match &self.builder {
-            Builder::List(b) => self.nulled + b.values_ref().nulled_total(),
-            _ => self.nulled,
-        }
-    }
-
-    fn builder_ref(&self) -> &dyn ArrayBuilder {
-        match &self.builder {
-            Builder::Bool(b) => b,
-            Builder::I16(b) => b,
-            Builder::I32(b) => b,
-            Builder::I64(b) => b,
-            Builder::U32(b) => b,
-            Builder::F32(b) => b,
-            Builder::F64(b) => b,
-            Builder::Dec128(b, ..) => b,
-            Builder::Dec256(b, ..) => b,
-            Builder::Utf8(b) => b,
-            Builder::Bin(b) => b,
-            Builder::Date(b) => b,
-            Builder::Ts(b, _) => b,
-            Builder::Time(b) => b,
-            Builder::Uuid(b) => b,
-            Builder::List(b) => b,
-        }
-    }
-
     /// Appends one value (`None` is SQL NULL) in binary wire format.
-    pub fn append(&mut self, raw: Option<&[u8]>) -> DResult<()> {
-        let Some(raw) = raw else {
-            self.append_null();
-            return Ok(());
-        };
-        match &mut self.builder {
-            Builder::Bool(b) => b.append_value(fixed::<1>(raw, "bool")?[0] != 0),
-            Builder::I16(b) => b.append_value(i16::from_be_bytes(fixed(raw, "int2")?)),
-            Builder::I32(b) => b.append_value(i32::from_be_bytes(fixed(raw, "int4")?)),
-            Builder::I64(b) => b.append_value(i64::from_be_bytes(fixed(raw, "int8")?)),
-            Builder::U32(b) => b.append_value(u32::from_be_bytes(fixed(raw, "oid")?)),
-            Builder::F32(b) => b.append_value(f32::from_be_bytes(fixed(raw, "float4")?)),
-            Builder::F64(b) => b.append_value(f64::from_be_bytes(fixed(raw, "float8")?)),
-            Builder::Dec128(b, _, scale) => {
-                b.append_value(Numeric::parse(raw)?.to_scaled_i128(*scale)?)
-            }
-            Builder::Dec256(b, _, scale) => {
-                b.append_value(Numeric::parse(raw)?.to_scaled_i256(*scale)?)
-            }
-            Builder::Utf8(b) => match self.wire {
-                Wire::Numeric => b.append_value(Numeric::parse(raw)?.to_text()),
-                Wire::Jsonb => match raw.split_first() {
-                    Some((1, rest)) => b.append_value(utf8(rest)?),
-                    _ => return err("jsonb: unknown binary format version"),
-                },
-                _ => b.append_value(utf8(raw)?),
-            },
-            Builder::Bin(b) => b.append_value(raw),
-            Builder::Date(b) => {
-                let days = i32::from_be_bytes(fixed(raw, "date")?);
-                if days == i32::MAX || days == i32::MIN {
-                    self.nulled += 1;
-                    b.append_null();
-                } else {
-                    b.append_value(
-                        days.checked_add(PG_EPOCH_DAYS)
-                            .ok_or_else(|| DecodeError("date out of range".into()))?,
-                    );
-                }
-            }
-            Builder::Ts(b, _) => {
-                let us = i64::from_be_bytes(fixed(raw, "timestamp")?);
-                if us == i64::MAX || us == i64::MIN {
-                    self.nulled += 1;
-                    b.append_null();
-                } else {
-                    b.append_value(
-                        us.checked_add(PG_EPOCH_MICROS)
-                            .ok_or_else(|| DecodeError("timestamp out of range".into()))?,
-                    );
-                }
-            }
-            Builder::Time(b) => b.append_value(i64::from_be_bytes(fixed(raw, "time")?)),
-            Builder::Uuid(b) => b
-                .append_value(fixed::<16>(raw, "uuid")?)
-                .map_err(|e| DecodeError(e.to_string()))?,
-            Builder::List(b) => {
-                append_array(b, raw)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn append_null(&mut self) {
-        match &mut self.builder {
-            Builder::Bool(b) => b.append_null(),
-            Builder::I16(b) => b.append_null(),
-            Builder::I32(b) => b.append_null(),
-            Builder::I64(b) => b.append_null(),
-            Builder::U32(b) => b.append_null(),
-            Builder::F32(b) => b.append_null(),
-            Builder::F64(b) => b.append_null(),
-            Builder::Dec128(b, ..) => b.append_null(),
-            Builder::Dec256(b, ..) => b.append_null(),
-            Builder::Utf8(b) => b.append_null(),
-            Builder::Bin(b) => b.append_null(),
-            Builder::Date(b) => b.append_null(),
-            Builder::Ts(b, _) => b.append_null(),
-            Builder::Time(b) => b.append_null(),
-            Builder::Uuid(b) => b.append_null(),
-            Builder::List(b) => b.append_null(),
-        }
+    #[inline]
+    pub(crate) fn append(&mut self, raw: Option<&[u8]>) -> DResult<()> {
+        append_value(&self.wire, &mut self.col, raw, &mut self.nulled, self.clamp)
     }
 
     /// Takes the built array and resets the builder.
-    pub fn finish_array(&mut self) -> ArrayRef {
-        match &mut self.builder {
-            Builder::Bool(b) => Arc::new(b.finish()),
-            Builder::I16(b) => Arc::new(b.finish()),
-            Builder::I32(b) => Arc::new(b.finish()),
-            Builder::I64(b) => Arc::new(b.finish()),
-            Builder::U32(b) => Arc::new(b.finish()),
-            Builder::F32(b) => Arc::new(b.finish()),
-            Builder::F64(b) => Arc::new(b.finish()),
-            Builder::Dec128(b, p, s) => Arc::new(
-                b.finish()
-                    .with_precision_and_scale(*p, *s)
-                    .expect("precision and scale were validated when the builder was made"),
-            ),
-            Builder::Dec256(b, p, s) => Arc::new(
-                b.finish()
-                    .with_precision_and_scale(*p, *s)
-                    .expect("precision and scale were validated when the builder was made"),
-            ),
-            Builder::Utf8(b) => Arc::new(b.finish()),
-            Builder::Bin(b) => Arc::new(b.finish()),
-            Builder::Date(b) => Arc::new(b.finish()),
-            Builder::Ts(b, tz) => Arc::new(b.finish().with_timezone_opt(tz.clone())),
-            Builder::Time(b) => Arc::new(b.finish()),
-            Builder::Uuid(b) => Arc::new(b.finish()),
-            Builder::List(b) => Arc::new(b.finish()),
+    #[cfg(test)]
+    pub(crate) fn finish_array(&mut self) -> ArrayRef {
+        self.col.finish()
+    }
+}
+
+/// Decodes one binary value of wire type `wire` into `col`.
+fn append_value(
+    wire: &Wire,
+    col: &mut Col,
+    raw: Option<&[u8]>,
+    nulled: &mut u64,
+    clamp: bool,
+) -> DResult<()> {
+    let Some(raw) = raw else {
+        col.append_null();
+        return Ok(());
+    };
+    match col {
+        Col::Bool(b) => b.append_value(fixed::<1>(raw, "bool")?[0] != 0),
+        Col::I16(b) => b.append_value(i16::from_be_bytes(fixed(raw, "int2")?)),
+        Col::I32(b) => b.append_value(i32::from_be_bytes(fixed(raw, "int4")?)),
+        Col::I64(b) => b.append_value(i64::from_be_bytes(fixed(raw, "int8")?)),
+        Col::U32(b) => b.append_value(u32::from_be_bytes(fixed(raw, "oid")?)),
+        Col::F32(b) => b.append_value(f32::from_be_bytes(fixed(raw, "float4")?)),
+        Col::F64(b) => b.append_value(f64::from_be_bytes(fixed(raw, "float8")?)),
+        Col::Dec128(b, _, scale) => {
+            let n = Numeric::parse(raw)?;
+            if n.special().is_some() {
+                *nulled += 1;
+                b.append_null();
+            } else {
+                b.append_value(n.to_scaled_i128(*scale)?)
+            }
+        }
+        Col::Dec256(b, _, scale) => {
+            let n = Numeric::parse(raw)?;
+            if n.special().is_some() {
+                *nulled += 1;
+                b.append_null();
+            } else {
+                b.append_value(n.to_scaled_i256(*scale)?)
+            }
+        }
+        Col::Utf8(b) => match wire {
+            Wire::Numeric => b.append_value(Numeric::parse(raw)?.to_text()),
+            Wire::Jsonb => match raw.split_first() {
+                Some((1, rest)) => b.append_value(utf8(rest)?),
+                _ => return err("jsonb: unknown binary format version"),
+            },
+            _ => b.append_value(utf8(raw)?),
+        },
+        Col::Bin(b) => b.append_value(raw),
+        Col::Date(b) => {
+            let days = i32::from_be_bytes(fixed(raw, "date")?);
+            match days {
+                i32::MAX | i32::MIN if !clamp => {
+                    *nulled += 1;
+                    b.append_null();
+                }
+                // DuckDB's encoding of ±infinity: the largest value and its negation.
+                i32::MAX => b.append_value(i32::MAX),
+                i32::MIN => b.append_value(-i32::MAX),
+                _ => b.append_value(
+                    days.checked_add(PG_EPOCH_DAYS)
+                        .ok_or_else(|| DecodeError("date out of range".into()))?,
+                ),
+            }
+        }
+        Col::Ts(b, _) => {
+            let us = i64::from_be_bytes(fixed(raw, "timestamp")?);
+            match us {
+                i64::MAX | i64::MIN if !clamp => {
+                    *nulled += 1;
+                    b.append_null();
+                }
+                i64::MAX => b.append_value(i64::MAX),
+                i64::MIN => b.append_value(-i64::MAX),
+                _ => b.append_value(
+                    us.checked_add(PG_EPOCH_MICROS)
+                        .ok_or_else(|| DecodeError("timestamp out of range".into()))?,
+                ),
+            }
+        }
+        Col::Time(b) => b.append_value(i64::from_be_bytes(fixed(raw, "time")?)),
+        Col::Uuid(b) => b
+            .append_value(fixed::<16>(raw, "uuid")?)
+            .map_err(|e| DecodeError(e.to_string()))?,
+        Col::Interval(b) => {
+            let v = fixed::<16>(raw, "interval")?;
+            let micros = i64::from_be_bytes(v[0..8].try_into().expect("8 bytes"));
+            let days = i32::from_be_bytes(v[8..12].try_into().expect("4 bytes"));
+            let months = i32::from_be_bytes(v[12..16].try_into().expect("4 bytes"));
+            b.append_value(months, days, micros);
+        }
+        Col::List(b) => {
+            let Wire::Array(elem) = wire else {
+                return err("list column without an array wire type");
+            };
+            append_array(elem, b, raw, nulled, clamp)?;
+        }
+        Col::I8(_) | Col::U8(_) | Col::U16(_) | Col::U64(_) | Col::Dur(_) => {
+            return err("PostgreSQL sends no value of this output type")
         }
     }
+    Ok(())
 }
 
 fn utf8(raw: &[u8]) -> DResult<&str> {
@@ -542,7 +432,13 @@ fn be_i32(raw: &[u8], at: usize) -> DResult<i32> {
 }
 
 /// Decodes a one-dimensional binary array into the list builder.
-fn append_array(b: &mut ListBuilder<Box<ColumnDecoder>>, raw: &[u8]) -> DResult<()> {
+fn append_array(
+    elem: &Wire,
+    b: &mut ListBuilder<Col>,
+    raw: &[u8],
+    nulled: &mut u64,
+    clamp: bool,
+) -> DResult<()> {
     let ndim = be_i32(raw, 0)?;
     let mut at = 12;
     let count = match ndim {
@@ -554,8 +450,9 @@ fn append_array(b: &mut ListBuilder<Box<ColumnDecoder>>, raw: &[u8]) -> DResult<
         }
         n => {
             return err(format!(
-                "{n}-dimensional array values are not supported (only one dimension maps to a \
-                 list); export the column as text with a query export (`col::text`)"
+                "a {n}-dimensional array value cannot be written as a list (the catalog does \
+                 not record dimensions, so this is only seen while reading); export the \
+                 column as text with a `query:` export selecting `\"col\"::text`"
             ))
         }
     };
@@ -563,13 +460,13 @@ fn append_array(b: &mut ListBuilder<Box<ColumnDecoder>>, raw: &[u8]) -> DResult<
         let len = be_i32(raw, at)?;
         at += 4;
         if len < 0 {
-            b.values().append(None)?;
+            append_value(elem, b.values(), None, nulled, clamp)?;
         } else {
             let end = at + len as usize;
             let item = raw
                 .get(at..end)
                 .ok_or_else(|| DecodeError("array: truncated element".into()))?;
-            b.values().append(Some(item))?;
+            append_value(elem, b.values(), Some(item), nulled, clamp)?;
             at = end;
         }
     }
@@ -577,53 +474,10 @@ fn append_array(b: &mut ListBuilder<Box<ColumnDecoder>>, raw: &[u8]) -> DResult<
     Ok(())
 }
 
-/// Builds record batches row by row from binary values.
-pub struct BatchAssembler {
-    schema: SchemaRef,
-    pub columns: Vec<ColumnDecoder>,
-    rows: usize,
-    bytes: usize,
-}
-
-impl BatchAssembler {
-    pub fn new(schema: SchemaRef, columns: Vec<ColumnDecoder>) -> Self {
-        BatchAssembler {
-            schema,
-            columns,
-            rows: 0,
-            bytes: 0,
-        }
-    }
-
-    /// Records that a row of `bytes` wire bytes was appended to every column.
-    pub fn row_done(&mut self, bytes: usize) {
-        self.rows += 1;
-        self.bytes += bytes;
-    }
-
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    pub fn bytes(&self) -> usize {
-        self.bytes
-    }
-
-    /// Takes the rows appended so far as a batch (None when empty).
-    pub fn take(&mut self) -> Result<Option<RecordBatch>, arrow::error::ArrowError> {
-        if self.rows == 0 {
-            return Ok(None);
-        }
-        let arrays: Vec<ArrayRef> = self.columns.iter_mut().map(|c| c.finish_array()).collect();
-        self.rows = 0;
-        self.bytes = 0;
-        RecordBatch::try_new(self.schema.clone(), arrays).map(Some)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::Array;
 
     fn numeric(weight: i16, sign: u16, dscale: u16, digits: &[u16]) -> Vec<u8> {
         let mut v = Vec::new();
@@ -635,6 +489,161 @@ mod tests {
             v.extend(d.to_be_bytes());
         }
         v
+    }
+
+    fn array(elem_oid: i32, items: &[Option<&[u8]>]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend(1i32.to_be_bytes());
+        v.extend(1i32.to_be_bytes()); // has nulls
+        v.extend(elem_oid.to_be_bytes());
+        v.extend((items.len() as i32).to_be_bytes());
+        v.extend(1i32.to_be_bytes());
+        for item in items {
+            match item {
+                None => v.extend((-1i32).to_be_bytes()),
+                Some(b) => {
+                    v.extend((b.len() as i32).to_be_bytes());
+                    v.extend(*b);
+                }
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn infinity_is_clamped_to_duckdbs_encoding_or_nulled_and_counted() {
+        use arrow::array::{AsArray, ListArray};
+        use arrow::datatypes::{Date32Type, TimestampMicrosecondType};
+        let inf = i32::MAX.to_be_bytes();
+        let ninf = i32::MIN.to_be_bytes();
+        let mut d = ColumnDecoder::new("date", &LogicalType::Date, InfinityPolicy::Clamp).unwrap();
+        for raw in [&inf[..], &ninf[..], &0i32.to_be_bytes()[..]] {
+            d.append(Some(raw)).unwrap();
+        }
+        let a = d.finish_array();
+        let a = a.as_primitive::<Date32Type>();
+        assert_eq!(
+            a.values().to_vec(),
+            vec![i32::MAX, -i32::MAX, PG_EPOCH_DAYS]
+        );
+        assert_eq!(d.nulled, 0);
+        let ts = LogicalType::TimestampUtc;
+        let mut t = ColumnDecoder::new("timestamptz", &ts, InfinityPolicy::Null).unwrap();
+        t.append(Some(&i64::MAX.to_be_bytes())).unwrap();
+        t.append(Some(&0i64.to_be_bytes())).unwrap();
+        let a = t.finish_array();
+        let a = a.as_primitive::<TimestampMicrosecondType>();
+        assert!(a.is_null(0));
+        assert_eq!(a.value(1), PG_EPOCH_MICROS);
+        assert_eq!(t.nulled, 1);
+        // Inside arrays too, under both policies.
+        let list = LogicalType::List {
+            element: Box::new(LogicalType::Timestamp),
+        };
+        for (policy, nulled) in [(InfinityPolicy::Clamp, 0), (InfinityPolicy::Null, 2)] {
+            let mut l = ColumnDecoder::new("timestamp[]", &list, policy).unwrap();
+            let raw = array(
+                1114,
+                &[
+                    Some(&i64::MAX.to_be_bytes()),
+                    None,
+                    Some(&i64::MIN.to_be_bytes()),
+                ],
+            );
+            l.append(Some(&raw)).unwrap();
+            assert_eq!(l.nulled, nulled);
+            let a = l.finish_array();
+            let items = a.as_any().downcast_ref::<ListArray>().unwrap().value(0);
+            let items = items.as_primitive::<TimestampMicrosecondType>();
+            assert!(items.is_null(1));
+            match policy {
+                InfinityPolicy::Clamp => {
+                    assert_eq!((items.value(0), items.value(2)), (i64::MAX, -i64::MAX))
+                }
+                InfinityPolicy::Null => assert!(items.is_null(0) && items.is_null(2)),
+            }
+        }
+    }
+
+    #[test]
+    fn numeric_specials_in_a_decimal_become_null_and_are_counted() {
+        let dec = LogicalType::Decimal {
+            precision: 10,
+            scale: 2,
+        };
+        let mut d = ColumnDecoder::new("numeric", &dec, InfinityPolicy::Clamp).unwrap();
+        for sign in [0xC000u16, 0xD000, 0xF000] {
+            d.append(Some(&numeric(0, sign, 0, &[]))).unwrap();
+        }
+        d.append(Some(&numeric(0, 0, 2, &[12]))).unwrap();
+        assert_eq!(d.nulled, 3);
+        let a = d.finish_array();
+        assert_eq!(a.null_count(), 3);
+        // Unconstrained numeric keeps the words.
+        let mut t = ColumnDecoder::new("numeric", &LogicalType::DecimalText, InfinityPolicy::Clamp)
+            .unwrap();
+        t.append(Some(&numeric(0, 0xF000, 0, &[]))).unwrap();
+        let a = t.finish_array();
+        use arrow::array::AsArray;
+        assert_eq!(a.as_string::<i32>().value(0), "-Infinity");
+    }
+
+    #[test]
+    fn intervals_decode_into_the_three_part_struct_also_inside_lists() {
+        use arrow::array::{AsArray, ListArray, StructArray};
+        use arrow::datatypes::{Int32Type, Int64Type};
+        let mut raw = Vec::new();
+        raw.extend((-3_600_000_001i64).to_be_bytes());
+        raw.extend(40i32.to_be_bytes());
+        raw.extend((-14i32).to_be_bytes());
+        let mut d =
+            ColumnDecoder::new("interval", &LogicalType::Interval, InfinityPolicy::Clamp).unwrap();
+        d.append(Some(&raw)).unwrap();
+        d.append(None).unwrap();
+        let a = d.finish_array();
+        let s = a.as_any().downcast_ref::<StructArray>().unwrap();
+        assert_eq!(s.column(0).as_primitive::<Int32Type>().value(0), -14);
+        assert_eq!(s.column(1).as_primitive::<Int32Type>().value(0), 40);
+        assert_eq!(
+            s.column(2).as_primitive::<Int64Type>().value(0),
+            -3_600_000_001
+        );
+        assert!(s.is_null(1));
+        let list = LogicalType::List {
+            element: Box::new(LogicalType::Interval),
+        };
+        let mut l = ColumnDecoder::new("interval[]", &list, InfinityPolicy::Clamp).unwrap();
+        l.append(Some(&array(1186, &[Some(&raw), None]))).unwrap();
+        l.append(Some(&array(1186, &[]))).unwrap();
+        let a = l.finish_array();
+        let a = a.as_any().downcast_ref::<ListArray>().unwrap();
+        assert_eq!(a.value_length(0), 2);
+        assert_eq!(a.value_length(1), 0);
+        assert_eq!(
+            a.data_type(),
+            &crate::arrow_types::data_type(&list),
+            "the list carries the same item field as the file schema"
+        );
+    }
+
+    #[test]
+    fn multi_dimensional_arrays_fail_with_advice() {
+        let list = LogicalType::List {
+            element: Box::new(LogicalType::Int32),
+        };
+        let mut l = ColumnDecoder::new("int4[]", &list, InfinityPolicy::Clamp).unwrap();
+        let mut raw = Vec::new();
+        raw.extend(2i32.to_be_bytes());
+        let e = l.append(Some(&raw)).unwrap_err();
+        assert!(
+            e.0.contains("2-dimensional") && e.0.contains("::text"),
+            "{}",
+            e.0
+        );
+        assert!(
+            ColumnDecoder::new("int4", &LogicalType::Utf8, InfinityPolicy::Clamp).is_err(),
+            "a plan whose wire and output types disagree is refused"
+        );
     }
 
     #[test]

@@ -41,6 +41,7 @@ mod tests {
                 wire_type: "int8".into(),
                 logical: LogicalType::Int64,
                 nullable: false,
+                select_expr: None,
             }],
             range,
             window: None,
@@ -50,6 +51,7 @@ mod tests {
             lock_timeout_ms: 1,
             use_cursor: false,
             on_batch_memory_exceeded: crate::BatchMemoryPolicy::AutoShrink,
+            infinity: crate::InfinityPolicy::Clamp,
         }
     }
 
@@ -68,6 +70,22 @@ mod tests {
         assert_eq!(
             select_sql(&req(Some(r))),
             r#"SELECT "Id" FROM "Sales ""EU"""."order items" WHERE (("Id" >= -5 AND "Id" < 100) OR "Id" IS NULL)"#
+        );
+    }
+
+    #[test]
+    fn converted_columns_are_selected_through_the_plans_expression() {
+        let mut r = req(None);
+        r.columns.push(ReadColumn {
+            name: "we\"ird".into(),
+            wire_type: "text".into(),
+            logical: LogicalType::Utf8,
+            nullable: true,
+            select_expr: Some(r#""we""ird"::text"#.into()),
+        });
+        assert_eq!(
+            select_sql(&r),
+            r#"SELECT "Id", "we""ird"::text AS "we""ird" FROM "Sales ""EU"""."order items""#
         );
     }
 

@@ -8,17 +8,16 @@
 //! `REPEATABLE READ READ ONLY` transaction with `SET LOCAL statement_timeout` and
 //! `lock_timeout`, so nothing outlives the transaction or leaks through a pooler.
 
-use std::sync::Arc;
-
 use arrow::record_batch::RecordBatch;
 use futures_util::StreamExt;
 use tokio_postgres::types::{FromSql, Type};
 use tokio_postgres::IsolationLevel;
 
 use super::copy_binary::{CopyDecoder, CopyError};
-use super::decode::{BatchAssembler, ColumnDecoder, DecodeError};
+use super::decode::{ColumnDecoder, DecodeError};
 use super::read::select_sql;
 use super::{connect_error, driver_config, error_text};
+use crate::builders::Batcher;
 use crate::connection::ConnectionSettings;
 use crate::error::SourceError;
 use crate::source::{ChunkSource, ReadFailure, SinkClosed};
@@ -71,23 +70,20 @@ impl ChunkSource for ChunkReader {
         label: &str,
         sink: &mut dyn FnMut(RecordBatch) -> Result<(), SinkClosed>,
     ) -> Result<ReadStats, ReadFailure> {
-        let schema = Arc::new(crate::arrow_types::schema(
-            req.columns
-                .iter()
-                .map(|c| (c.name.as_str(), &c.logical, c.nullable)),
-        ));
-        let decoders = req
+        let mut decoders = req
             .columns
             .iter()
             .map(|c| {
-                ColumnDecoder::new(&c.wire_type, &c.logical).map_err(|e| SourceError::Decode {
-                    relation: label.to_owned(),
-                    column: c.name.clone(),
-                    detail: e.0,
+                ColumnDecoder::new(&c.wire_type, &c.logical, req.infinity).map_err(|e| {
+                    SourceError::Decode {
+                        relation: label.to_owned(),
+                        column: c.name.clone(),
+                        detail: e.0,
+                    }
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut asm = BatchAssembler::new(schema, decoders);
+        let mut batcher = Batcher::new(req, label);
         let q = |what: &'static str| {
             move |e: tokio_postgres::Error| SourceError::Query {
                 context: format!("{label}: {what}"),
@@ -103,27 +99,6 @@ impl ChunkSource for ChunkReader {
                 .map(|c| c.name.clone())
                 .unwrap_or_default(),
             detail: e.0,
-        };
-        let mut rows: u64 = 0;
-        let mut over_target: u64 = 0;
-        let mut emit = |asm: &mut BatchAssembler, force: bool| -> Result<(), ReadFailure> {
-            let (cut, over) =
-                req.on_batch_memory_exceeded
-                    .decide(req, asm.rows(), asm.bytes(), force, label)?;
-            if cut {
-                if over {
-                    over_target += 1;
-                }
-                let batch = asm.take().map_err(|e| SourceError::Decode {
-                    relation: label.to_owned(),
-                    column: String::new(),
-                    detail: e.to_string(),
-                })?;
-                if let Some(batch) = batch {
-                    sink(batch).map_err(|SinkClosed| ReadFailure::SinkClosed)?;
-                }
-            }
-            Ok(())
         };
         let client = &mut self.client;
         self.runtime.block_on(async {
@@ -158,16 +133,15 @@ impl ChunkSource for ChunkReader {
                     }
                     for row in &fetched {
                         let mut bytes = 0;
-                        for i in 0..req.columns.len() {
+                        for (i, d) in decoders.iter_mut().enumerate() {
                             let raw: Option<Raw> = row.try_get(i).map_err(q("reading a row"))?;
                             let raw = raw.map(|r| r.0);
                             bytes += raw.map_or(0, <[u8]>::len);
-                            asm.columns[i].append(raw).map_err(|e| decode_err(i, e))?;
+                            d.append(raw).map_err(|e| decode_err(i, e))?;
                         }
-                        asm.row_done(bytes);
-                        rows += 1;
+                        batcher.count(bytes);
                     }
-                    emit(&mut asm, false)?;
+                    batcher.cut(false, &mut decoders, sink)?;
                 }
                 tx.batch_execute("CLOSE rivet_cursor")
                     .await
@@ -186,7 +160,7 @@ impl ChunkSource for ChunkReader {
                     decoder
                         .feed(
                             &data,
-                            &mut |i, raw| asm.columns[i].append(raw).map_err(|e| (i, e)),
+                            &mut |i, raw| decoders[i].append(raw).map_err(|e| (i, e)),
                             &mut |n| done_bytes.push(n),
                         )
                         .map_err(|e| match e {
@@ -198,10 +172,9 @@ impl ChunkSource for ChunkReader {
                             CopyError::Value(i, e) => decode_err(i, e),
                         })?;
                     for n in done_bytes {
-                        asm.row_done(n);
-                        rows += 1;
+                        batcher.count(n);
                     }
-                    emit(&mut asm, false)?;
+                    batcher.cut(false, &mut decoders, sink)?;
                 }
                 if !decoder.finished() {
                     return Err(SourceError::Decode {
@@ -212,7 +185,7 @@ impl ChunkSource for ChunkReader {
                     .into());
                 }
             }
-            emit(&mut asm, true)?;
+            batcher.cut(true, &mut decoders, sink)?;
             tx.commit()
                 .await
                 .map_err(q("committing the read transaction"))?;
@@ -221,14 +194,14 @@ impl ChunkSource for ChunkReader {
         let nulled_values = req
             .columns
             .iter()
-            .zip(&asm.columns)
-            .filter(|(_, d)| d.nulled_total() > 0)
-            .map(|(c, d)| (c.name.clone(), d.nulled_total()))
+            .zip(&decoders)
+            .filter(|(_, d)| d.nulled > 0)
+            .map(|(c, d)| (c.name.clone(), d.nulled))
             .collect();
         Ok(ReadStats {
-            rows,
+            rows: batcher.total_rows,
             nulled_values,
-            batches_over_memory_target: over_target,
+            batches_over_memory_target: batcher.over_target,
         })
     }
 }
