@@ -54,6 +54,11 @@ PG_TLS_PW=rivet-test-tls-Kp4
 PG_CA=$ENV_DIR/server-ca.crt
 PG_SEED=$REPO_ROOT/fixtures/postgres/seed.sql
 PG_SEED_HASH_FILE=$PG_DIR/seed.sha256
+# Every-type fixture (tests/e2e_types.rs) in a database of its own, with the contrib
+# extensions citext/hstore/ltree and PostGIS.
+PG_TYPES_DB=rivet_types_db
+PG_TYPES_SEED=$REPO_ROOT/fixtures/postgres/types.sql
+PG_TYPES_HASH_FILE=$PG_DIR/types-seed.sha256
 
 MY_DIR=$ENV_DIR/my
 MY_DATA=$MY_DIR/data
@@ -70,6 +75,9 @@ MY_DB=rivet_fixture
 MY_SCRATCH_PATTERN='rivet\_t\_%'
 MY_SEED=$REPO_ROOT/fixtures/mysql/seed.sql
 MY_SEED_HASH_FILE=$MY_DIR/seed.sha256
+MY_TYPES_DB=rivet_types
+MY_TYPES_SEED=$REPO_ROOT/fixtures/mysql/types.sql
+MY_TYPES_HASH_FILE=$MY_DIR/types-seed.sha256
 MY_SERVER=/usr/sbin/mariadbd
 
 log() { printf 'test-env: %s\n' "$*" >&2; }
@@ -100,6 +108,9 @@ ensure_packages() {
         pkgs+=("postgresql-$PG_MAJOR")
     elif [[ ! -f /usr/share/postgresql/$PG_MAJOR/extension/pg_stat_statements.control ]]; then
         pkgs+=("postgresql-$PG_MAJOR")   # contrib ships inside postgresql-15 on Debian 12
+    fi
+    if [[ ! -f /usr/share/postgresql/$PG_MAJOR/extension/postgis.control ]]; then
+        pkgs+=("postgresql-$PG_MAJOR-postgis-3")
     fi
     if [[ ! -x $PG_BIN/psql || ! -x $PG_BIN/pg_isready ]]; then
         pkgs+=("postgresql-client-$PG_MAJOR")
@@ -334,6 +345,34 @@ GRANT SELECT ON ALL TABLES IN SCHEMA rivet_fixture TO :"tls_user";
 SQL
 }
 
+# The every-type database: reloaded when its seed changes (or its table is missing).
+setup_types_database() {
+    local exists want have="" present
+    exists=$(admin_psql postgres -At -c "SELECT 1 FROM pg_database WHERE datname = '$PG_TYPES_DB'")
+    if [[ $exists != 1 ]]; then
+        log "creating database $PG_TYPES_DB"
+        admin_psql postgres -c "CREATE DATABASE $PG_TYPES_DB OWNER $PG_SUPERUSER TEMPLATE template0 ENCODING 'UTF8'" >&2
+        rm -f "$PG_TYPES_HASH_FILE"
+    fi
+    [[ -f $PG_TYPES_SEED ]] || die "seed file not found: $PG_TYPES_SEED"
+    want=$(sha256sum "$PG_TYPES_SEED" | cut -d' ' -f1)
+    [[ -f $PG_TYPES_HASH_FILE ]] && have=$(<"$PG_TYPES_HASH_FILE")
+    present=$(admin_psql "$PG_TYPES_DB" -At -c "SELECT to_regclass('rivet_types.every_type') IS NOT NULL")
+    if [[ $want != "$have" || $present != t ]]; then
+        log "loading $PG_TYPES_SEED into $PG_TYPES_DB"
+        rm -f "$PG_TYPES_HASH_FILE"
+        admin_psql "$PG_TYPES_DB" -f "$PG_TYPES_SEED" >&2
+        printf '%s\n' "$want" >"$PG_TYPES_HASH_FILE"
+    else
+        log "every-type fixtures up to date (seed sha256 $want)"
+    fi
+    admin_psql "$PG_TYPES_DB" -v reader="$PG_READER" -v db="$PG_TYPES_DB" >&2 <<'SQL'
+GRANT CONNECT ON DATABASE :"db" TO :"reader";
+GRANT USAGE ON SCHEMA rivet_types TO :"reader";
+GRANT SELECT ON ALL TABLES IN SCHEMA rivet_types TO :"reader";
+SQL
+}
+
 # --- MariaDB ------------------------------------------------------------------
 # The server runs as the invoking user; as root, mariadbd must be told so.
 if [[ $EUID -eq 0 ]]; then MY_USER_OPT=(--user=root); else MY_USER_OPT=(); fi
@@ -487,6 +526,26 @@ my_setup_database() {
     else
         log "MariaDB fixtures up to date (seed sha256 $want)"
     fi
+
+    [[ -f $MY_TYPES_SEED ]] || die "seed file not found: $MY_TYPES_SEED"
+    sql="CREATE DATABASE IF NOT EXISTS \`$MY_TYPES_DB\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"
+    for host in 127.0.0.1 localhost; do
+        sql+="GRANT SELECT, SHOW VIEW ON \`$MY_TYPES_DB\`.* TO '$MY_READER'@'$host';"
+    done
+    my_admin -e "$sql" >&2 || die "could not set up the MariaDB every-type database"
+    have=""
+    want=$(sha256sum "$MY_TYPES_SEED" | cut -d' ' -f1)
+    [[ -f $MY_TYPES_HASH_FILE ]] && have=$(<"$MY_TYPES_HASH_FILE")
+    present=$(my_admin -N -B -e "SELECT COUNT(*) FROM information_schema.tables
+        WHERE table_schema = '$MY_TYPES_DB' AND table_name = 'every_type'")
+    if [[ $want != "$have" || $present != 1 ]]; then
+        log "loading $MY_TYPES_SEED into MariaDB $MY_TYPES_DB"
+        rm -f "$MY_TYPES_HASH_FILE"
+        my_admin "$MY_TYPES_DB" <"$MY_TYPES_SEED" >&2 || die "loading $MY_TYPES_SEED into MariaDB failed"
+        printf '%s\n' "$want" >"$MY_TYPES_HASH_FILE"
+    else
+        log "MariaDB every-type fixtures up to date (seed sha256 $want)"
+    fi
 }
 
 # Reader tools the tests open Rivet's files with (pyarrow, DuckDB, polars), in a venv of
@@ -598,6 +657,8 @@ export RIVET_TEST_PG_TLS_URL='postgres://$PG_TLS_USER:$PG_TLS_PW@$PG_HOST:$PG_PO
 export RIVET_TEST_PG_CA='$PG_CA'
 export RIVET_TEST_MYSQL_URL='mysql://$MY_READER:$MY_READER_PW@$MY_HOST:$MY_PORT/$MY_DB'
 export RIVET_TEST_MYSQL_ADMIN_SOCKET='$MY_SOCK'
+export RIVET_TEST_PG_TYPES_URL='postgres://$PG_READER:$PG_READER_PW@$PG_HOST:$PG_PORT/$PG_TYPES_DB'
+export RIVET_TEST_MYSQL_TYPES_URL='mysql://$MY_READER:$MY_READER_PW@$MY_HOST:$MY_PORT/$MY_TYPES_DB'
 export RIVET_TEST_MYSQL_PASSWORD='$MY_READER_PW'
 export RIVET_TEST_S3_ENDPOINT='http://127.0.0.1:$S3_PORT'
 export RIVET_TEST_S3_BUCKET='$S3_BUCKET'
@@ -628,6 +689,7 @@ main() {
             ensure_tls
             start_cluster
             setup_database
+            setup_types_database
             my_init_datadir
             my_start_server
             my_setup_database

@@ -108,23 +108,27 @@ fn csv_output_round_trips_quotes_commas_newlines_and_nulls() {
 }
 
 #[test]
-fn an_unmappable_type_is_a_plan_error_naming_the_column_and_a_cast() {
+fn types_strict_refuses_a_text_mapped_column_naming_it_and_its_cast() {
     let url = require_pg!();
     let mut s = Scratch::new(&url, "unmappable");
-    s.exec("CREATE TABLE SCHEMA.spans (id int PRIMARY KEY, span interval)");
+    s.exec("CREATE TABLE SCHEMA.spans (id int PRIMARY KEY, addr inet)");
     let p = Project::new(&url);
-    p.config(&pg_config(&format!(
+    let export = format!(
         "  - name: spans\n    table: {}.spans\n    destination: {{ type: local, path: out }}\n",
         s.schema
-    )));
+    );
+    p.config(&pg_config_with("  types: strict\n", &export));
     p.rivet()
         .args(["plan", "-c", "rivet.yaml", "-o", "plan.json"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("`span`").and(predicate::str::contains("::text")));
-    // A query export with the suggested cast works.
-    p.config(&pg_config(&format!("  - name: spans\n    query: SELECT id, span::text AS span FROM {}.spans\n    destination: {{ type: local, path: out }}\n", s.schema)),
-    );
+        .stderr(
+            predicate::str::contains("`addr`")
+                .and(predicate::str::contains("\"addr\"::text"))
+                .and(predicate::str::contains("types: strict")),
+        );
+    // Without `types: strict` the column exports as text through the recorded cast.
+    p.config(&pg_config(&export));
     p.plan_to("plan.json", &[]);
     p.rivet().args(["apply", "plan.json"]).assert().success();
 }

@@ -23,4 +23,5 @@ mod quality;
 mod repair;
 mod resilience;
 mod security;
+mod types;
 mod validate;

@@ -227,12 +227,16 @@ pub fn pg_text_expr(col: &str, dt: &DataType) -> String {
     match dt {
         DataType::Binary => format!("encode({q}, 'hex')"),
         DataType::Boolean => format!("{q}::text"),
-        DataType::Date32 => {
-            format!("CASE WHEN isfinite({q}) THEN ({q} - date '1970-01-01')::text END")
-        }
-        DataType::Timestamp(_, _) => {
-            format!("CASE WHEN isfinite({q}) THEN ((extract(epoch from {q}) * 1000000)::int8)::text END")
-        }
+        // Infinities as the default `infinity: clamp` writes them (DuckDB's encoding).
+        DataType::Date32 => format!(
+            "CASE WHEN {q} = 'infinity' THEN '2147483647' WHEN {q} = '-infinity' THEN '-2147483647' \
+             ELSE ({q} - date '1970-01-01')::text END"
+        ),
+        DataType::Timestamp(_, _) => format!(
+            "CASE WHEN {q} = 'infinity' THEN '9223372036854775807' \
+             WHEN {q} = '-infinity' THEN '-9223372036854775807' \
+             ELSE ((extract(epoch from {q}) * 1000000)::int8)::text END"
+        ),
         DataType::Time64(_) => format!("((extract(epoch from {q}) * 1000000)::int8)::text"),
         DataType::List(_) => format!("to_json({q})::text"),
         // The type's own output function: keeps char(n) padding, unlike a cast to text.
