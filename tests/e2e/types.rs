@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use crate::common::{self, concat, read_export_parquet, rivet, write};
+use crate::common::{self, concat, pg_config, read_export_parquet, rivet, write, Project};
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::*;
 use predicates::prelude::*;
@@ -524,4 +524,25 @@ fn mariadb_every_type_exports_with_uuid_inet_text_and_time_as_printed() {
         "{csv}"
     );
     assert!(!csv.contains("PT"), "{csv}");
+}
+
+/// Columns read through a text cast render the same whatever DateStyle and TimeZone the
+/// server, role or connection set: ISO dates and UTC offsets.
+#[test]
+fn text_renderings_do_not_depend_on_the_sessions_datestyle_or_time_zone() {
+    let Some(url) = pg_types_url() else { return };
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let odd = format!("{url}{sep}options=-c%20DateStyle%3DSQL%2CDMY%20-c%20TimeZone%3DAsia/Tokyo");
+    let p = Project::new(&odd);
+    p.plan_and_apply(&pg_config(
+        "  - name: ranges\n    table: rivet_types.every_type\n    columns: [id, c_daterange, c_tstzrange]\n    format: csv\n    destination: { type: local, path: out }\n",
+    ));
+    let csv = std::fs::read_to_string(p.path("out/part-00001.csv")).unwrap();
+    assert!(
+        csv.contains("[2024-01-01,2024-12-31)")
+            && csv.contains("2024-01-01 00:00:00+00")
+            && !csv.contains("JST")
+            && !csv.contains("01/01/2024"),
+        "{csv}"
+    );
 }

@@ -5,8 +5,9 @@
 //!
 //! Key-range chunks run `COPY (SELECT …) TO STDOUT (FORMAT binary)`; whole-relation
 //! reads declare a server-side cursor and `FETCH` it in batches. Both run in a
-//! `REPEATABLE READ READ ONLY` transaction with `SET LOCAL statement_timeout` and
-//! `lock_timeout`, so nothing outlives the transaction or leaks through a pooler.
+//! `REPEATABLE READ READ ONLY` transaction with `SET LOCAL statement_timeout`,
+//! `lock_timeout` and fixed output formats (DateStyle, IntervalStyle, TimeZone,
+//! extra_float_digits), so nothing outlives the transaction or leaks through a pooler.
 
 use arrow::record_batch::RecordBatch;
 use futures_util::StreamExt;
@@ -109,12 +110,19 @@ impl ChunkSource for ChunkReader {
                 .start()
                 .await
                 .map_err(q("starting the read transaction"))?;
+            // Text renderings (columns read through a cast, values inside ranges and
+            // composites) come out the same whatever the server's or role's defaults:
+            // ISO dates, UTC offsets, shortest exact floats.
             tx.batch_execute(&format!(
-                "SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
+                "SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}; \
+                 SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'; \
+                 SET LOCAL TimeZone = 'UTC'; SET LOCAL extra_float_digits = 1",
                 req.statement_timeout_ms, req.lock_timeout_ms
             ))
             .await
-            .map_err(q("setting statement_timeout and lock_timeout"))?;
+            .map_err(q(
+                "setting the read transaction's timeouts and output formats",
+            ))?;
             let select = select_sql(req);
             if req.use_cursor {
                 tx.batch_execute(&format!(
