@@ -219,6 +219,15 @@ pub enum StateAction {
         #[arg(long, value_name = "FILE")]
         state: Option<PathBuf>,
     },
+    /// Forget the columns an export's earlier runs wrote (its schema-drift history),
+    /// so that its next apply compares with nothing. Files are not touched.
+    ResetShape {
+        /// Export name.
+        export: String,
+        /// State database (default: ./.rivet_state.db).
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,7 @@ use crate::chunks::{run_chunks, ChunkContext};
 use crate::dest::Destination;
 use crate::error::ExecError;
 use crate::finalize::{finalize, FinalizeContext, FinalizedExport};
+use crate::lock::{DestinationLocks, Holder};
 use crate::lock_state;
 use crate::progress::{Progress, ProgressEvent};
 use crate::state::StateStore;
@@ -52,10 +53,14 @@ fn new_run_id() -> String {
 
 /// Applies a sealed plan (already verified by [`rivet_schema::seal::open_sealed`]).
 pub fn apply_plan(plan: &Plan, opts: &ApplyOptions<'_>) -> Result<ApplyOutcome, ExecError> {
+    let run_id = new_run_id();
+    let holder = Holder::me(&run_id);
+    // While this lock is held no other apply uses the state database, so a run still
+    // marked `running` belongs to a process that died.
+    let _state_lock = crate::lock::lock_state(&opts.state_path, &holder)?;
     let state = StateStore::open(&opts.state_path)?;
     state.mark_abandoned_runs()?;
     let digest = plan.seal.digest.clone();
-    let run_id = new_run_id();
     let body_json = serde_json::to_string(&plan.body).expect("plan types always serialize");
     state.remember_plan(&digest, &body_json)?;
     state.start_run(&run_id, &digest, &opts.plan_label)?;
@@ -67,7 +72,7 @@ pub fn apply_plan(plan: &Plan, opts: &ApplyOptions<'_>) -> Result<ApplyOutcome, 
         Some(&format!("sha256:{digest}")),
     )?;
     let state = Mutex::new(state);
-    let result = run(plan, opts, &state, &run_id);
+    let result = run(plan, opts, &state, &run_id, &holder);
     let state = state.into_inner().unwrap_or_else(|p| p.into_inner());
     // The run's end must be recorded; if it cannot be, the apply fails (a run left
     // `running` would be marked interrupted by the next apply, never silently lost).
@@ -94,6 +99,7 @@ fn run(
     opts: &ApplyOptions<'_>,
     state: &Mutex<StateStore>,
     run_id: &str,
+    holder: &Holder,
 ) -> Result<ApplyOutcome, ExecError> {
     let body = &plan.body;
     let digest = &plan.seal.digest;
@@ -149,8 +155,23 @@ fn run(
             Destination::open(&e.name, &e.destination, &handle)?,
         );
     }
+    // A lease left by a run of this state database belongs to a process that ended:
+    // this apply holds the state lock, which that run would still hold if it were alive.
+    let recorded_run =
+        |h: &Holder| h.run_id != run_id && lock_state(state).has_run(&h.run_id).unwrap_or(false);
+    // Exports that write nothing (an empty incremental window) need no lock, and no
+    // directory is created for them.
+    let locks = DestinationLocks::acquire(
+        body.exports
+            .iter()
+            .filter(|e| !(e.chunks.is_empty() && e.keep_files.is_empty()))
+            .map(|e| (e.name.as_str(), &dests[&e.name])),
+        holder,
+        &recorded_run,
+    )?;
     let measures = Mutex::new(HashMap::new());
     let chunk_ctx = ChunkContext {
+        locks: &locks,
         settings: &settings,
         dests: &dests,
         measures: &measures,
@@ -164,6 +185,7 @@ fn run(
         progress: opts.progress,
     };
     let finalize_ctx = FinalizeContext {
+        locks: &locks,
         digest,
         run_id,
         state,

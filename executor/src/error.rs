@@ -61,6 +61,9 @@ pub enum ExecError {
         export: String,
         failures: Vec<String>,
     },
+    /// Another apply holds the state database or a destination.
+    #[error("cannot lock the {what}: {detail}")]
+    Locked { what: String, detail: String },
     #[error("state database {path}: {detail}")]
     State { path: String, detail: String },
     #[error("internal error: {0}; please report it with the plan file")]

@@ -23,6 +23,8 @@ use crate::writer::export_schema;
 
 /// What finalize needs from the run.
 pub struct FinalizeContext<'a> {
+    /// The destinations' locks: nothing is finalized once one is lost.
+    pub locks: &'a crate::lock::DestinationLocks,
     pub digest: &'a str,
     pub run_id: &'a str,
     pub state: &'a Mutex<StateStore>,
@@ -215,6 +217,7 @@ pub fn finalize(
     dest: &Destination,
     ctx: &FinalizeContext<'_>,
 ) -> Result<FinalizedExport, ExecError> {
+    ctx.locks.check()?;
     let manifest = build_manifest(e, ctx)?;
     check_quality(e, manifest.rows, ctx)?;
     if !matches!(dest, Destination::Stdout) {

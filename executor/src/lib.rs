@@ -23,6 +23,7 @@ pub mod drift;
 pub mod durable;
 mod error;
 mod finalize;
+pub mod lock;
 mod manifest;
 mod preflight;
 pub mod progress;

@@ -102,3 +102,56 @@ pub fn chunk_read(e: &PlannedExport, c: &PlannedChunk) -> Result<ChunkRead, Exec
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn export(window: serde_json::Value) -> PlannedExport {
+        serde_json::from_value(serde_json::json!({
+            "name": "events",
+            "relation": {"kind": "table", "schema": "public", "name": "events"},
+            "mode": "full",
+            "wave": 1,
+            "columns": [],
+            "primary_key": [],
+            "all_columns": true,
+            "row_estimate": 0,
+            "format": "parquet",
+            "compression": "zstd",
+            "infinity": "clamp",
+            "destination": {"type": "local", "path": "out"},
+            "tuning": {
+                "profile": "balanced", "parallelism": 1, "batch_rows": 10,
+                "batch_memory_bytes": 10, "on_batch_memory_exceeded": "auto_shrink",
+                "row_group_bytes": 10, "statement_timeout_ms": 1, "lock_timeout_ms": 1,
+                "max_retries": 0, "retry_backoff_ms": 1
+            },
+            "window": window,
+            "chunks": [{"id": "events/00001", "seq": 1, "row_estimate": 0, "file": "part-00001.parquet"}]
+        }))
+        .expect("a valid planned export")
+    }
+
+    #[test]
+    fn a_window_bound_that_does_not_parse_is_an_error_never_an_open_bound() {
+        let good = serde_json::json!({
+            "kind": "incremental", "column": "updated_at", "value_type": "timestamptz",
+            "lower": "2026-11-27T00:00:00Z", "upper": "2026-11-28T00:00:00Z", "seq": 2
+        });
+        let e = export(good.clone());
+        let read = chunk_read(&e, &e.chunks[0]).unwrap();
+        assert!(read.window.unwrap().lower.is_some());
+        for (key, value) in [("lower", "yesterday"), ("upper", "soon")] {
+            let mut bad = good.clone();
+            bad[key] = value.into();
+            let e = export(bad);
+            let err = chunk_read(&e, &e.chunks[0]).unwrap_err().to_string();
+            assert!(err.contains(&format!("window {key} bound")), "{err}");
+        }
+        let mut empty = good;
+        empty.as_object_mut().unwrap().remove("upper");
+        let e = export(empty);
+        assert!(chunk_read(&e, &e.chunks[0]).is_err());
+    }
+}

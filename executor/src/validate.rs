@@ -183,6 +183,67 @@ pub fn validate_export(export: &str, dest: &Destination) -> Result<ExportReport,
     Ok(report)
 }
 
+/// Validates an export of `plan` written to `dest`: everything [`validate_export`]
+/// checks, and that the manifest there is this plan's — written by the plan (or by a
+/// repair of it), for this export, listing only this export's chunks and every chunk
+/// that has rows. Another plan's output, or another export's, is a problem, never OK.
+pub fn validate_planned_export(
+    plan: &rivet_schema::plan::Plan,
+    e: &rivet_schema::plan::PlannedExport,
+    dest: &Destination,
+) -> Result<ExportReport, ExecError> {
+    let mut report = validate_export(&e.name, dest)?;
+    let Some(m) = &report.manifest else {
+        return Ok(report);
+    };
+    let at = format!("{}/{MANIFEST_FILE}", report.location.trim_end_matches('/'));
+    let mut problems = Vec::new();
+    if !written_by(m, plan, e) {
+        problems.push(format!(
+            "written by plan sha256:{}, not by this plan (sha256:{}); apply this plan to export here, or validate the plan that wrote it",
+            m.plan_digest, plan.seal.digest
+        ));
+    }
+    if m.export != e.name {
+        problems.push(format!(
+            "belongs to export `{}`, not `{}`: two exports share this destination",
+            m.export, e.name
+        ));
+    }
+    let planned: std::collections::BTreeSet<&str> = e
+        .chunks
+        .iter()
+        .map(|c| c.id.as_str())
+        .chain(e.keep_files.iter().map(|k| k.chunk_id.as_str()))
+        .collect();
+    let listed: std::collections::BTreeSet<&str> =
+        m.files.iter().map(|f| f.chunk_id.as_str()).collect();
+    let foreign: Vec<&str> = listed.difference(&planned).copied().collect();
+    if !foreign.is_empty() {
+        problems.push(format!(
+            "lists chunk(s) this plan does not have: {}",
+            foreign.join(", ")
+        ));
+    }
+    if !e.skip_empty {
+        let missing: Vec<&str> = planned.difference(&listed).copied().collect();
+        if !missing.is_empty() {
+            problems.push(format!(
+                "does not list chunk(s) of this plan: {}",
+                missing.join(", ")
+            ));
+        }
+    }
+    for what in problems {
+        report.problems.push(Problem {
+            export: e.name.clone(),
+            location: at.clone(),
+            problem: what,
+        });
+    }
+    Ok(report)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

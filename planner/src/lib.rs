@@ -5,6 +5,7 @@
 //! `min`/`max` of chunk keys (under a `statement_timeout`), never the exported rows, and
 //! writes nothing but the plan it returns. The executor does not depend on this crate.
 
+mod clash;
 mod compile;
 mod diff;
 mod error;
@@ -12,6 +13,7 @@ mod load;
 mod show;
 mod tuning;
 
+pub use clash::destination_clashes;
 pub use compile::{compile, plan_from_config, planned_destination, PlanInputs};
 pub use diff::{diff_plans, PlanDiff};
 pub use error::PlanError;

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use rivet_schema::{Config, ConfigError, ConfigProblem};
 
-/// Reads and validates the config at `path`, with every `query_file` loaded.
+/// Reads and validates the config at `path`, with every `query_file` loaded and the
+/// exports' destinations checked for clashes (resolved from the current directory,
+/// where `rivet apply` resolves them too).
 pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
@@ -42,6 +44,13 @@ pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
             Ok(sql) => e.query = Some(sql.trim().to_owned()),
         }
     }
+    let cwd = std::env::current_dir().map_err(|e| ConfigError::Unreadable {
+        file: file.clone(),
+        detail: format!(
+            "cannot tell the current directory, which local destinations are relative to: {e}"
+        ),
+    })?;
+    problems.extend(crate::clash::destination_clashes(&config, &cwd));
     if problems.is_empty() {
         Ok(config)
     } else {

@@ -338,18 +338,9 @@ fn semantic_problems(config: &Config) -> Vec<ConfigProblem> {
         }
     }
     let mut names = HashSet::new();
-    let mut dirs: Vec<String> = Vec::new();
+    // Destinations that clash (the same directory spelled two ways, through a symlink,
+    // or nested) are found by the planner, which can resolve paths on disk.
     for (i, e) in config.exports.iter().enumerate() {
-        if let Some(p) = &e.destination.path {
-            let norm = normalize_dir(p);
-            if dirs.contains(&norm) {
-                push(
-                    format!("exports[{i}].destination.path"),
-                    &format!("another export already writes to `{p}`; give each export its own directory so their files and manifests cannot overwrite each other"),
-                );
-            }
-            dirs.push(norm);
-        }
         let at = |key: &str| format!("exports[{i}].{key}");
         if !names.insert(e.name.as_str()) {
             push(
@@ -383,16 +374,6 @@ fn semantic_problems(config: &Config) -> Vec<ConfigProblem> {
         }
     }
     problems
-}
-
-/// `./out/` and `out` name the same directory.
-fn normalize_dir(p: &str) -> String {
-    let parts: Vec<&str> = p
-        .split('/')
-        .filter(|s| !s.is_empty() && *s != ".")
-        .collect();
-    let lead = if p.starts_with('/') { "/" } else { "" };
-    format!("{lead}{}", parts.join("/"))
 }
 
 fn export_problems(

@@ -62,6 +62,13 @@ pub fn dispatch(cli: Cli) -> Result<Status> {
             &state.unwrap_or_else(|| PathBuf::from(STATE_FILE)),
             &export,
         ),
+        Command::State(StateArgs {
+            action: Some(StateAction::ResetShape { export, state }),
+            ..
+        }) => state::reset_shape(
+            &state.unwrap_or_else(|| PathBuf::from(STATE_FILE)),
+            &export,
+        ),
         Command::State(args) => state::show(
             &args.state.unwrap_or_else(|| PathBuf::from(STATE_FILE)),
             args.limit,

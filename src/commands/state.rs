@@ -12,6 +12,10 @@ use crate::exit::{Status, UsageError};
 /// `rivet state reset-cursor EXPORT`: the export's next plan starts from window 1.
 pub fn reset_cursor(path: &Path, export: &str) -> Result<Status> {
     require_state(path)?;
+    let _lock = rivet_executor::lock::lock_state(
+        path,
+        &rivet_executor::lock::Holder::me("state reset-cursor"),
+    )?;
     let store = rivet_executor::StateStore::open(path)?;
     if store.reset_cursor(export)? {
         eprintln!(
@@ -27,10 +31,43 @@ pub fn reset_cursor(path: &Path, export: &str) -> Result<Status> {
     }
 }
 
+/// `rivet state reset-shape EXPORT`: the export's next apply has no drift history.
+pub fn reset_shape(path: &Path, export: &str) -> Result<Status> {
+    require_state(path)?;
+    let _lock = rivet_executor::lock::lock_state(
+        path,
+        &rivet_executor::lock::Holder::me("state reset-shape"),
+    )?;
+    let store = rivet_executor::StateStore::open(path)?;
+    match store.reset_shape(export)? {
+        0 => Err(UsageError(format!(
+            "export {export} has no recorded shape in {}",
+            path.display()
+        ))
+        .into()),
+        n => {
+            eprintln!("export {export}: {n} recorded shape(s) forgotten; its next apply compares with nothing");
+            Ok(Status::Success)
+        }
+    }
+}
+
 /// `rivet state [--json]`.
 pub fn show(path: &Path, limit: u32, as_json: bool) -> Result<Status> {
     let store = open_state_read_only(path)?;
-    let runs = store.recent_runs(limit)?;
+    let mut runs = store.recent_runs(limit)?;
+    // A run recorded as running whose process no longer holds the state lock died
+    // (killed, crashed). This command does not write: the next apply records it.
+    let holder = rivet_executor::lock::state_holder(path);
+    for r in runs.iter_mut().filter(|r| r.status == "running") {
+        if holder.as_ref().is_none_or(|h| h.run_id != r.run_id) {
+            r.status = "interrupted".into();
+            r.error = Some(
+                "the process ended without finishing (killed or crashed); no apply holds the state lock"
+                    .into(),
+            );
+        }
+    }
     let latest_digest = runs.first().map(|r| r.plan_digest.clone());
     let progress = match &latest_digest {
         Some(d) => store.export_progress(d)?,

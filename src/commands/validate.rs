@@ -18,7 +18,7 @@ pub fn validate(
     as_json: bool,
 ) -> Result<Status> {
     use rivet_executor::dest::Destination;
-    use rivet_executor::validate::validate_export;
+    use rivet_executor::validate::{validate_export, validate_planned_export};
     let mut reports = Vec::new();
     match (plan, manifest, config) {
         (None, None, Some(config_path)) => {
@@ -89,7 +89,7 @@ pub fn validate(
                     continue;
                 }
                 let dest = Destination::open(&e.name, &e.destination, rt.handle())?;
-                reports.push(validate_export(&e.name, &dest)?);
+                reports.push(validate_planned_export(&plan, e, &dest)?);
             }
         }
         (None, None, None) => {

@@ -56,6 +56,27 @@ fn run(dir: &Path, url: &str, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Writes an object through object_store with the test credentials.
+fn put(endpoint: &str, key: &str, body: &[u8]) {
+    use object_store::ObjectStoreExt;
+    let store = object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name("rivet-test")
+        .with_region("us-east-1")
+        .with_endpoint(endpoint)
+        .with_allow_http(true)
+        .with_virtual_hosted_style_request(false)
+        .with_access_key_id("testing-access-key")
+        .with_secret_access_key("testing-secret-Kq8")
+        .build()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(store.put(&object_store::path::Path::from(key), body.to_vec().into()))
+        .unwrap();
+}
+
 fn manifest(endpoint: &str, prefix: &str) -> serde_json::Value {
     serde_json::from_slice(
         &get(endpoint, &format!("{prefix}/manifest.json")).expect("manifest.json"),
@@ -476,4 +497,60 @@ fn gcs_live_round_trip_and_validate() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// Two applies on one object-store prefix: a live lease (created with a conditional
+/// write) refuses the second, naming its holder; an expired one is taken over; the
+/// lease is gone once the apply ends.
+#[test]
+fn a_live_lease_refuses_a_second_apply_and_an_expired_one_is_taken_over() {
+    let url = require_pg!();
+    let Some(endpoint) = s3_endpoint() else {
+        return;
+    };
+    let p = Project::new(&url);
+    let prefix = format!("t{}/leased", std::process::id());
+    p.config(&config(&format!(
+        "  - name: small\n    table: rivet_fixture.all_types\n    destination: {}\n",
+        s3_dest(&endpoint, &prefix)
+    )));
+    let out = run(
+        p.dir(),
+        &url,
+        &["plan", "-c", "rivet.yaml", "-o", "plan.json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lease = format!("{prefix}/.rivet-lease.json");
+    let far = 4_000_000_000u64;
+    put(
+        &endpoint,
+        &lease,
+        format!(r#"{{"pid":77,"host":"pod-3","run_id":"run-9-77","since":1764633600,"expires_at":{far}}}"#)
+            .as_bytes(),
+    );
+    let out = run(p.dir(), &url, &["apply", "plan.json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("another apply holds its lease (pid 77 on pod-3, run run-9-77"),
+        "{stderr}"
+    );
+    assert!(get(&endpoint, &format!("{prefix}/manifest.json")).is_none());
+    put(
+        &endpoint,
+        &lease,
+        br#"{"pid":77,"host":"pod-3","run_id":"run-9-77","since":1764633600,"expires_at":1764633700}"#,
+    );
+    let out = run(p.dir(), &url, &["apply", "plan.json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(get(&endpoint, &format!("{prefix}/_SUCCESS")).is_some());
+    assert!(get(&endpoint, &lease).is_none(), "the lease is released");
 }

@@ -50,6 +50,7 @@ pub(super) fn commit(ctx: &ChunkContext<'_>, read: ReadChunk<'_, '_>) -> Result<
         path: path.display().to_string(),
         detail: err.to_string(),
     };
+    ctx.locks.check().map_err(&fail)?;
     let mut files = Vec::with_capacity(parts.len());
     if e.skip_empty && stats.rows == 0 {
         // `skip_empty`: no file for a chunk without rows (and none left from a run in

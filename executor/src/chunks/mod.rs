@@ -31,6 +31,8 @@ use self::read::{read_chunk, ReadChunk};
 
 /// What every chunk of a run shares.
 pub struct ChunkContext<'a> {
+    /// The destinations' locks: a chunk is committed only while they are still held.
+    pub locks: &'a crate::lock::DestinationLocks,
     pub settings: &'a ConnectionSettings,
     /// Each export's destination, by export name.
     pub dests: &'a HashMap<String, Destination>,

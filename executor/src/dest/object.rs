@@ -57,7 +57,7 @@ fn store_error(dest: &str, kind: DestinationKind, what: &str, e: &object_store::
 }
 
 impl ObjectDest {
-    pub(super) fn key(&self, name: &str) -> ObjectPath {
+    pub(crate) fn key(&self, name: &str) -> ObjectPath {
         if self.prefix.is_empty() {
             ObjectPath::from(name)
         } else {

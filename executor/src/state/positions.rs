@@ -211,3 +211,41 @@ impl StateStore {
         Ok(n > 0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorded_shape_that_does_not_parse_is_an_error_not_an_empty_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateStore::open(&dir.path().join("s.db")).unwrap();
+        let key = ShapeKey {
+            export: "e".into(),
+            relation: "public.t".into(),
+            destination: "out".into(),
+        };
+        state
+            .record_shape(
+                &key,
+                &RecordedShape {
+                    columns: vec![ShapeColumn {
+                        name: "a b".into(),
+                        declared_type: "text".into(),
+                        nullable: true,
+                    }],
+                    widths: Default::default(),
+                },
+                "d",
+                "r",
+            )
+            .unwrap();
+        assert_eq!(state.shape(&key).unwrap().unwrap().columns[0].name, "a b");
+        state
+            .conn
+            .execute("UPDATE export_shapes SET columns = 'not json'", [])
+            .unwrap();
+        let err = state.shape(&key).unwrap_err().to_string();
+        assert!(err.contains("cannot be read"), "{err}");
+    }
+}

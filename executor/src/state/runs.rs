@@ -52,6 +52,18 @@ impl StateStore {
         Ok(runs)
     }
 
+    /// Whether a run with this id is recorded here.
+    pub fn has_run(&self, run_id: &str) -> Result<bool, ExecError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM runs WHERE run_id = ?1",
+                [run_id],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(self.err())
+    }
+
     pub fn start_run(&self, run_id: &str, digest: &str, plan_path: &str) -> Result<(), ExecError> {
         self.conn
             .execute(

@@ -246,9 +246,8 @@ impl Catalog for MyCatalog {
         requests: &[(RelationRef, String)],
         statement_timeout_ms: u64,
     ) -> Result<Vec<KeyBounds>, SourceError> {
-        let mut out = Vec::with_capacity(requests.len());
         if requests.is_empty() {
-            return Ok(out);
+            return Ok(Vec::new());
         }
         let sql = requests
             .iter()
@@ -266,27 +265,61 @@ impl Catalog for MyCatalog {
             .conn
             .query(scoped_select(self.flavor, &sql, statement_timeout_ms))
             .map_err(query_err("reading chunk key bounds (MIN/MAX)"))?;
-        out.resize(requests.len(), (None, None));
+        let bad = |detail: String| SourceError::Query {
+            context: "reading chunk key bounds (MIN/MAX)".into(),
+            detail,
+            transient: false,
+        };
+        let mut filled: Vec<Option<KeyBounds>> = vec![None; requests.len()];
         for r in rows {
-            let i = number(&r[0]).unwrap_or(0) as usize;
+            let slot = number(&r[0])
+                .and_then(|i| usize::try_from(i).ok())
+                .filter(|i| *i < requests.len())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "the server returned an unknown row index {:?}",
+                        r[0]
+                    ))
+                })?;
+            let (rel, col) = &requests[slot];
             let bound = |v: &Value| -> Result<Option<i64>, SourceError> {
                 match v {
                     Value::NULL => Ok(None),
                     Value::Int(n) => Ok(Some(*n)),
-                    Value::UInt(n) => i64::try_from(*n).map(Some).map_err(|_| SourceError::Query {
-                        context: "reading chunk key bounds".into(),
-                        detail: format!("key value {n} is above the largest signed 64-bit integer; chunk on another column or use mode: full"),
-                        transient: false,
+                    Value::UInt(n) => i64::try_from(*n).map(Some).map_err(|_| {
+                        bad(format!("{}.{col}: key value {n} is above the largest signed 64-bit integer; chunk on another column or use mode: full", rel.from_clause(quote_ident)))
                     }),
-                    Value::Bytes(b) => Ok(std::str::from_utf8(b).ok().and_then(|s| s.parse().ok())),
-                    _ => Ok(None),
+                    Value::Bytes(b) => std::str::from_utf8(b)
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .map(Some)
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "{}.{col}: the bound `{}` is not an integer; chunked mode needs an integer key",
+                                rel.from_clause(quote_ident),
+                                String::from_utf8_lossy(b)
+                            ))
+                        }),
+                    other => Err(bad(format!(
+                        "{}.{col}: the bound {other:?} is not an integer; chunked mode needs an integer key",
+                        rel.from_clause(quote_ident)
+                    ))),
                 }
             };
-            if let Some(slot) = out.get_mut(i) {
-                *slot = (bound(&r[1])?, bound(&r[2])?);
-            }
+            filled[slot] = Some((bound(&r[1])?, bound(&r[2])?));
         }
-        Ok(out)
+        filled
+            .into_iter()
+            .zip(requests)
+            .map(|(b, (rel, col))| {
+                b.ok_or_else(|| {
+                    bad(format!(
+                        "no MIN/MAX row came back for {}.{col}",
+                        rel.from_clause(quote_ident)
+                    ))
+                })
+            })
+            .collect()
     }
 
     fn can_read(&mut self, relation: &RelationRef) -> Result<(), SourceError> {
