@@ -11,29 +11,83 @@ use clap::{Args, Parser, Subcommand};
 /// executes exactly that plan and journals every step; `rivet state` shows what ran.
 /// Credentials are never written anywhere: configs name environment variables or files.
 #[derive(Debug, Parser)]
-#[command(name = "rivet", version, propagate_version = true)]
+#[command(
+    name = "rivet",
+    version,
+    propagate_version = true,
+    after_long_help = EXAMPLES_TOP
+)]
 pub struct Cli {
     /// More log output on stderr (-v info, -vv debug); RIVET_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// No progress and no summary on stderr: only warnings, errors and the command's
+    /// own output.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log lines on stderr as text (default) or one JSON object per line, for log
+    /// shippers; progress is then logged too instead of drawn.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// How log lines are written on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+const EXAMPLES_TOP: &str = "Examples:
+  rivet doctor -c rivet.yaml                 # can it connect, read and write?
+  rivet plan -c rivet.yaml -o plan.json      # seal a plan from the live catalog
+  rivet plan show plan.json                  # review it
+  rivet apply plan.json                      # run exactly that plan
+  rivet apply plan.json --resume             # after a crash: only what is missing
+  rivet validate plan.json                   # re-read what was written
+  rivet state && rivet journal               # what ran, step by step
+
+Docs: docs/README.md; exit codes: docs/exit-codes.md";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Compile a config against the live source into a sealed plan (or show/diff plans).
+    #[command(after_long_help = "Examples:
+  rivet plan -c rivet.yaml -o plan.json
+  rivet plan -c rivet.yaml -o plan.json --as-of 2026-11-27   # time windows end there
+  rivet plan show plan.json
+  rivet plan show plan.json --json | jq '.exports[].chunks[].id'
+  rivet plan diff yesterday.json plan.json    # exit 0 same, 2 different")]
     Plan(PlanArgs),
     /// Execute a sealed plan: verify its seal and freshness, then export every chunk.
     ///
     /// Exit codes: 0 done, 1 runtime failure, 3 plan refused (edited, unknown format
     /// version, or stale because the source changed shape since planning).
+    #[command(after_long_help = "Examples:
+  rivet apply plan.json
+  rivet apply plan.json --resume              # only chunks not committed yet
+  rivet apply plan.json --state /var/lib/rivet/state.db
+  rivet apply rivet.yaml                      # plan and apply in one step
+  rivet apply plan.json --metrics-file run.prom --quiet")]
     Apply(ApplyArgs),
     /// Plan and apply in one step; the plan is kept beside the state database for audit.
+    #[command(after_long_help = "Examples:
+  rivet run -c rivet.yaml
+  rivet run -c rivet.yaml --resume            # finish the interrupted run's kept plan")]
     Run(RunArgs),
     /// Show recent runs and per-export progress from the state database.
+    #[command(after_long_help = "Examples:
+  rivet state
+  rivet state --json --limit 50
+  rivet state reset-cursor orders_delta       # next plan starts at window 1
+  rivet state reset-shape orders              # forget the drift history")]
     State(StateArgs),
     /// Show the journal of a run (default: the latest).
+    #[command(after_long_help = "Examples:
+  rivet journal                               # the latest run
+  rivet journal run-1764633600000-4242 --json")]
     Journal(JournalArgs),
     /// Check that what a plan's exports wrote is complete and intact.
     ///
@@ -42,6 +96,11 @@ pub enum Command {
     /// sha256 and row count (Parquet footer or CSV records), and no unlisted chunk file
     /// sits beside them. One line per problem; exit 4 if there is any. It reads the
     /// files back; it does not compare with the source.
+    #[command(after_long_help = "Examples:
+  rivet validate plan.json
+  rivet validate -c rivet.yaml
+  rivet validate --manifest out/orders
+  rivet validate --manifest s3://bucket/exports/orders/manifest.json --json")]
     Validate {
         /// The sealed plan whose exports to check.
         #[arg(required_unless_present_any = ["manifest", "config"], conflicts_with_all = ["manifest", "config"])]
@@ -65,6 +124,9 @@ pub enum Command {
     /// Reports every chunk whose source rows differ from what its manifest recorded:
     /// the row count, and with --checksum an order-independent checksum of the rows
     /// against the chunk's Parquet files. Exit 4 if any chunk drifted.
+    #[command(after_long_help = "Examples:
+  rivet reconcile plan.json
+  rivet reconcile plan.json --checksum --json")]
     Reconcile {
         /// The sealed plan whose exports to compare.
         plan: PathBuf,
@@ -82,6 +144,9 @@ pub enum Command {
     /// `rivet apply repair.json`: those chunks are read again and written under their
     /// same names, and the manifest is rewritten listing the kept files and the new ones.
     /// Exit 0 also when nothing needs repair (no file is written then).
+    #[command(after_long_help = "Examples:
+  rivet repair plan.json -o repair.json && rivet plan show repair.json && rivet apply repair.json
+  rivet repair plan.json --reconcile -o repair.json")]
     Repair {
         /// The sealed plan whose exports to repair.
         plan: PathBuf,
@@ -97,15 +162,52 @@ pub enum Command {
     /// Connects to the source, checks read access to every table or query, and writes,
     /// reads and deletes a probe file in every destination. One PASS/FAIL line per
     /// check, with the fix for each failure; exit 1 if any check fails.
+    #[command(after_long_help = "Examples:
+  rivet doctor -c rivet.yaml")]
     Doctor {
         /// Config file.
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
     /// Print the JSON Schema of the config or of plan files.
+    #[command(after_long_help = "Examples:
+  rivet schema config > rivet.schema.json     # for editor completion of rivet.yaml")]
     Schema {
         #[arg(value_enum)]
         what: SchemaKind,
+    },
+    /// Print a run's metrics (Prometheus text, or JSON) from the state database.
+    #[command(after_long_help = "Examples:
+  rivet metrics                               # the latest run, Prometheus text
+  rivet metrics run-1764633600000-4242 --json
+  rivet metrics > /var/lib/node_exporter/textfile/rivet.prom")]
+    Metrics {
+        /// Run id (default: the most recent run).
+        run_id: Option<String>,
+        /// State database (default: ./.rivet_state.db).
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        /// JSON instead of the Prometheus text format.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script.
+    #[command(after_long_help = "Examples:
+  rivet completions bash > /etc/bash_completion.d/rivet
+  rivet completions zsh > \"${fpath[1]}/_rivet\"
+  rivet completions fish > ~/.config/fish/completions/rivet.fish")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), or write one page per command into a directory.
+    #[command(after_long_help = "Examples:
+  rivet man | man -l -
+  rivet man --out-dir /usr/local/share/man/man1")]
+    Man {
+        /// Write rivet.1 and rivet-<command>.1 files here instead of printing rivet.1.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
     },
 }
 
@@ -169,7 +271,9 @@ pub struct ApplyArgs {
     /// planned and applied in one step like `rivet run` (the plan is kept beside the
     /// state database).
     pub plan: PathBuf,
-    /// Run only the chunks of this plan that are not committed yet.
+    /// Run only the chunks of this plan that are not committed yet. With a config:
+    /// finish the latest run that did not succeed, from its kept plan (like `rivet run
+    /// --resume`).
     #[arg(long)]
     pub resume: bool,
     /// State database (default: .rivet_state.db beside the plan).
@@ -178,6 +282,26 @@ pub struct ApplyArgs {
     /// With a config instead of a plan: the reference time (see `rivet plan --help`).
     #[command(flatten)]
     pub as_of: AsOfArg,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+}
+
+/// Where an apply writes its metrics when it ends (success or failure).
+#[derive(Debug, Args, Default)]
+pub struct MetricsArgs {
+    /// Write the run's metrics in the Prometheus text format (rows, bytes, retries,
+    /// chunk latency histogram, longest statement, last success per export) — for the
+    /// node exporter's textfile collector.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
+    /// Write the same metrics as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_json: Option<PathBuf>,
+    /// Append OpenLineage run events (START, then COMPLETE or FAIL) as JSON lines:
+    /// input dataset = source table, output dataset = destination, with schema and
+    /// row-count facets.
+    #[arg(long, value_name = "FILE")]
+    pub openlineage_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -185,11 +309,17 @@ pub struct RunArgs {
     /// Config file.
     #[arg(short, long, value_name = "FILE")]
     pub config: PathBuf,
+    /// Finish the latest run that did not succeed: apply its kept plan (from
+    /// `.rivet_plans/`) again, skipping the chunks it committed — no new plan is made.
+    #[arg(long)]
+    pub resume: bool,
     /// State database (default: .rivet_state.db beside the config).
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
     #[command(flatten)]
     pub as_of: AsOfArg,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 #[derive(Debug, Args)]

@@ -25,6 +25,8 @@ use crate::state::StateStore;
 
 /// How to apply.
 pub struct ApplyOptions<'a> {
+    /// The run's id in state and journal ([`new_run_id`]).
+    pub run_id: String,
     /// Name of the plan in the journal and in messages.
     pub plan_label: String,
     pub state_path: PathBuf,
@@ -43,7 +45,8 @@ pub struct ApplyOutcome {
     pub exports: Vec<FinalizedExport>,
 }
 
-fn new_run_id() -> String {
+/// A new run id: `run-<unix ms>-<pid>`.
+pub fn new_run_id() -> String {
     let ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis())
@@ -53,7 +56,7 @@ fn new_run_id() -> String {
 
 /// Applies a sealed plan (already verified by [`rivet_schema::seal::open_sealed`]).
 pub fn apply_plan(plan: &Plan, opts: &ApplyOptions<'_>) -> Result<ApplyOutcome, ExecError> {
-    let run_id = new_run_id();
+    let run_id = opts.run_id.clone();
     let holder = Holder::me(&run_id);
     // While this lock is held no other apply uses the state database, so a run still
     // marked `running` belongs to a process that died.
@@ -224,6 +227,11 @@ fn run(
                 .map(|c| (e, c))
                 .collect();
             outcome.chunks_run += todo.len();
+            (opts.progress)(ProgressEvent::ExportStarted {
+                export: e.name.clone(),
+                chunks_to_run: todo.len(),
+                estimated_rows: e.row_estimate,
+            });
             run_chunks(&chunk_ctx, e.tuning.parallelism, todo)?;
             outcome
                 .exports

@@ -23,8 +23,10 @@ pub mod drift;
 pub mod durable;
 mod error;
 mod finalize;
+pub mod lineage;
 pub mod lock;
 mod manifest;
+pub mod metrics;
 mod preflight;
 pub mod progress;
 pub mod quality;
@@ -39,7 +41,7 @@ mod writer;
 
 use std::sync::{Mutex, MutexGuard};
 
-pub use apply::{apply_plan, ApplyOptions, ApplyOutcome};
+pub use apply::{apply_plan, new_run_id, ApplyOptions, ApplyOutcome};
 pub use error::ExecError;
 pub use finalize::FinalizedExport;
 pub use manifest::{Manifest, ManifestFile, MANIFEST_FILE, SUCCESS_FILE};

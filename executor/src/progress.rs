@@ -9,6 +9,18 @@ pub enum ProgressEvent {
         chunks_skipped: usize,
         estimated_rows: u64,
     },
+    /// An export's chunks are about to run (after a resume, only those not committed).
+    ExportStarted {
+        export: String,
+        chunks_to_run: usize,
+        estimated_rows: u64,
+    },
+    /// A chunk failed with a transient error and is read again.
+    ChunkRetry {
+        export: String,
+        chunk: String,
+        attempt: u32,
+    },
     ChunkCommitted {
         export: String,
         chunk: String,

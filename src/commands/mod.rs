@@ -4,10 +4,12 @@
 mod apply;
 mod doctor;
 mod journal;
+mod metrics;
 mod plan;
 mod reconcile;
 mod repair;
 mod schema;
+mod shell;
 mod state;
 mod validate;
 
@@ -24,7 +26,7 @@ use crate::exit::{Status, UsageError};
 const STATE_FILE: &str = ".rivet_state.db";
 
 /// Runs the command the arguments name.
-pub fn dispatch(cli: Cli) -> Result<Status> {
+pub fn dispatch(cli: Cli, progress: crate::progress::Mode) -> Result<Status> {
     match cli.command {
         Command::Plan(args) => match args.action {
             Some(PlanAction::Show { plan, json }) => plan::show(&plan, json),
@@ -44,6 +46,8 @@ pub fn dispatch(cli: Cli) -> Result<Status> {
             args.state,
             args.resume,
             args.as_of.as_of.as_deref(),
+            progress,
+            &args.metrics,
         ),
         Command::Apply(args) if args.as_of.as_of.is_some() => Err(UsageError(
             "`--as-of` belongs to planning: a sealed plan already carries its bounds; give it to `rivet plan` (or apply a config)".into(),
@@ -52,9 +56,23 @@ pub fn dispatch(cli: Cli) -> Result<Status> {
         Command::Apply(args) => {
             let state = args.state.unwrap_or_else(|| beside(&args.plan, STATE_FILE));
             let plan = read_plan(&args.plan)?;
-            apply::apply(&plan, &args.plan.display().to_string(), &state, args.resume)
+            apply::apply(
+                &plan,
+                &args.plan.display().to_string(),
+                &state,
+                args.resume,
+                progress,
+                &args.metrics,
+            )
         }
-        Command::Run(args) => apply::run(&args.config, args.state, false, args.as_of.as_of.as_deref()),
+        Command::Run(args) => apply::run(
+            &args.config,
+            args.state,
+            args.resume,
+            args.as_of.as_of.as_deref(),
+            progress,
+            &args.metrics,
+        ),
         Command::State(StateArgs {
             action: Some(StateAction::ResetCursor { export, state }),
             ..
@@ -97,6 +115,17 @@ pub fn dispatch(cli: Cli) -> Result<Status> {
             json,
         } => validate::validate(plan.as_deref(), manifest.as_deref(), config.as_deref(), json),
         Command::Schema { what } => schema::print(what),
+        Command::Metrics {
+            run_id,
+            state,
+            json,
+        } => metrics::show(
+            &state.unwrap_or_else(|| PathBuf::from(STATE_FILE)),
+            run_id,
+            json,
+        ),
+        Command::Completions { shell } => shell::completions(shell),
+        Command::Man { out_dir } => shell::man(out_dir.as_deref()),
     }
 }
 

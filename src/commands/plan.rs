@@ -59,9 +59,9 @@ pub fn plan(config_path: &Path, out: &Path, state: &Path, as_of: Option<&str>) -
     let inputs = plan_inputs(&config, state, as_of)?;
     let plan = rivet_planner::plan_from_config(&config, &inputs)?;
     write_plan_file(out, &plan)?;
-    eprintln!("planned {}", rivet_planner::summary_line(&plan));
-    eprintln!("wrote {} (sha256:{})", out.display(), plan.seal.digest);
-    eprintln!(
+    crate::say!("planned {}", rivet_planner::summary_line(&plan));
+    crate::say!("wrote {} (sha256:{})", out.display(), plan.seal.digest);
+    crate::say!(
         "review it with `rivet plan show {}`, then run `rivet apply {}`",
         out.display(),
         out.display()

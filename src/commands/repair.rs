@@ -13,23 +13,23 @@ pub fn repair(plan_path: &Path, out: &Path, with_reconcile: bool) -> Result<Stat
     let plan = read_plan(plan_path)?;
     let (repair, reasons) = rivet_executor::repair::repair_plan(&plan, with_reconcile)?;
     let Some(repair) = repair else {
-        eprintln!(
+        crate::say!(
             "nothing to repair: every export of {} is intact",
             plan_path.display()
         );
         return Ok(Status::Success);
     };
     for r in &reasons {
-        eprintln!("  export {}, chunk {}: {}", r.export, r.chunk, r.reason);
+        crate::say!("  export {}, chunk {}: {}", r.export, r.chunk, r.reason);
     }
     write_plan_file(out, &repair)?;
-    eprintln!(
+    crate::say!(
         "wrote {} (sha256:{}): {} chunk(s) to rewrite",
         out.display(),
         repair.seal.digest,
         reasons.len()
     );
-    eprintln!(
+    crate::say!(
         "review it with `rivet plan show {}` (or `rivet plan diff {} {}`), then run `rivet apply {}`",
         out.display(),
         plan_path.display(),

@@ -18,7 +18,7 @@ pub fn reset_cursor(path: &Path, export: &str) -> Result<Status> {
     )?;
     let store = rivet_executor::StateStore::open(path)?;
     if store.reset_cursor(export)? {
-        eprintln!(
+        crate::say!(
             "export {export}: committed position forgotten; its next plan starts from the beginning (window 1)"
         );
         Ok(Status::Success)
@@ -46,7 +46,7 @@ pub fn reset_shape(path: &Path, export: &str) -> Result<Status> {
         ))
         .into()),
         n => {
-            eprintln!("export {export}: {n} recorded shape(s) forgotten; its next apply compares with nothing");
+            crate::say!("export {export}: {n} recorded shape(s) forgotten; its next apply compares with nothing");
             Ok(Status::Success)
         }
     }

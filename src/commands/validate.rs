@@ -43,7 +43,7 @@ pub fn validate(
                     {
                         Some(c) => Some(c.seq),
                         None => {
-                            eprintln!(
+                            crate::say!(
                                 "export {}: no committed incremental window in {}; skipped",
                                 e.name,
                                 state.display()

@@ -18,6 +18,7 @@ mod hostile_apply;
 mod incremental;
 mod mssql;
 mod mysql;
+mod operator;
 mod output_options;
 mod plans;
 mod quality;

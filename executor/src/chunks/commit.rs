@@ -16,7 +16,7 @@ use crate::durable::sync_dir;
 use crate::error::ExecError;
 use crate::lock_state;
 use crate::progress::ProgressEvent;
-use crate::state::CommittedFile;
+use crate::state::{ChunkCommit, CommittedFile};
 
 /// Waits for the encoder, renames the file into place and records the commit.
 pub(super) fn commit(ctx: &ChunkContext<'_>, read: ReadChunk<'_, '_>) -> Result<(), ExecError> {
@@ -28,6 +28,7 @@ pub(super) fn commit(ctx: &ChunkContext<'_>, read: ReadChunk<'_, '_>) -> Result<
         stats,
         measure,
         started,
+        read_ms,
     } = read;
     let fail = |err: ExecError| {
         remove_temp_files(&temp_path);
@@ -79,41 +80,36 @@ pub(super) fn commit(ctx: &ChunkContext<'_>, read: ReadChunk<'_, '_>) -> Result<
         sync_dir(dir).map_err(|err| fail(werr(dir, err)))?;
     }
     let bytes: u64 = files.iter().map(|f| f.bytes).sum();
-    let mut notes = Vec::new();
+    let mut notes = serde_json::Map::new();
     if !stats.nulled_values.is_empty() {
         let map: BTreeMap<&str, u64> = stats
             .nulled_values
             .iter()
             .map(|(c, n)| (c.as_str(), *n))
             .collect();
-        notes.push(format!(
-            "\"nulled_values\":{}",
-            serde_json::to_string(&map).unwrap_or_default()
-        ));
+        notes.insert("nulled_values".into(), serde_json::json!(map));
     }
     if stats.batches_over_memory_target > 0 {
-        notes.push(format!(
-            "\"batches_over_memory_target\":{}",
-            stats.batches_over_memory_target
-        ));
-    }
-    let nulled = (!notes.is_empty()).then(|| notes.join(","));
-    if stats.batches_over_memory_target > 0 {
+        notes.insert(
+            "batches_over_memory_target".into(),
+            stats.batches_over_memory_target.into(),
+        );
         tracing::warn!(export = %e.name, chunk = %c.id, batches = stats.batches_over_memory_target, target_bytes = e.tuning.batch_memory_bytes, "batches grew past tuning.max_batch_memory_mb");
     }
     for (column, n) in &stats.nulled_values {
-        tracing::warn!(export = %e.name, chunk = %c.id, column = %column, count = n, "values the output type cannot hold were written as NULL (PostgreSQL infinity under `infinity: null`, numeric NaN/Infinity in a decimal column, MySQL zero dates)");
+        tracing::warn!(export = %e.name, chunk = %c.id, column = %column, count = n, "values with no Arrow representation were written as NULL (see docs/types.md)");
     }
-    lock_state(ctx.state).chunk_committed(
-        ctx.digest,
-        ctx.run_id,
-        &e.name,
-        &c.id,
-        stats.rows,
-        &files,
-        started.elapsed().as_millis() as u64,
-        nulled.as_deref(),
-    )?;
+    lock_state(ctx.state).chunk_committed(&ChunkCommit {
+        digest: ctx.digest,
+        run_id: ctx.run_id,
+        export: &e.name,
+        chunk_id: &c.id,
+        rows: stats.rows,
+        files: &files,
+        duration_ms: started.elapsed().as_millis() as u64,
+        read_ms,
+        notes: (!notes.is_empty()).then_some(notes),
+    })?;
     ctx.measures
         .lock()
         .unwrap_or_else(|p| p.into_inner())

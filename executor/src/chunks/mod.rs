@@ -21,7 +21,7 @@ use rivet_sources::{open_chunk_source, ChunkSource, ConnectionSettings};
 use crate::dest::Destination;
 use crate::error::ExecError;
 use crate::lock_state;
-use crate::progress::Progress;
+use crate::progress::{Progress, ProgressEvent};
 use crate::quality::ExportMeasure;
 use crate::retry::RetryPolicy;
 use crate::state::StateStore;
@@ -137,6 +137,11 @@ where
                     },
                     |retry| {
                         tracing::warn!(export = %e.name, chunk = %c.id, attempt = retry.attempt, error = %retry.error, "transient source error; retrying the chunk");
+                        (ctx.progress)(ProgressEvent::ChunkRetry {
+                            export: e.name.clone(),
+                            chunk: c.id.clone(),
+                            attempt: retry.attempt,
+                        });
                         lock_state(ctx.state).journal(
                             ctx.run_id,
                             "chunk_retry",

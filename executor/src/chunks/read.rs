@@ -47,6 +47,8 @@ pub(super) struct ReadChunk<'scope, 'a> {
     /// gates), merged into the export's only when the chunk commits.
     pub(super) measure: ChunkMeasure,
     pub(super) started: Instant,
+    /// How long the source read took (the chunk's statement, as the client saw it).
+    pub(super) read_ms: u64,
 }
 
 /// Removes a chunk's temporary file and its further parts' temporary files.
@@ -187,7 +189,9 @@ pub(super) fn read_chunk<'scope, 'a>(
     let label = format!("export {}, chunk {}", e.name, c.id);
     let mut meta_failed = None;
     let mut measure = ChunkMeasure::default();
-    let read = client.read_chunk(&chunk_read(e, c)?, &label, &mut |batch| {
+    let request = chunk_read(e, c)?;
+    let read_started = Instant::now();
+    let read = client.read_chunk(&request, &label, &mut |batch| {
         let batch = with_meta(batch, &schema, &e.meta_columns, &meta).map_err(|err| {
             meta_failed = Some(err.to_string());
             SinkClosed
@@ -212,6 +216,7 @@ pub(super) fn read_chunk<'scope, 'a>(
             stats,
             measure,
             started,
+            read_ms: read_started.elapsed().as_millis() as u64,
         }),
         Err(failure) => {
             // The encoder's own error explains a closed channel better than the reader can.

@@ -6,6 +6,23 @@ use rusqlite::params;
 use super::{CommittedChunk, CommittedFile, StateStore, NOW};
 use crate::error::ExecError;
 
+/// A committed chunk, as [`StateStore::chunk_committed`] records it.
+#[derive(Debug)]
+pub struct ChunkCommit<'a> {
+    pub digest: &'a str,
+    pub run_id: &'a str,
+    pub export: &'a str,
+    pub chunk_id: &'a str,
+    pub rows: u64,
+    pub files: &'a [CommittedFile],
+    /// From the start of the read to the commit.
+    pub duration_ms: u64,
+    /// The source read alone (the chunk's statement as the client saw it).
+    pub read_ms: u64,
+    /// Extra facts for the journal entry (`nulled_values`, …).
+    pub notes: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
 impl StateStore {
     pub fn chunk_started(
         &self,
@@ -30,21 +47,11 @@ impl StateStore {
         self.journal(run_id, "chunk_started", Some(export), Some(chunk_id), None)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    #[allow(clippy::too_many_arguments)]
-    pub fn chunk_committed(
-        &self,
-        digest: &str,
-        run_id: &str,
-        export: &str,
-        chunk_id: &str,
-        rows: u64,
-        files: &[CommittedFile],
-        duration_ms: u64,
-        detail: Option<&str>,
-    ) -> Result<(), ExecError> {
-        let bytes: u64 = files.iter().map(|f| f.bytes).sum();
-        let (sha256, parts) = match files {
+    /// Records a chunk whose files are durable under their final names, and its journal
+    /// entry, in one transaction.
+    pub fn chunk_committed(&self, c: &ChunkCommit<'_>) -> Result<(), ExecError> {
+        let bytes: u64 = c.files.iter().map(|f| f.bytes).sum();
+        let (sha256, parts) = match c.files {
             [one] => (one.sha256.clone(), None),
             many => (
                 String::new(),
@@ -55,27 +62,38 @@ impl StateStore {
         tx.execute(
             &format!(
                 "UPDATE chunks SET status = 'committed', rows = ?3, bytes = ?4, sha256 = ?5, \
-                 duration_ms = ?6, parts = ?7, finished_at = {NOW} WHERE plan_digest = ?1 AND chunk_id = ?2"
+                 duration_ms = ?6, parts = ?7, read_ms = ?8, run_id = ?9, finished_at = {NOW} \
+                 WHERE plan_digest = ?1 AND chunk_id = ?2"
             ),
             params![
-                digest,
-                chunk_id,
-                rows as i64,
+                c.digest,
+                c.chunk_id,
+                c.rows as i64,
                 bytes as i64,
                 sha256,
-                duration_ms as i64,
-                parts
+                c.duration_ms as i64,
+                parts,
+                c.read_ms as i64,
+                c.run_id
             ],
         )
         .map_err(self.err())?;
-        let summary = format!(
-            "{{\"rows\":{rows},\"bytes\":{bytes},\"files\":{},\"sha256\":\"{sha256}\",\"duration_ms\":{duration_ms}{}}}",
-            files.len(),
-            detail.map(|d| format!(",{d}")).unwrap_or_default()
-        );
+        let mut summary = serde_json::json!({
+            "rows": c.rows,
+            "bytes": bytes,
+            "files": c.files.len(),
+            "sha256": sha256,
+            "duration_ms": c.duration_ms,
+            "read_ms": c.read_ms,
+        });
+        if let Some(notes) = &c.notes {
+            for (k, v) in notes {
+                summary[k.as_str()] = v.clone();
+            }
+        }
         tx.execute(
             &format!("INSERT INTO journal (run_id, at, event, export, chunk_id, detail) VALUES (?1, {NOW}, 'chunk_committed', ?2, ?3, ?4)"),
-            params![run_id, export, chunk_id, summary],
+            params![c.run_id, c.export, c.chunk_id, summary.to_string()],
         )
         .map_err(self.err())?;
         tx.commit().map_err(self.err())

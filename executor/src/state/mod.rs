@@ -16,6 +16,7 @@ mod chunks;
 mod positions;
 mod runs;
 
+pub use chunks::ChunkCommit;
 pub use positions::{ShapeColumn, ShapeKey};
 
 /// Handle on the state database.
@@ -118,6 +119,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     duration_ms INTEGER,
     error TEXT,
     parts TEXT,
+    read_ms INTEGER,
     PRIMARY KEY (plan_digest, chunk_id)
 );
 CREATE TABLE IF NOT EXISTS cursors (
@@ -174,18 +176,22 @@ impl StateStore {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
-        // State databases made before `max_file_size` lack the `parts` column.
-        let has_parts: bool = conn
-            .query_row(
-                "SELECT count(*) FROM pragma_table_info('chunks') WHERE name = 'parts'",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .map_err(err)?
-            > 0;
-        if !has_parts {
-            conn.execute_batch("ALTER TABLE chunks ADD COLUMN parts TEXT")
-                .map_err(err)?;
+        // Columns added since the first state databases were made.
+        for (column, ddl) in [
+            ("parts", "ALTER TABLE chunks ADD COLUMN parts TEXT"),
+            ("read_ms", "ALTER TABLE chunks ADD COLUMN read_ms INTEGER"),
+        ] {
+            let present: bool = conn
+                .query_row(
+                    "SELECT count(*) FROM pragma_table_info('chunks') WHERE name = ?1",
+                    [column],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(err)?
+                > 0;
+            if !present {
+                conn.execute_batch(ddl).map_err(err)?;
+            }
         }
         Ok(StateStore {
             conn,

@@ -191,3 +191,70 @@ impl StateStore {
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
 }
+
+/// One committed chunk of a run, for metrics.
+#[derive(Debug, Clone)]
+pub struct ChunkTiming {
+    pub export: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub duration_ms: u64,
+    /// None for chunks committed by versions that did not record it.
+    pub read_ms: Option<u64>,
+}
+
+impl StateStore {
+    /// A run by id.
+    pub fn run(&self, run_id: &str) -> Result<Option<super::RunRecord>, ExecError> {
+        self.conn
+            .query_row(
+                "SELECT run_id, plan_digest, plan_path, started_at, finished_at, status, error FROM runs WHERE run_id = ?1",
+                [run_id],
+                |r| {
+                    Ok(super::RunRecord {
+                        run_id: r.get(0)?,
+                        plan_digest: r.get(1)?,
+                        plan_path: r.get(2)?,
+                        started_at: r.get(3)?,
+                        finished_at: r.get(4)?,
+                        status: r.get(5)?,
+                        error: r.get(6)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// The chunks a run committed.
+    pub fn chunk_timings(&self, run_id: &str) -> Result<Vec<ChunkTiming>, ExecError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT export, rows, bytes, duration_ms, read_ms FROM chunks WHERE run_id = ?1 AND status = 'committed' ORDER BY chunk_id")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([run_id], |r| {
+                Ok(ChunkTiming {
+                    export: r.get(0)?,
+                    rows: r.get::<_, i64>(1)? as u64,
+                    bytes: r.get::<_, i64>(2)? as u64,
+                    duration_ms: r.get::<_, Option<i64>>(3)?.unwrap_or(0) as u64,
+                    read_ms: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// When each export was last finalized, in any run (`export_finalized` entries).
+    pub fn last_success(&self) -> Result<Vec<(String, String)>, ExecError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT export, max(at) FROM journal WHERE event = 'export_finalized' AND export IS NOT NULL GROUP BY export ORDER BY export")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+}
