@@ -133,6 +133,9 @@ fn num(v: f64) -> String {
     }
 }
 
+/// A per-export gauge: name, help text, and how to read it from an export's figures.
+type Gauge = (&'static str, &'static str, fn(&ExportMetrics) -> f64);
+
 fn header(text: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
@@ -141,7 +144,7 @@ fn header(text: &mut String, name: &str, kind: &str, help: &str) {
 pub fn prometheus(m: &RunMetrics) -> String {
     let mut text = String::new();
     let run = format!("run_id=\"{}\"", label(&m.run_id));
-    let gauges: [(&str, &str, fn(&ExportMetrics) -> f64); 5] = [
+    let gauges: [Gauge; 5] = [
         (
             "rivet_export_rows",
             "Rows written by the run, by export.",
