@@ -1,5 +1,6 @@
 //! Executor errors, each with the kind of failure the CLI maps to an exit code: refused
-//! plans (seal, version, staleness), failed checks (quality gates), runtime failures.
+//! plans (seal, version, staleness), failed checks (quality gates), unusable connection
+//! settings (usage), runtime failures.
 
 use rivet_schema::{FailureKind, PlanFileError};
 use rivet_sources::SourceError;
@@ -30,7 +31,8 @@ pub enum ExecError {
     },
     #[error("export {export}: {detail}")]
     Source { export: String, detail: String },
-    #[error("source: {0}")]
+    /// The source could not be reached (the message names the target and the key).
+    #[error(transparent)]
     Connect(#[from] SourceError),
     #[error("export {export}, chunk {chunk}: {detail}")]
     Chunk {
@@ -86,6 +88,7 @@ impl ExecError {
             ExecError::PlanRefused(_)
             | ExecError::Stale { .. }
             | ExecError::DriftSinceLastRun { .. } => FailureKind::Refused,
+            ExecError::Connect(e) if e.is_settings_error() => FailureKind::Usage,
             ExecError::Quality { .. } => FailureKind::CheckFailed,
             _ => FailureKind::Runtime,
         }

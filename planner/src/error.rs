@@ -1,5 +1,6 @@
 //! Planning errors. `Config` problems (a bad table name, a missing column, a chunk key
-//! that is not an integer) map to exit code 2 with the key path; source failures to 1.
+//! that is not an integer) and unusable connection settings map to exit code 2 with the
+//! key path; other source failures to 1.
 
 use rivet_sources::SourceError;
 
@@ -21,15 +22,13 @@ pub enum PlanError {
 }
 
 impl PlanError {
-    /// True when the user must change the config (exit code 2).
-    pub fn is_config_error(&self) -> bool {
-        matches!(self, PlanError::Config { .. })
-    }
-
     /// Which exit code this error leads to.
     pub fn kind(&self) -> rivet_schema::FailureKind {
         match self {
             PlanError::Config { .. } | PlanError::ConfigFile(_) => rivet_schema::FailureKind::Usage,
+            // Connection settings that cannot be used are fixed in the config or the
+            // environment it names, like any other config problem.
+            PlanError::Source(e) if e.is_settings_error() => rivet_schema::FailureKind::Usage,
             PlanError::Source(_) | PlanError::Internal(_) => rivet_schema::FailureKind::Runtime,
         }
     }

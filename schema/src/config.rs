@@ -83,6 +83,62 @@ pub struct SourceConfig {
     /// value true) instead of Int8 (the default, which keeps every value).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tinyint1_as_boolean: Option<bool>,
+    /// How long opening a connection may take, from the TCP connect through the TLS
+    /// handshake to the end of the login: whole seconds (`10`) or text with a unit
+    /// (`"500ms"`, `"10s"`, `"2m"`). Overrides the URL's `connect_timeout` (seconds).
+    /// Default 10 s. A connection that times out is not retried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_timeout: Option<TimeLimit>,
+}
+
+/// A length of time written as whole seconds (`10`) or as text with a unit (`"500ms"`,
+/// `"10s"`, `"2m"`), the way sizes are written in `max_file_size`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum TimeLimit {
+    Seconds(u64),
+    Text(String),
+}
+
+impl TimeLimit {
+    /// The length of time, or why the text is not one. Zero is refused: a limit of
+    /// nothing would fail every attempt.
+    pub fn duration(&self) -> Result<std::time::Duration, String> {
+        let how = "write whole seconds (`10`) or a number with a unit: `500ms`, `10s`, `2m`";
+        let duration = match self {
+            TimeLimit::Seconds(n) => std::time::Duration::from_secs(*n),
+            TimeLimit::Text(t) => {
+                let text = t.trim();
+                let split = text
+                    .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                    .unwrap_or(text.len());
+                let (number, unit) = text.split_at(split);
+                let number: f64 = number
+                    .parse()
+                    .map_err(|_| format!("`{text}` is not a length of time; {how}"))?;
+                let millis = match unit.trim() {
+                    "ms" => number,
+                    "s" | "" => number * 1e3,
+                    "m" | "min" => number * 60e3,
+                    other => return Err(format!("unknown time unit `{other}` in `{text}`; {how}")),
+                };
+                if !millis.is_finite() || millis > 86_400_000.0 {
+                    return Err(format!("`{text}` is longer than a day; {how}"));
+                }
+                std::time::Duration::from_millis(millis.round() as u64)
+            }
+        };
+        if duration.as_secs() > 86_400 {
+            return Err(format!(
+                "{} s is longer than a day; {how}",
+                duration.as_secs()
+            ));
+        }
+        if duration.is_zero() {
+            return Err(format!("a limit of zero would fail every attempt; {how}"));
+        }
+        Ok(duration)
+    }
 }
 
 /// Whether columns without a native or structured type export as text or are refused.

@@ -6,11 +6,43 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use crate::config::{Compression, Config, DestinationKind, ExportConfig, ExportMode, Format};
+use crate::config::{
+    Compression, Config, DestinationKind, ExportConfig, ExportMode, Format, SourceConfig,
+};
 use crate::error::{ConfigError, ConfigProblem};
 
-/// Parses and validates a config. `file` only names the file in errors.
+/// Checks of a config that need more than its text: a database driver's own parser for
+/// an inline URL, the file system for a `query_file`. This crate knows no driver and
+/// does no I/O, so the caller supplies them; their problems are reported together with
+/// every other problem of the config.
+pub trait ExternalChecks {
+    /// Problems with the `source` block.
+    fn source(&self, _source: &SourceConfig) -> Vec<ConfigProblem> {
+        Vec::new()
+    }
+    /// Problems with the export at `index` of `exports`.
+    fn export(&self, _index: usize, _export: &ExportConfig) -> Vec<ConfigProblem> {
+        Vec::new()
+    }
+}
+
+/// No external checks: the config's text alone.
+pub struct TextOnly;
+
+impl ExternalChecks for TextOnly {}
+
+/// Parses and validates a config from its text alone. `file` only names the file in
+/// errors.
 pub fn parse_config(file: &str, text: &str) -> Result<Config, ConfigError> {
+    parse_config_with(file, text, &TextOnly)
+}
+
+/// Parses and validates a config, adding the caller's [`ExternalChecks`].
+pub fn parse_config_with(
+    file: &str,
+    text: &str,
+    checks: &dyn ExternalChecks,
+) -> Result<Config, ConfigError> {
     let value: Value = serde_norway::from_str(text).map_err(|e| ConfigError::Syntax {
         file: file.into(),
         detail: e.to_string(),
@@ -37,7 +69,11 @@ pub fn parse_config(file: &str, text: &str) -> Result<Config, ConfigError> {
             hint,
         });
     }
-    let problems = semantic_problems(&config);
+    let mut problems = semantic_problems(&config);
+    problems.extend(checks.source(&config.source));
+    for (i, e) in config.exports.iter().enumerate() {
+        problems.extend(checks.export(i, e));
+    }
     if !problems.is_empty() {
         return Err(invalid(problems));
     }
@@ -277,20 +313,6 @@ fn unsupported_feature(config: &Config) -> Option<(String, String, String)> {
     None
 }
 
-/// True when a URL carries a password (`scheme://user:secret@host` or `password=`).
-pub fn url_has_password(url: &str) -> bool {
-    let lower = url.to_ascii_lowercase();
-    if lower.contains("password=") {
-        return true;
-    }
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    match authority.rsplit_once('@') {
-        Some((userinfo, _)) => userinfo.contains(':'),
-        None => false,
-    }
-}
-
 fn semantic_problems(config: &Config) -> Vec<ConfigProblem> {
     let mut problems = Vec::new();
     let mut push = |path: String, message: &str| {
@@ -321,12 +343,8 @@ fn semantic_problems(config: &Config) -> Vec<ConfigProblem> {
              (`host`, `port`, `user`, `password_env`, `database`)",
         );
     }
-    if s.url.as_deref().is_some_and(url_has_password) {
-        push(
-            "source.url".into(),
-            "this URL contains a password; move the URL into an environment variable \
-             (`url_env`) or a file (`url_file`) so the config and plan stay secret-free",
-        );
+    if let Some(Err(m)) = s.connect_timeout.as_ref().map(|t| t.duration()) {
+        push("source.connect_timeout".into(), &m);
     }
     if let Some(tls) = &s.tls {
         use crate::config::TlsMode;

@@ -1,7 +1,21 @@
 //! Source errors. Messages never contain credentials: anything that came from a
-//! connection string goes through [`crate::connection::redact`] first.
+//! connection string goes through [`crate::conn_string::redact`] first.
 
 impl SourceError {
+    /// True when the connection settings themselves are unusable (a variable not set
+    /// or empty, an unreadable `url_file`, a URL the driver cannot read): fixing the
+    /// config or the environment is the only cure, so the CLI exits 2 as for any
+    /// invalid config.
+    pub fn is_settings_error(&self) -> bool {
+        matches!(
+            self,
+            SourceError::MissingEnv { .. }
+                | SourceError::EmptyEnv { .. }
+                | SourceError::UrlFile { .. }
+                | SourceError::Settings { .. }
+        )
+    }
+
     /// True for failures that a retry on a fresh connection may cure: a dropped
     /// connection, deadlock, serialization failure, lock timeout, too many connections,
     /// a server starting up or shutting down. Syntax, permission, missing objects and
@@ -27,8 +41,16 @@ pub enum SourceError {
     MissingEnv { key: &'static str, var: String },
     #[error("cannot read source.url_file `{path}`: {detail}")]
     UrlFile { path: String, detail: String },
-    #[error("invalid connection settings ({origin}): {detail}")]
-    Settings { origin: String, detail: String },
+    #[error("environment variable `{var}` (named by source.{key}) is set but empty; it should hold the {what}")]
+    EmptyEnv {
+        key: &'static str,
+        var: String,
+        what: &'static str,
+    },
+    /// Connection settings that cannot be used as they are (a URL the driver cannot
+    /// read, a URL for another engine, a bad TLS file): `key` is the config key to fix.
+    #[error("{key}: {detail}")]
+    Settings { key: String, detail: String },
     #[error("cannot connect to {target}: {detail}; check the host, port, credentials and that the server accepts connections")]
     Connect {
         target: String,

@@ -7,6 +7,7 @@
 
 pub mod arrow_types;
 mod builders;
+pub mod conn_string;
 pub mod connection;
 mod engines;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod mysql;
 pub mod postgres;
 pub mod source;
 
+pub use conn_string::inline_url_problems;
 pub use connection::ConnectionSettings;
 pub use engines::{open_catalog, open_chunk_source};
 pub use error::SourceError;

@@ -14,6 +14,7 @@ mod config_errors;
 mod crash;
 mod drift;
 mod fidelity;
+mod hostile;
 mod hostile_apply;
 mod incremental;
 mod mssql;

@@ -20,15 +20,14 @@ pub mod types;
 pub use catalog::MsCatalog;
 pub use reader::MsReader;
 
-use std::time::Duration;
-
 use rivet_schema::config::TlsMode;
 use tiberius::{AuthMethod, Client, Config, EncryptionLevel};
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
-use crate::connection::{percent_decode, ConnTarget, ConnectionSettings};
+use crate::conn_string::parse_sqlserver_url as parse_url;
+use crate::connection::{ConnTarget, ConnectionSettings};
 use crate::error::SourceError;
 
 /// The tiberius client type Rivet uses.
@@ -39,17 +38,14 @@ pub fn quote_ident(name: &str) -> String {
     format!("[{}]", name.replace(']', "]]"))
 }
 
-/// How long opening a connection (TCP, TLS and login) may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-
 /// Builds the tiberius configuration from resolved settings. URLs have the form
 /// `sqlserver://user:password@host:port/database` (also `mssql://`). A named
 /// instance is reached through its TCP port (SQL Browser lookups are not done).
 pub(crate) fn config(settings: &ConnectionSettings) -> Result<Config, SourceError> {
     let mut config = Config::new();
     let settings_err = |detail: String| SourceError::Settings {
-        origin: "connection URL".into(),
-        detail,
+        key: settings.key.into(),
+        detail: settings.redact(&detail),
     };
     match &settings.conn {
         ConnTarget::Url(url) => {
@@ -113,87 +109,6 @@ fn apply_tls(config: &mut Config, mode: TlsMode, ca_file: Option<&str>) {
     }
 }
 
-/// The pieces of a `sqlserver://` URL.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct UrlParts {
-    pub host: String,
-    pub port: Option<u16>,
-    pub user: Option<String>,
-    pub password: Option<String>,
-    pub database: Option<String>,
-}
-
-/// Parses `sqlserver://[user[:password]@]host[:port][/database]`;
-/// user, password and database are percent-decoded. Errors never echo the URL (it may
-/// hold the password).
-pub(crate) fn parse_url(url: &str) -> Result<UrlParts, String> {
-    let rest = url
-        .strip_prefix("sqlserver://")
-        .or_else(|| url.strip_prefix("mssql://"))
-        .ok_or_else(|| {
-            "a SQL Server URL starts with `sqlserver://` (sqlserver://user:password@host:1433/database)"
-                .to_owned()
-        })?;
-    let (main, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let (authority, path) = main.split_once('/').unwrap_or((main, ""));
-    let (userinfo, hostport) = match authority.rsplit_once('@') {
-        Some((u, h)) => (Some(u), h),
-        None => (None, authority),
-    };
-    let mut parts = UrlParts::default();
-    if let Some(u) = userinfo {
-        let (user, pw) = match u.split_once(':') {
-            Some((user, pw)) => (user, Some(pw)),
-            None => (u, None),
-        };
-        parts.user = Some(percent_decode(user));
-        parts.password = pw.map(percent_decode);
-    }
-    let (host, port) = match hostport.strip_prefix('[') {
-        Some(inner) => {
-            let (h, after) = inner
-                .split_once(']')
-                .ok_or("the SQL Server URL has an unclosed `[` in its host")?;
-            (h, after.strip_prefix(':'))
-        }
-        None => match hostport.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (hostport, None),
-        },
-    };
-    let port = port
-        .map(|p| {
-            p.parse::<u16>()
-                .map_err(|_| format!("port `{p}` in the SQL Server URL is not a number"))
-        })
-        .transpose()?;
-    if host.is_empty() {
-        return Err("the SQL Server URL has no host".into());
-    }
-    parts.host = host.to_owned();
-    parts.port = port;
-    if !path.is_empty() {
-        parts.database = Some(percent_decode(path));
-    }
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        match k {
-            "instance" | "instanceName" => {
-                return Err("named instances are reached through their TCP port: use sqlserver://host:PORT/database (find the port in SQL Server Configuration Manager)".into())
-            }
-            "user" => parts.user = Some(percent_decode(v)),
-            "password" => parts.password = Some(percent_decode(v)),
-            "database" => parts.database = Some(percent_decode(v)),
-            other => {
-                return Err(format!(
-                    "unknown SQL Server URL parameter `{other}` (known: user, password, database; TLS is set with source.tls)"
-                ))
-            }
-        }
-    }
-    Ok(parts)
-}
-
 /// Opens a runtime and a logged-in client, following Azure SQL's gateway redirection.
 pub(crate) fn connect(settings: &ConnectionSettings) -> Result<(Runtime, MsClient), SourceError> {
     let mut config = config(settings)?;
@@ -210,24 +125,14 @@ pub(crate) fn connect(settings: &ConnectionSettings) -> Result<(Runtime, MsClien
         detail: settings.redact(&detail),
         transient,
     };
-    let client = rt.block_on(async {
+    let timeout = settings.connect_timeout;
+    let attempts = async {
         for _ in 0..3 {
-            let attempt = async {
-                let tcp = TcpStream::connect(config.get_addr())
-                    .await
-                    .map_err(|e| connect_err(e.to_string(), true))?;
-                let _ = tcp.set_nodelay(true);
-                Ok::<_, SourceError>(Client::connect(config.clone(), tcp.compat_write()).await)
-            };
-            let result = tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+            let tcp = TcpStream::connect(config.get_addr())
                 .await
-                .map_err(|_| {
-                    connect_err(
-                        format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()),
-                        true,
-                    )
-                })??;
-            match result {
+                .map_err(|e| connect_err(e.to_string(), true))?;
+            let _ = tcp.set_nodelay(true);
+            match Client::connect(config.clone(), tcp.compat_write()).await {
                 Ok(client) => return Ok(client),
                 Err(tiberius::error::Error::Routing { host, port }) => {
                     config.host(host);
@@ -240,7 +145,11 @@ pub(crate) fn connect(settings: &ConnectionSettings) -> Result<(Runtime, MsClien
             "the server redirected the connection more than twice".into(),
             false,
         ))
-    })?;
+    };
+    // One limit over the whole connect, redirections included: TCP, TLS and login.
+    let client = rt
+        .block_on(async { tokio::time::timeout(timeout, attempts).await })
+        .map_err(|_| settings.connect_timed_out())??;
     Ok((rt, client))
 }
 
@@ -290,34 +199,6 @@ pub(crate) fn query_err(context: &str) -> impl Fn(tiberius::error::Error) -> Sou
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_parse_with_encoded_credentials_and_instances() {
-        let p = parse_url("sqlserver://rivet:p%40ss%3Aw@db.internal:1533/Sales%20DB").unwrap();
-        assert_eq!(
-            p,
-            UrlParts {
-                host: "db.internal".into(),
-                port: Some(1533),
-                user: Some("rivet".into()),
-                password: Some("p@ss:w".into()),
-                database: Some("Sales DB".into()),
-            }
-        );
-        let p = parse_url("mssql://[::1]:1433").unwrap();
-        assert_eq!((p.host.as_str(), p.port), ("::1", Some(1433)));
-        assert!(parse_url("postgres://h/db").is_err());
-        assert!(parse_url("sqlserver://h/db?instance=SQLEXPRESS")
-            .unwrap_err()
-            .contains("TCP port"));
-        let p = parse_url("sqlserver://[fe80::1]").unwrap();
-        assert_eq!((p.host.as_str(), p.port), ("fe80::1", None));
-        let err = parse_url("sqlserver://u:secret@h:notaport/db").unwrap_err();
-        assert!(!err.contains("secret"), "{err}");
-        assert!(parse_url("sqlserver://h/db?encrypt=true")
-            .unwrap_err()
-            .contains("source.tls"));
-    }
 
     #[test]
     fn identifiers_are_bracket_quoted() {

@@ -52,7 +52,7 @@ fn opts(settings: &ConnectionSettings) -> Result<mysql::Opts, SourceError> {
     let builder = match &settings.conn {
         ConnTarget::Url(url) => {
             let opts = mysql::Opts::from_url(url).map_err(|e| SourceError::Settings {
-                origin: "connection URL".into(),
+                key: settings.key.into(),
                 detail: settings.redact(&e.to_string()),
             })?;
             mysql::OptsBuilder::from_opts(opts)
@@ -89,27 +89,80 @@ fn opts(settings: &ConnectionSettings) -> Result<mysql::Opts, SourceError> {
     });
     Ok(builder
         .ssl_opts(ssl)
-        .tcp_connect_timeout(Some(std::time::Duration::from_secs(15)))
+        .tcp_connect_timeout(Some(settings.connect_timeout))
         .into())
 }
 
-/// Opens a connection and finds out whether the server is MariaDB or MySQL.
+/// Opens a connection and finds out whether the server is MariaDB or MySQL, all within
+/// `settings.connect_timeout`: TCP connect, TLS handshake, login and the version query.
+///
+/// The driver bounds only the TCP connect, and its socket read timeouts would stay on
+/// the connection for every later query (failing long but legitimate statements), so
+/// the attempt runs on its own thread and is abandoned when the limit passes. An
+/// abandoned attempt holds one socket on a server that does not answer; its thread ends
+/// when the server answers or closes, or with the process.
 pub(crate) fn connect(settings: &ConnectionSettings) -> Result<(mysql::Conn, Flavor), SourceError> {
-    let mut conn = mysql::Conn::new(opts(settings)?).map_err(|e| SourceError::Connect {
-        target: settings.target.clone(),
-        detail: settings.redact(&e.to_string()),
-        transient: is_transient(&e),
-    })?;
-    let version: String = conn
-        .query_first("SELECT VERSION()")
-        .map_err(query_err("reading the server version"))?
-        .unwrap_or_default();
-    let flavor = if version.contains("MariaDB") {
+    let opts = opts(settings)?;
+    let (done, outcome) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("rivet-mysql-connect".into())
+        .spawn(move || {
+            let attempt = mysql::Conn::new(opts).and_then(|mut conn| {
+                let version: Option<String> = conn.query_first("SELECT VERSION()")?;
+                Ok((conn, version))
+            });
+            // The receiver is gone when the caller gave up; the connection closes here.
+            let _ = done.send(attempt);
+        })
+        .map_err(|e| SourceError::Connect {
+            target: settings.target.clone(),
+            detail: format!("cannot start a connection thread: {e}"),
+            transient: false,
+        })?;
+    let (conn, version) = match outcome.recv_timeout(settings.connect_timeout) {
+        Ok(Ok(connected)) => connected,
+        Ok(Err(e)) => {
+            return Err(SourceError::Connect {
+                target: settings.target.clone(),
+                detail: settings.redact(&error_text(&e)),
+                transient: is_transient(&e),
+            })
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return Err(settings.connect_timed_out()),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            return Err(SourceError::Connect {
+                target: settings.target.clone(),
+                detail: "the connection thread stopped without an answer".into(),
+                transient: false,
+            })
+        }
+    };
+    let flavor = if version.unwrap_or_default().contains("MariaDB") {
         Flavor::MariaDb
     } else {
         Flavor::MySql
     };
     Ok((conn, flavor))
+}
+
+/// A driver error as a sentence: the server's message with its error number and
+/// SQLSTATE, or what failed on the client side, never the driver's `MySqlError { … }`
+/// debug-like wrapping.
+pub fn error_text(e: &mysql::Error) -> String {
+    match e {
+        mysql::Error::MySqlError(m) => format!(
+            "{} (MySQL error {}, SQLSTATE {})",
+            m.message, m.code, m.state
+        ),
+        mysql::Error::IoError(io) => format!("network error: {io}"),
+        mysql::Error::CodecError(c) => format!("protocol error: {c}"),
+        mysql::Error::DriverError(d) => d.to_string(),
+        mysql::Error::UrlError(u) => format!("invalid connection URL: {u}"),
+        mysql::Error::TlsError(t) => format!("TLS error: {t}"),
+        mysql::Error::FromRowError(_) | mysql::Error::FromValueError(_) => {
+            format!("unexpected value from the server: {e}")
+        }
+    }
 }
 
 /// MySQL/MariaDB failures worth retrying: the connection itself (I/O, server gone away
@@ -133,7 +186,7 @@ pub fn is_transient(e: &mysql::Error) -> bool {
 pub(crate) fn query_err(context: &str) -> impl Fn(mysql::Error) -> SourceError + '_ {
     move |e| SourceError::Query {
         context: context.to_owned(),
-        detail: e.to_string(),
+        detail: error_text(&e),
         transient: is_transient(&e),
     }
 }

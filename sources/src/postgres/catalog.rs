@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use postgres::Client;
+use tokio_postgres::Client;
 
 use super::types::{resolve, select_expr, PgSession, PgTypeRow};
 use super::{error_text, quote_ident};
@@ -12,7 +12,7 @@ use crate::error::SourceError;
 use crate::source::{Catalog, KeyBounds, TableRequest};
 use crate::{RelationRef, SourceColumn, TableInfo};
 
-fn query_err(context: &str) -> impl Fn(postgres::Error) -> SourceError + '_ {
+fn query_err(context: &str) -> impl Fn(tokio_postgres::Error) -> SourceError + '_ {
     move |e| SourceError::Query {
         context: context.to_owned(),
         detail: error_text(&e),
@@ -24,7 +24,7 @@ fn query_err(context: &str) -> impl Fn(postgres::Error) -> SourceError + '_ {
 type RelationRow = (String, String, u32, f64, i64, Vec<String>);
 
 /// Describes every requested table, in request order.
-fn describe_tables(
+async fn describe_tables(
     client: &mut Client,
     requests: &[TableRequest],
 ) -> Result<Vec<TableInfo>, SourceError> {
@@ -48,6 +48,7 @@ fn describe_tables(
              ORDER BY r.ord",
             &[&schemas, &names],
         )
+        .await
         .map_err(query_err("reading table definitions from pg_class"))?;
     let mut found: HashMap<i64, RelationRow> = HashMap::new();
     for row in &rels {
@@ -83,10 +84,11 @@ fn describe_tables(
              ORDER BY a.attrelid, a.attnum",
             &[&oids],
         )
+        .await
         .map_err(query_err("reading column definitions from pg_attribute"))?;
     let type_oids: Vec<u32> = cols.iter().map(|r| r.get::<_, u32>(3)).collect();
-    let types = type_closure(client, &type_oids)?;
-    let session = session_facts(client)?;
+    let types = type_closure(client, &type_oids).await?;
+    let session = session_facts(client).await?;
     let stats = client
         .query(
             "SELECT c.oid, s.attname::text, s.n_distinct::float8 \
@@ -97,6 +99,7 @@ fn describe_tables(
              ORDER BY s.inherited",
             &[&oids],
         )
+        .await
         .map_err(query_err("reading column statistics from pg_stats"))?;
     let mut n_distinct: HashMap<(u32, String), f64> = HashMap::new();
     for r in &stats {
@@ -143,7 +146,7 @@ fn describe_tables(
 }
 
 /// Every `pg_type` row reachable from `roots` through domains and array elements.
-fn type_closure(
+async fn type_closure(
     client: &mut Client,
     roots: &[u32],
 ) -> Result<HashMap<u32, PgTypeRow>, SourceError> {
@@ -164,6 +167,7 @@ fn type_closure(
              LEFT JOIN pg_namespace en ON en.oid = e.extnamespace",
             &[&roots],
         )
+        .await
         .map_err(query_err("reading type definitions from pg_type"))?;
     Ok(rows
         .iter()
@@ -188,9 +192,10 @@ fn type_closure(
 }
 
 /// Session settings that change how a type reads (`money`'s fractional digits).
-fn session_facts(client: &mut Client) -> Result<PgSession, SourceError> {
+async fn session_facts(client: &mut Client) -> Result<PgSession, SourceError> {
     let row = client
         .query_one("SELECT scale(0::money::numeric)", &[])
+        .await
         .map_err(query_err("reading the session's lc_monetary digits"))?;
     let digits: i32 = row.get(0);
     let money_scale = i8::try_from(digits).map_err(|_| SourceError::Query {
@@ -203,19 +208,21 @@ fn session_facts(client: &mut Client) -> Result<PgSession, SourceError> {
 
 /// Describes a query's result columns without running it (a prepared statement).
 /// Nullability is unknown for query results, so every column is nullable.
-fn describe_query(client: &mut Client, sql: &str) -> Result<Vec<SourceColumn>, SourceError> {
+async fn describe_query(client: &mut Client, sql: &str) -> Result<Vec<SourceColumn>, SourceError> {
     let stmt = client
         .prepare(sql)
+        .await
         .map_err(query_err("describing the export's query"))?;
     let oids: Vec<u32> = stmt.columns().iter().map(|c| c.type_().oid()).collect();
     let typmods: Vec<i32> = stmt.columns().iter().map(|c| c.type_modifier()).collect();
-    let types = type_closure(client, &oids)?;
-    let session = session_facts(client)?;
+    let types = type_closure(client, &oids).await?;
+    let session = session_facts(client).await?;
     let declared: Vec<String> = client
         .query(
             "SELECT format_type(t, m) FROM unnest($1::oid[], $2::int4[]) WITH ORDINALITY AS x(t, m, n) ORDER BY n",
             &[&oids, &typmods],
         )
+        .await
         .map_err(query_err("naming the query's result types"))?
         .iter()
         .map(|r| r.get(0))
@@ -243,7 +250,7 @@ fn describe_query(client: &mut Client, sql: &str) -> Result<Vec<SourceColumn>, S
 /// `min` and `max` of each `(relation, integer column)`, in one statement.
 /// Runs in a read-only transaction with `SET LOCAL statement_timeout`, so a key
 /// without an index (or a slow query) cannot hold the source for long.
-fn key_bounds(
+async fn key_bounds(
     client: &mut Client,
     requests: &[(RelationRef, String)],
     statement_timeout_ms: u64,
@@ -263,19 +270,23 @@ fn key_bounds(
         })
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
-    let mut tx = client
+    let tx = client
         .build_transaction()
         .read_only(true)
         .start()
+        .await
         .map_err(query_err("starting the key-bounds transaction"))?;
     tx.batch_execute(&format!(
         "SET LOCAL statement_timeout = {statement_timeout_ms}"
     ))
+    .await
     .map_err(query_err("setting statement_timeout"))?;
     let rows = tx
         .query(sql.as_str(), &[])
+        .await
         .map_err(query_err("reading chunk key bounds (min/max)"))?;
     tx.commit()
+        .await
         .map_err(query_err("ending the key-bounds transaction"))?;
     let mut out = vec![(None, None); requests.len()];
     for r in rows {
@@ -285,19 +296,34 @@ fn key_bounds(
     Ok(out)
 }
 
-/// The PostgreSQL catalog connection (the synchronous client).
-pub struct PgCatalog(pub(crate) Client);
+/// The PostgreSQL catalog connection: a `tokio-postgres` client on a private
+/// current-thread runtime, so that opening it can be bounded as a whole (TCP, TLS
+/// handshake and login) by `source.connect_timeout`; each catalog call is one
+/// `block_on`.
+pub struct PgCatalog {
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+}
+
+impl PgCatalog {
+    /// Opens the catalog connection (see [`super::open`]).
+    pub fn connect(settings: &crate::ConnectionSettings) -> Result<Self, SourceError> {
+        let (runtime, client) = super::open(settings)?;
+        Ok(PgCatalog { runtime, client })
+    }
+}
 
 impl Catalog for PgCatalog {
     fn describe_tables(
         &mut self,
         requests: &[TableRequest],
     ) -> Result<Vec<TableInfo>, SourceError> {
-        describe_tables(&mut self.0, requests)
+        self.runtime
+            .block_on(describe_tables(&mut self.client, requests))
     }
 
     fn describe_query(&mut self, sql: &str) -> Result<Vec<SourceColumn>, SourceError> {
-        describe_query(&mut self.0, sql)
+        self.runtime.block_on(describe_query(&mut self.client, sql))
     }
 
     fn key_bounds(
@@ -305,7 +331,8 @@ impl Catalog for PgCatalog {
         requests: &[(RelationRef, String)],
         statement_timeout_ms: u64,
     ) -> Result<Vec<KeyBounds>, SourceError> {
-        key_bounds(&mut self.0, requests, statement_timeout_ms)
+        self.runtime
+            .block_on(key_bounds(&mut self.client, requests, statement_timeout_ms))
     }
 
     fn can_read(&mut self, relation: &RelationRef) -> Result<(), SourceError> {
@@ -313,8 +340,8 @@ impl Catalog for PgCatalog {
             "SELECT 1 FROM {} LIMIT 0",
             relation.from_clause(quote_ident)
         );
-        self.0
-            .query(sql.as_str(), &[])
+        self.runtime
+            .block_on(self.client.query(sql.as_str(), &[]))
             .map(|_| ())
             .map_err(query_err("reading the relation (SELECT … LIMIT 0)"))
     }
@@ -331,21 +358,27 @@ impl Catalog for PgCatalog {
             "SELECT max({expr})::text FROM {}",
             relation.from_clause(quote_ident)
         );
-        let mut tx = self
-            .0
-            .build_transaction()
-            .read_only(true)
-            .start()
-            .map_err(query_err("starting the cursor high-water mark transaction"))?;
-        tx.batch_execute(&format!(
-            "SET LOCAL statement_timeout = {statement_timeout_ms}"
-        ))
-        .map_err(query_err("setting statement_timeout"))?;
-        let row = tx
-            .query_one(sql.as_str(), &[])
-            .map_err(query_err("reading the cursor high-water mark (max)"))?;
-        tx.commit()
-            .map_err(query_err("ending the high-water mark transaction"))?;
-        Ok(row.get(0))
+        let client = &mut self.client;
+        self.runtime.block_on(async move {
+            let tx = client
+                .build_transaction()
+                .read_only(true)
+                .start()
+                .await
+                .map_err(query_err("starting the cursor high-water mark transaction"))?;
+            tx.batch_execute(&format!(
+                "SET LOCAL statement_timeout = {statement_timeout_ms}"
+            ))
+            .await
+            .map_err(query_err("setting statement_timeout"))?;
+            let row = tx
+                .query_one(sql.as_str(), &[])
+                .await
+                .map_err(query_err("reading the cursor high-water mark (max)"))?;
+            tx.commit()
+                .await
+                .map_err(query_err("ending the high-water mark transaction"))?;
+            Ok(row.get(0))
+        })
     }
 }

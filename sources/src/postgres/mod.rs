@@ -14,8 +14,6 @@ pub use catalog::PgCatalog;
 pub use read::select_sql;
 pub use reader::ChunkReader;
 
-use std::time::Duration;
-
 use rivet_schema::config::TlsMode;
 
 use crate::connection::{ConnTarget, ConnectionSettings};
@@ -26,7 +24,7 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Connection settings for both drivers: nothing session-level is set here, because
+/// Connection settings for the driver: nothing session-level is set here, because
 /// every setting Rivet needs is applied with `SET LOCAL` inside a transaction, so
 /// nothing leaks through a transaction-pooling proxy.
 fn driver_config(settings: &ConnectionSettings) -> Result<tokio_postgres::Config, SourceError> {
@@ -34,8 +32,8 @@ fn driver_config(settings: &ConnectionSettings) -> Result<tokio_postgres::Config
         ConnTarget::Url(url) => {
             url.parse::<tokio_postgres::Config>()
                 .map_err(|e| SourceError::Settings {
-                    origin: "connection URL".into(),
-                    detail: settings.redact(&e.to_string()),
+                    key: settings.key.into(),
+                    detail: settings.redact(&error_text(&e)),
                 })?
         }
         ConnTarget::Parts {
@@ -51,7 +49,7 @@ fn driver_config(settings: &ConnectionSettings) -> Result<tokio_postgres::Config
                 Some(u) => c.user(u),
                 None => {
                     return Err(SourceError::Settings {
-                        origin: "source".into(),
+                        key: "source.user".into(),
                         detail: "`user` is required with the structured connection keys".into(),
                     })
                 }
@@ -75,9 +73,6 @@ fn driver_config(settings: &ConnectionSettings) -> Result<tokio_postgres::Config
     if config.get_application_name().is_none() {
         config.application_name("rivet");
     }
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(Duration::from_secs(15));
-    }
     Ok(config)
 }
 
@@ -87,7 +82,7 @@ fn tls_connector(
     settings: &ConnectionSettings,
 ) -> Result<postgres_native_tls::MakeTlsConnector, SourceError> {
     let err = |detail: String| SourceError::Settings {
-        origin: "source TLS".into(),
+        key: "source.tls".into(),
         detail,
     };
     let mut builder = native_tls::TlsConnector::builder();
@@ -113,7 +108,7 @@ fn tls_connector(
     Ok(postgres_native_tls::MakeTlsConnector::new(connector))
 }
 
-fn connect_error(settings: &ConnectionSettings, e: &postgres::Error) -> SourceError {
+fn connect_error(settings: &ConnectionSettings, e: &tokio_postgres::Error) -> SourceError {
     SourceError::Connect {
         target: settings.target.clone(),
         detail: settings.redact(&error_text(e)),
@@ -139,12 +134,39 @@ pub fn is_transient(e: &postgres::Error) -> bool {
     }
 }
 
-/// Opens a synchronous connection, used for catalog work.
+/// Opens a catalog connection.
 pub fn connect(settings: &ConnectionSettings) -> Result<PgCatalog, SourceError> {
-    postgres::Config::from(driver_config(settings)?)
-        .connect(tls_connector(settings)?)
-        .map(PgCatalog)
-        .map_err(|e| connect_error(settings, &e))
+    PgCatalog::connect(settings)
+}
+
+/// Opens a `tokio-postgres` connection on a private current-thread runtime. The whole
+/// connect — TCP, TLS handshake and login — runs under `settings.connect_timeout`
+/// (the driver's own `connect_timeout` covers only the TCP connect), so a server that
+/// accepts TCP and never answers cannot hang the caller.
+pub(crate) fn open(
+    settings: &ConnectionSettings,
+) -> Result<(tokio::runtime::Runtime, tokio_postgres::Client), SourceError> {
+    let config = driver_config(settings)?;
+    let tls = tls_connector(settings)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| SourceError::Connect {
+            target: settings.target.clone(),
+            detail: format!("cannot start the I/O runtime: {e}"),
+            transient: false,
+        })?;
+    let (client, connection) = runtime
+        .block_on(async {
+            tokio::time::timeout(settings.connect_timeout, config.connect(tls)).await
+        })
+        .map_err(|_| settings.connect_timed_out())?
+        .map_err(|e| connect_error(settings, &e))?;
+    runtime.spawn(async move {
+        // Errors surface on the client's next call; nothing to do here.
+        let _ = connection.await;
+    });
+    Ok((runtime, client))
 }
 
 /// The server's message with SQLSTATE, detail and hint when there is one.

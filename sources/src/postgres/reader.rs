@@ -16,8 +16,8 @@ use tokio_postgres::IsolationLevel;
 
 use super::copy_binary::{CopyDecoder, CopyError};
 use super::decode::{ColumnDecoder, DecodeError};
+use super::error_text;
 use super::read::select_sql;
-use super::{connect_error, driver_config, error_text};
 use crate::builders::Batcher;
 use crate::connection::ConnectionSettings;
 use crate::error::SourceError;
@@ -42,24 +42,9 @@ impl<'a> FromSql<'a> for Raw<'a> {
 }
 
 impl ChunkReader {
-    /// Connects with the same settings as the catalog connection.
+    /// Connects with the same settings (and connect timeout) as the catalog connection.
     pub fn connect(settings: &ConnectionSettings) -> Result<Self, SourceError> {
-        let config = driver_config(settings)?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| SourceError::Connect {
-                target: settings.target.clone(),
-                detail: format!("cannot start the I/O runtime: {e}"),
-                transient: false,
-            })?;
-        let (client, connection) = runtime
-            .block_on(config.connect(super::tls_connector(settings)?))
-            .map_err(|e| connect_error(settings, &e))?;
-        runtime.spawn(async move {
-            // Errors surface on the client's next call; nothing to do here.
-            let _ = connection.await;
-        });
+        let (runtime, client) = super::open(settings)?;
         Ok(ChunkReader { runtime, client })
     }
 }

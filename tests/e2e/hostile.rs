@@ -1,0 +1,357 @@
+//! Hostile inputs and hostile servers, kept together (issue 14, "nothing silent"): a
+//! server that accepts TCP and never answers, passwords spelled to slip past a string
+//! match, URLs for the wrong engine, empty variables and files, absurd numbers. Each
+//! case must end in a clear message with the key path and the right exit code, never a
+//! hang, a leak or a guess.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::common::{rivet, write};
+
+/// A TCP server on loopback that accepts every connection and never sends a byte: a
+/// stuck proxy or a half-dead host. Connections are held open until the test ends.
+fn silent_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+/// Runs a prepared command, returning (exit code, stderr + stdout, elapsed time).
+fn timed(mut cmd: assert_cmd::Command) -> (Option<i32>, String, Duration) {
+    let started = Instant::now();
+    let out = cmd.timeout(Duration::from_secs(60)).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    (out.status.code(), text, started.elapsed())
+}
+
+/// Asserts that a command against the silent server gave up after the 2 s limit (not
+/// before: the server really was silent; not much after: nothing waited twice), with
+/// exit 1 and a message naming the address, the limit and the key.
+fn assert_timed_out(what: &str, cmd: assert_cmd::Command, port: u16, password: &str) {
+    let (code, text, elapsed) = timed(cmd);
+    assert_eq!(code, Some(1), "{what}: {text}");
+    assert!(
+        elapsed >= Duration::from_millis(1900) && elapsed < Duration::from_secs(8),
+        "{what}: took {elapsed:?}: {text}"
+    );
+    for needle in [
+        format!("127.0.0.1:{port}"),
+        "2 s".to_owned(),
+        "source.connect_timeout".to_owned(),
+    ] {
+        assert!(text.contains(&needle), "{what}: no `{needle}` in: {text}");
+    }
+    assert!(!text.contains(password), "{what}: password leaked: {text}");
+}
+
+fn config(kind: &str, source_tail: &str, exports: &str) -> String {
+    format!("source:\n  type: {kind}\n  url_env: DATABASE_URL\n{source_tail}exports:\n{exports}")
+}
+
+/// `url` with its `host:port` replaced by the silent server's.
+fn pointed_at(url: &str, port: u16) -> String {
+    let (head, rest) = url.split_once('@').expect("URL has user@host");
+    let tail = rest.find(['/', '?']).map_or("", |i| &rest[i..]);
+    format!("{head}@127.0.0.1:{port}{tail}")
+}
+
+#[test]
+fn a_silent_postgres_server_fails_plan_apply_and_doctor_within_connect_timeout() {
+    let url = require_pg!();
+    let password = std::env::var("RIVET_TEST_PG_PASSWORD").unwrap();
+    let port = silent_server();
+    let silent = pointed_at(&url, port);
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &config(
+            "postgres",
+            "  connect_timeout: 2s\n",
+            "  - name: pairs\n    table: rivet_fixture.composite_pk\n    destination: { type: local, path: out }\n",
+        ),
+    );
+    rivet(dir.path(), &url)
+        .args(["plan", "-c", "rivet.yaml", "-o", "plan.json"])
+        .assert()
+        .success();
+    let mut cmd = rivet(dir.path(), &silent);
+    cmd.args(["plan", "-c", "rivet.yaml", "-o", "again.json"]);
+    assert_timed_out("plan", cmd, port, &password);
+    let mut cmd = rivet(dir.path(), &silent);
+    cmd.args(["apply", "plan.json"]);
+    assert_timed_out("apply", cmd, port, &password);
+    let mut cmd = rivet(dir.path(), &silent);
+    cmd.args(["doctor", "-c", "rivet.yaml"]);
+    assert_timed_out("doctor", cmd, port, &password);
+}
+
+#[test]
+fn a_silent_mysql_server_fails_plan_apply_and_doctor_within_connect_timeout() {
+    let url = require_mysql!();
+    let password = std::env::var("RIVET_TEST_MYSQL_PASSWORD").unwrap();
+    let port = silent_server();
+    let silent = pointed_at(&url, port);
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &config(
+            "mysql",
+            "  connect_timeout: 2000ms\n",
+            "  - name: pairs\n    table: composite_pk\n    destination: { type: local, path: out }\n",
+        ),
+    );
+    rivet(dir.path(), &url)
+        .args(["plan", "-c", "rivet.yaml", "-o", "plan.json"])
+        .assert()
+        .success();
+    for args in [
+        &["plan", "-c", "rivet.yaml", "-o", "again.json"][..],
+        &["apply", "plan.json"][..],
+        &["doctor", "-c", "rivet.yaml"][..],
+    ] {
+        let mut cmd = rivet(dir.path(), &silent);
+        cmd.args(args);
+        assert_timed_out(args[0], cmd, port, &password);
+    }
+}
+
+#[test]
+fn a_silent_sql_server_fails_plan_and_doctor_within_connect_timeout() {
+    // No SQL Server is needed: the silent listener stands in for one that never answers.
+    let port = silent_server();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &config(
+            "mssql",
+            "  connect_timeout: 2\n",
+            "  - name: pairs\n    table: dbo.pairs\n    destination: { type: local, path: out }\n",
+        ),
+    );
+    let url = format!("sqlserver://rivet:S3cretMs1@127.0.0.1:{port}/app");
+    for args in [
+        &["plan", "-c", "rivet.yaml", "-o", "plan.json"][..],
+        &["doctor", "-c", "rivet.yaml"][..],
+    ] {
+        let mut cmd = rivet(dir.path(), &url);
+        cmd.args(args);
+        assert_timed_out(args[0], cmd, port, "S3cretMs1");
+    }
+}
+
+#[test]
+fn the_urls_connect_timeout_is_honoured_when_the_config_has_none() {
+    let port = silent_server();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rivet.yaml",
+        &config(
+            "postgres",
+            "",
+            "  - name: pairs\n    table: pairs\n    destination: { type: local, path: out }\n",
+        ),
+    );
+    let url = format!("postgres://rivet:Pw0rdZ@127.0.0.1:{port}/app?connect_timeout=1");
+    let mut cmd = rivet(dir.path(), &url);
+    cmd.args(["plan", "-c", "rivet.yaml", "-o", "plan.json"]);
+    let (code, text, elapsed) = timed(cmd);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        elapsed >= Duration::from_millis(900) && elapsed < Duration::from_secs(6),
+        "took {elapsed:?}: {text}"
+    );
+    assert!(
+        text.contains("1 s") && text.contains("URL's connect_timeout"),
+        "{text}"
+    );
+    assert!(!text.contains("Pw0rdZ"), "{text}");
+}
+
+/// Plans `yaml` in a fresh directory with `DATABASE_URL` set to `url`.
+fn plan_in(dir: &Path, yaml: &str, url: &str) -> (Option<i32>, String) {
+    write(dir, "rivet.yaml", yaml);
+    let out = rivet(dir, url)
+        .args(["plan", "-c", "rivet.yaml", "-o", "plan.json"])
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_inline_password_is_refused_however_it_is_spelled_and_never_reaches_the_plan() {
+    let url = require_pg!();
+    let password = std::env::var("RIVET_TEST_PG_PASSWORD").unwrap();
+    let (userinfo, rest) = url
+        .strip_prefix("postgres://")
+        .and_then(|r| r.split_once('@'))
+        .expect("the test URL is postgres://user:password@host:port/db");
+    let user = userinfo.split(':').next().unwrap();
+    let (hostport, db) = rest.split_once('/').unwrap();
+    let (host, port) = hostport.split_once(':').unwrap();
+    let encoded: String = password.bytes().map(|b| format!("%{b:02X}")).collect();
+    let spellings = [
+        format!("host={host} port={port} user={user} dbname={db} password = {password}"),
+        format!("host={host}  password\t=  '{password}' port={port} user={user} dbname={db}"),
+        format!("postgres://{user}@{hostport}/{db}?%70assword={password}"),
+        format!("postgres://{user}@{hostport}/{db}?application_name=x&%70%61%73%73%77%6F%72%64={encoded}"),
+        format!("postgres://{user}:{encoded}@{hostport}/{db}"),
+    ];
+    for spelled in &spellings {
+        // The same string in an environment variable is a working connection: without
+        // the check, planning it inline would seal the password into plan.json.
+        let dir = tempfile::tempdir().unwrap();
+        let (code, stderr) = plan_in(
+            dir.path(),
+            &config(
+                "postgres",
+                "",
+                "  - name: pairs\n    table: rivet_fixture.composite_pk\n    destination: { type: local, path: out }\n",
+            ),
+            spelled,
+        );
+        assert_eq!(code, Some(0), "{spelled}: {stderr}");
+        let plan = std::fs::read_to_string(dir.path().join("plan.json")).unwrap();
+        assert!(!plan.contains(&password) && !plan.contains(&encoded));
+        let dir = tempfile::tempdir().unwrap();
+        let inline = format!(
+            "source:\n  type: postgres\n  url: {}\nexports:\n  - name: pairs\n    table: rivet_fixture.composite_pk\n    destination: {{ type: local, path: out }}\n",
+            serde_json::Value::from(spelled.as_str())
+        );
+        let (code, stderr) = plan_in(dir.path(), &inline, "postgres://unused@127.0.0.1:1/x");
+        assert_eq!(code, Some(2), "{spelled}: {stderr}");
+        assert!(
+            stderr.contains("source.url") && stderr.contains("contains a password"),
+            "{spelled}: {stderr}"
+        );
+        assert!(!stderr.contains(&password), "{stderr}");
+        assert!(
+            !dir.path().join("plan.json").exists(),
+            "{spelled}: a plan was written"
+        );
+    }
+}
+
+#[test]
+fn a_url_for_another_engine_is_a_config_error_naming_the_key_and_the_scheme() {
+    let dir = tempfile::tempdir().unwrap();
+    let exports =
+        "  - name: pairs\n    table: pairs\n    destination: { type: local, path: out }\n";
+    let (code, stderr) = plan_in(
+        dir.path(),
+        &config("postgres", "", exports),
+        "mysql://rivet:Pw0rdZ@127.0.0.1:1/app",
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    for needle in [
+        "source.url_env",
+        "`DATABASE_URL`",
+        "postgres://",
+        "`mysql://`",
+    ] {
+        assert!(stderr.contains(needle), "no `{needle}` in: {stderr}");
+    }
+    assert!(!stderr.contains("Pw0rdZ"), "{stderr}");
+    let (code, stderr) = plan_in(
+        dir.path(),
+        &format!(
+            "source:\n  type: mysql\n  url: postgres://rivet@127.0.0.1:1/app\nexports:\n{exports}"
+        ),
+        "",
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("source.url:") && stderr.contains("mysql://"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_empty_url_variable_is_named_and_called_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr) = plan_in(
+        dir.path(),
+        &config(
+            "postgres",
+            "",
+            "  - name: pairs\n    table: pairs\n    destination: { type: local, path: out }\n",
+        ),
+        "",
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`DATABASE_URL`") && stderr.contains("empty"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hostaddr"), "{stderr}");
+}
+
+#[test]
+fn apply_names_a_missing_variable_once() {
+    let url = require_pg!();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr) = plan_in(
+        dir.path(),
+        &config(
+            "postgres",
+            "",
+            "  - name: pairs\n    table: rivet_fixture.composite_pk\n    destination: { type: local, path: out }\n",
+        ),
+        &url,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let out = rivet(dir.path(), &url)
+        .env_remove("DATABASE_URL")
+        .args(["apply", "plan.json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.matches("`DATABASE_URL`").count(),
+        1,
+        "the sentence is repeated: {stderr}"
+    );
+}
+
+#[test]
+fn mariadb_login_failures_read_as_sentences_not_driver_structs() {
+    let url = require_mysql!();
+    let password = std::env::var("RIVET_TEST_MYSQL_PASSWORD").unwrap();
+    let wrong = url.replace(&password, "Not-The-Pw9");
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr) = plan_in(
+        dir.path(),
+        &config(
+            "mysql",
+            "",
+            "  - name: pairs\n    table: composite_pk\n    destination: { type: local, path: out }\n",
+        ),
+        &wrong,
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Access denied") && stderr.contains("MySQL error 1045"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("MySqlError {"), "{stderr}");
+    assert!(!stderr.contains("Not-The-Pw9"), "{stderr}");
+}
