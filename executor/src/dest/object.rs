@@ -254,7 +254,8 @@ pub fn build_store(
                 .as_deref()
                 .is_some_and(|e| e.starts_with("http://")),
         )
-        .with_connect_timeout(Duration::from_secs(15))
+        // The same limit on connecting (TCP and TLS) as a database connection's default.
+        .with_connect_timeout(rivet_sources::connection::DEFAULT_CONNECT_TIMEOUT)
         .with_timeout(Duration::from_secs(300));
     let built: Result<Arc<dyn ObjectStore>, object_store::Error> = match kind {
         DestinationKind::S3 => {
