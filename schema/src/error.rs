@@ -52,14 +52,9 @@ pub enum ConfigError {
         file: String,
         problems: Vec<ConfigProblem>,
     },
-    /// The config asks for a feature that this version recognizes but does not run yet.
-    #[error("{file}: {path}: {feature} is not supported yet in this version of rivet; {hint}")]
-    NotSupportedYet {
-        file: String,
-        path: String,
-        feature: String,
-        hint: String,
-    },
+    /// The file holds no config at all (empty, or only comments).
+    #[error("{file}: the config is empty; it needs a `source` and at least one export (see docs/config-reference.md)")]
+    Empty { file: String },
 }
 
 impl ConfigError {

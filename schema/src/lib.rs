@@ -16,6 +16,7 @@ pub mod plan;
 pub mod reference;
 pub mod seal;
 pub mod types;
+mod yaml;
 
 pub use config::Config;
 pub use error::{ConfigError, ConfigProblem, FailureKind, PlanFileError};

@@ -37,47 +37,139 @@ pub fn parse_config(file: &str, text: &str) -> Result<Config, ConfigError> {
     parse_config_with(file, text, &TextOnly)
 }
 
-/// Parses and validates a config, adding the caller's [`ExternalChecks`].
+/// Parses and validates a config, adding the caller's [`ExternalChecks`]. Like a
+/// compiler, it reports every problem in one run: schema problems, then the semantic
+/// rules and external checks of every part (`source`, each export) that still reads
+/// once the values the schema refused are set aside.
 pub fn parse_config_with(
     file: &str,
     text: &str,
     checks: &dyn ExternalChecks,
 ) -> Result<Config, ConfigError> {
-    let value: Value = serde_norway::from_str(text).map_err(|e| ConfigError::Syntax {
+    let value = crate::yaml::to_json(text).map_err(|e| ConfigError::Syntax {
         file: file.into(),
         detail: e.to_string(),
     })?;
+    if value.is_null() {
+        return Err(ConfigError::Empty { file: file.into() });
+    }
     let invalid = |problems: Vec<ConfigProblem>| ConfigError::Invalid {
         file: file.into(),
         problems,
     };
-    let problems = schema_problems(&value);
+    let found = schema_problems(&value);
+    let pruned = without(&value, found.iter().flat_map(|f| &f.prune));
+    let source: Option<SourceConfig> = pruned
+        .get("source")
+        .and_then(|v| serde_json::from_value(v.clone()).ok());
+    let exports: Vec<(usize, ExportConfig)> = pruned
+        .get("exports")
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| serde_json::from_value(v.clone()).ok().map(|e| (i, e)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let export_count = value
+        .get("exports")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let mut later = semantic_problems(source.as_ref(), &exports, export_count);
+    if let Some(s) = &source {
+        later.extend(checks.source(s));
+    }
+    for (i, e) in &exports {
+        later.extend(checks.export(*i, e));
+    }
+    let covered: Vec<&str> = found
+        .iter()
+        .filter(|f| f.covers)
+        .map(|f| f.problem.path.as_str())
+        .collect();
+    // A rule about a refused value, or about the block holding it, would only repeat it
+    // (`source: give exactly one of url, …` after `source.url_env` was refused).
+    let within = |inner: &str, outer: &str| {
+        inner == outer
+            || inner
+                .strip_prefix(outer)
+                .is_some_and(|rest| rest.starts_with(['.', '[']))
+    };
+    let is_covered = |path: &str| {
+        covered
+            .iter()
+            .any(|c| !c.is_empty() && !path.is_empty() && (within(path, c) || within(c, path)))
+    };
+    let later: Vec<ConfigProblem> = later.into_iter().filter(|p| !is_covered(&p.path)).collect();
+    let mut problems: Vec<ConfigProblem> = found.into_iter().map(|f| f.problem).collect();
+    problems.extend(later);
+    // In the order of the file: source, tuning, then export by export.
+    problems.sort_by_key(|p| document_rank(&p.path));
     if !problems.is_empty() {
         return Err(invalid(problems));
     }
-    let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+    serde_path_to_error::deserialize(value).map_err(|e| {
         invalid(vec![ConfigProblem {
             path: e.path().to_string(),
             message: e.inner().to_string(),
         }])
-    })?;
-    if let Some((path, feature, hint)) = unsupported_feature(&config) {
-        return Err(ConfigError::NotSupportedYet {
-            file: file.into(),
-            path,
-            feature,
-            hint,
-        });
+    })
+}
+
+/// Where a key path falls in a config file: the document root, `source`, `tuning`, then
+/// each export by index.
+fn document_rank(path: &str) -> (usize, usize) {
+    let section = path.split(['.', '[']).next().unwrap_or("");
+    match section {
+        "" => (0, 0),
+        "source" => (1, 0),
+        "tuning" => (2, 0),
+        "exports" => {
+            let index = path
+                .strip_prefix("exports[")
+                .and_then(|r| r.split(']').next())
+                .and_then(|i| i.parse::<usize>().ok())
+                .unwrap_or(0);
+            (3, index)
+        }
+        _ => (4, 0),
     }
-    let mut problems = semantic_problems(&config);
-    problems.extend(checks.source(&config.source));
-    for (i, e) in config.exports.iter().enumerate() {
-        problems.extend(checks.export(i, e));
+}
+
+/// A schema problem, with the values to set aside before the semantic rules run.
+struct Found {
+    problem: ConfigProblem,
+    /// JSON pointers of the values the schema refused (removed from objects, nulled in
+    /// arrays so that export indexes stay put).
+    prune: Vec<String>,
+    /// Whether the problem is about the value at its path, so that rules about the same
+    /// path (or below it) would only repeat it.
+    covers: bool,
+}
+
+/// `value` without the values at `pointers`.
+fn without<'a>(value: &Value, pointers: impl Iterator<Item = &'a String>) -> Value {
+    let mut out = value.clone();
+    for pointer in pointers {
+        let Some((parent, last)) = pointer.rsplit_once('/') else {
+            continue;
+        };
+        let last = last.replace("~1", "/").replace("~0", "~");
+        match out.pointer_mut(parent) {
+            Some(Value::Object(map)) => {
+                map.remove(&last);
+            }
+            Some(Value::Array(items)) => {
+                if let Some(item) = last.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                    *item = Value::Null;
+                }
+            }
+            _ => {}
+        }
     }
-    if !problems.is_empty() {
-        return Err(invalid(problems));
-    }
-    Ok(config)
+    out
 }
 
 /// Converts a JSON pointer into the dotted key path users see: `exports[1].chunk_size`.
@@ -103,8 +195,9 @@ fn key_path(instance: &Value, pointer: &str) -> String {
     out
 }
 
-/// Property names the schema allows at `pointer` (following `$ref`, `items`, `anyOf`).
-fn known_keys(root: &Value, instance: &Value, pointer: &str) -> Vec<String> {
+/// The schema nodes that describe the value at `pointer` (following `$ref`, `items`,
+/// `anyOf`, `oneOf`, `allOf`).
+fn schemas_at<'a>(root: &'a Value, instance: &Value, pointer: &str) -> Vec<&'a Value> {
     fn resolve<'a>(root: &'a Value, mut s: &'a Value) -> &'a Value {
         while let Some(r) = s.get("$ref").and_then(Value::as_str) {
             let path = r.trim_start_matches('#');
@@ -147,9 +240,13 @@ fn known_keys(root: &Value, instance: &Value, pointer: &str) -> Vec<String> {
         });
         schemas = next;
     }
-    let mut keys: Vec<String> = schemas
+    schemas.into_iter().flat_map(|s| objects(root, s)).collect()
+}
+
+/// Property names the schema allows at `pointer`.
+fn known_keys(root: &Value, instance: &Value, pointer: &str) -> Vec<String> {
+    let mut keys: Vec<String> = schemas_at(root, instance, pointer)
         .into_iter()
-        .flat_map(|s| objects(root, s))
         .filter_map(|o| o.get("properties").and_then(Value::as_object))
         .flat_map(|p| p.keys().cloned())
         .collect();
@@ -158,11 +255,99 @@ fn known_keys(root: &Value, instance: &Value, pointer: &str) -> Vec<String> {
     keys
 }
 
-fn schema_problems(instance: &Value) -> Vec<ConfigProblem> {
+/// The whole-number range an integer key allows, from its schema (`minimum`,
+/// `maximum`, else the limits of its `format`), when the schema says it is an integer.
+fn integer_range(root: &Value, instance: &Value, pointer: &str) -> Option<(String, String)> {
+    schemas_at(root, instance, pointer)
+        .into_iter()
+        .find_map(|s| {
+            let is_integer = match s.get("type") {
+                Some(Value::String(t)) => t == "integer",
+                Some(Value::Array(ts)) => ts.iter().any(|t| t == "integer"),
+                _ => false,
+            };
+            if !is_integer {
+                return None;
+            }
+            let (fmin, fmax) = match s.get("format").and_then(Value::as_str) {
+                Some("uint8") => (0.to_string(), u8::MAX.to_string()),
+                Some("uint16") => (0.to_string(), u16::MAX.to_string()),
+                Some("uint32") => (0.to_string(), u32::MAX.to_string()),
+                Some("int32") => (i32::MIN.to_string(), i32::MAX.to_string()),
+                Some("int64") => (i64::MIN.to_string(), i64::MAX.to_string()),
+                _ => (0.to_string(), u64::MAX.to_string()),
+            };
+            let bound = |key: &str, default: String| {
+                s.get(key)
+                    .and_then(Value::as_f64)
+                    .map_or(default, |b| format!("{}", b as i128))
+            };
+            Some((bound("minimum", fmin), bound("maximum", fmax)))
+        })
+}
+
+/// Numbers at integer keys that no 64-bit integer holds (`1e20`, `1.5`,
+/// `100000000000000000000`): named with the key path and the range the key allows,
+/// instead of a deserializer's "invalid type: floating point" or a YAML number error.
+fn integer_problems(root: &Value, instance: &Value) -> Vec<Found> {
+    fn walk(v: &Value, pointer: String, out: &mut Vec<(String, f64)>) {
+        match v {
+            Value::Number(n) if !n.is_u64() && !n.is_i64() => {
+                out.push((pointer, n.as_f64().unwrap_or(f64::NAN)));
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(item, format!("{pointer}/{i}"), out);
+                }
+            }
+            Value::Object(map) => {
+                for (k, item) in map {
+                    let k = k.replace('~', "~0").replace('/', "~1");
+                    walk(item, format!("{pointer}/{k}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut numbers = Vec::new();
+    walk(instance, String::new(), &mut numbers);
+    numbers
+        .into_iter()
+        .filter_map(|(pointer, n)| {
+            let (min, max) = integer_range(root, instance, &pointer)?;
+            let in_range = n.fract() == 0.0
+                && min.parse::<f64>().is_ok_and(|lo| n >= lo)
+                && max.parse::<f64>().is_ok_and(|hi| n <= hi);
+            let message = if in_range {
+                format!("write this number in plain digits (`{n}`), without a decimal point or exponent: the key takes a whole number from {min} to {max}")
+            } else {
+                format!("`{n}` is not a whole number from {min} to {max}")
+            };
+            Some(Found {
+                problem: ConfigProblem {
+                    path: key_path(instance, &pointer),
+                    message,
+                },
+                prune: vec![pointer],
+                covers: true,
+            })
+        })
+        .collect()
+}
+
+/// Every schema problem of the config, integer range problems first (they replace the
+/// schema's own message about the same value).
+fn schema_problems(instance: &Value) -> Vec<Found> {
     let schema = crate::config_json_schema();
+    let mut found = integer_problems(&schema, instance);
     let mut problems = Vec::new();
     collect_problems(&schema, &schema, instance, instance, "", &mut problems);
-    problems
+    for f in problems {
+        if !found.iter().any(|g| g.problem.path == f.problem.path) {
+            found.push(f);
+        }
+    }
+    found
 }
 
 /// The `$ref` of an optional struct (`anyOf: [{$ref}, {type: null}]`) at a schema path.
@@ -193,7 +378,7 @@ fn collect_problems(
     instance: &Value,
     value: &Value,
     base: &str,
-    problems: &mut Vec<ConfigProblem>,
+    problems: &mut Vec<Found>,
 ) {
     let validator = jsonschema::validator_for(schema)
         .expect("the generated config schema is a valid JSON Schema");
@@ -213,6 +398,17 @@ fn collect_problems(
             }
         }
         let path = key_path(instance, &pointer);
+        let (prune, covers) = match error.kind() {
+            jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => (
+                unexpected
+                    .iter()
+                    .map(|k| format!("{pointer}/{}", k.replace('~', "~0").replace('/', "~1")))
+                    .collect(),
+                false,
+            ),
+            jsonschema::error::ValidationErrorKind::Required { .. } => (Vec::new(), false),
+            _ => (vec![pointer.clone()], true),
+        };
         let message = match error.kind() {
             jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => {
                 let known = known_keys(root, instance, &pointer);
@@ -247,7 +443,11 @@ fn collect_problems(
             }
             _ => error.to_string(),
         };
-        problems.push(ConfigProblem { path, message });
+        problems.push(Found {
+            problem: ConfigProblem { path, message },
+            prune,
+            covers,
+        });
     }
 }
 
@@ -297,23 +497,14 @@ fn unknown_key_message(key: &str, known: &[String]) -> String {
     }
 }
 
-/// The first feature the config uses that this version recognizes but does not run.
-fn unsupported_feature(config: &Config) -> Option<(String, String, String)> {
-    let later = "see the issue tracker and docs/config-reference.md for what runs today";
-    for (i, e) in config.exports.iter().enumerate() {
-        let at = |key: &str| format!("exports[{i}].{key}");
-        if e.mode == ExportMode::Cdc {
-            return Some((
-                at("mode"),
-                "mode `cdc`".into(),
-                format!("use `full`, `chunked`, `incremental` or `time_window`; {later}"),
-            ));
-        }
-    }
-    None
-}
-
-fn semantic_problems(config: &Config) -> Vec<ConfigProblem> {
+/// The rules the schema cannot express, over the parts of the config that read: the
+/// source block when it does, and the exports that do, by their index in `exports`
+/// (`export_count` of them in the file).
+fn semantic_problems(
+    source: Option<&SourceConfig>,
+    exports: &[(usize, ExportConfig)],
+    export_count: usize,
+) -> Vec<ConfigProblem> {
     let mut problems = Vec::new();
     let mut push = |path: String, message: &str| {
         problems.push(ConfigProblem {
@@ -321,7 +512,58 @@ fn semantic_problems(config: &Config) -> Vec<ConfigProblem> {
             message: message.to_owned(),
         })
     };
-    let s = &config.source;
+    if let Some(s) = source {
+        source_problems(s, &mut push);
+    }
+    let mut names = HashSet::new();
+    // Destinations that clash (the same directory spelled two ways, through a symlink,
+    // or nested) are found by the planner, which can resolve paths on disk.
+    for (i, e) in exports {
+        let i = *i;
+        let at = |key: &str| format!("exports[{i}].{key}");
+        if !names.insert(e.name.as_str()) {
+            push(
+                at("name"),
+                &format!(
+                    "duplicate export name `{}`; every export needs its own name",
+                    e.name
+                ),
+            );
+        }
+        if e.mode == ExportMode::Cdc {
+            push(
+                at("mode"),
+                "mode `cdc` is not supported yet in this version of rivet; use `full`, `chunked`, `incremental` or `time_window`; see the issue tracker and docs/config-reference.md for what runs today",
+            );
+        }
+        export_problems(e, &at, &mut push);
+        if e.destination.kind == DestinationKind::Stdout {
+            if export_count > 1 {
+                push(
+                    at("destination.type"),
+                    "a `stdout` destination needs a config with exactly one export: the output of several would be interleaved on one stream",
+                );
+            }
+            if e.mode == ExportMode::Chunked {
+                push(
+                    at("mode"),
+                    "a `stdout` destination writes one file, so it cannot take several chunks; use `mode: full` (or `incremental` / `time_window`)",
+                );
+            }
+            if e.max_file_size.is_some() {
+                push(
+                    at("max_file_size"),
+                    "`max_file_size` does not apply to `stdout`: the output is one stream",
+                );
+            }
+        }
+    }
+    problems
+}
+
+/// The source block's rules: one connection form, a usable timeout, TLS keys that
+/// apply.
+fn source_problems(s: &SourceConfig, push: &mut dyn FnMut(String, &str)) {
     let structured = s.host.is_some()
         || s.port.is_some()
         || s.user.is_some()
@@ -355,43 +597,6 @@ fn semantic_problems(config: &Config) -> Vec<ConfigProblem> {
             );
         }
     }
-    let mut names = HashSet::new();
-    // Destinations that clash (the same directory spelled two ways, through a symlink,
-    // or nested) are found by the planner, which can resolve paths on disk.
-    for (i, e) in config.exports.iter().enumerate() {
-        let at = |key: &str| format!("exports[{i}].{key}");
-        if !names.insert(e.name.as_str()) {
-            push(
-                at("name"),
-                &format!(
-                    "duplicate export name `{}`; every export needs its own name",
-                    e.name
-                ),
-            );
-        }
-        export_problems(e, &at, &mut push);
-        if e.destination.kind == DestinationKind::Stdout {
-            if config.exports.len() > 1 {
-                push(
-                    at("destination.type"),
-                    "a `stdout` destination needs a config with exactly one export: the output of several would be interleaved on one stream",
-                );
-            }
-            if e.mode == ExportMode::Chunked {
-                push(
-                    at("mode"),
-                    "a `stdout` destination writes one file, so it cannot take several chunks; use `mode: full` (or `incremental` / `time_window`)",
-                );
-            }
-            if e.max_file_size.is_some() {
-                push(
-                    at("max_file_size"),
-                    "`max_file_size` does not apply to `stdout`: the output is one stream",
-                );
-            }
-        }
-    }
-    problems
 }
 
 fn export_problems(

@@ -85,11 +85,10 @@ pub fn show(path: &Path, as_json: bool) -> Result<Status> {
 
 /// `rivet plan diff old.json new.json [--json]`: exit 0 same, 2 different.
 pub fn diff(old: &Path, new: &Path, as_json: bool) -> Result<Status> {
-    // `plan diff` reports every error with exit 1 (like `terraform plan -detailed-exitcode`),
-    // so a refused plan file is flattened into a plain error here.
-    let read = |p: &Path| read_plan(p).map_err(|e| anyhow::anyhow!("{e:#}"));
-    let a = read(old)?;
-    let b = read(new)?;
+    // Exit codes as everywhere else (docs/exit-codes.md): a file that is not a sealed
+    // plan is refused with 3, an unreadable one is 1; 2 is taken by "the plans differ".
+    let a = read_plan(old)?;
+    let b = read_plan(new)?;
     let d = rivet_planner::diff_plans(&a, &b);
     if as_json {
         println!("{}", serde_json::to_string_pretty(&d)?);

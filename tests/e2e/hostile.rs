@@ -355,3 +355,118 @@ fn mariadb_login_failures_read_as_sentences_not_driver_structs() {
     assert!(!stderr.contains("MySqlError {"), "{stderr}");
     assert!(!stderr.contains("Not-The-Pw9"), "{stderr}");
 }
+
+#[test]
+fn an_empty_config_file_says_the_config_is_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    for text in ["", "\n", "# nothing here yet\n"] {
+        let (code, stderr) = plan_in(dir.path(), text, "");
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains("the config is empty"), "{stderr}");
+        assert!(!stderr.contains("null"), "{stderr}");
+    }
+}
+
+#[test]
+fn an_absurd_chunk_size_names_its_key_path_and_the_range_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    for (value, says) in [
+        ("1e20", "not a whole number from 1 to 18446744073709551615"),
+        (
+            "100000000000000000000",
+            "not a whole number from 1 to 18446744073709551615",
+        ),
+        ("2.5", "not a whole number from 1 to 18446744073709551615"),
+        ("1e3", "plain digits (`1000`)"),
+    ] {
+        let (code, stderr) = plan_in(
+            dir.path(),
+            &config(
+                "postgres",
+                "",
+                &format!("  - name: a\n    table: t\n    mode: chunked\n    chunk_size: {value}\n    destination: {{ type: local, path: out }}\n"),
+            ),
+            "postgres://u@127.0.0.1:1/db",
+        );
+        assert_eq!(code, Some(2), "{value}: {stderr}");
+        assert!(
+            stderr.contains("exports[0].chunk_size") && stderr.contains(says),
+            "{value}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("YAML") && !stderr.contains("u64"),
+            "{value}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn every_config_problem_is_reported_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = "\
+source:
+  type: postgres
+  url: \"host=db user=rivet password = 'Hunter2 x'\"
+  connect_timeout: 0
+tuning: { parallelism: 500 }
+exports:
+  - name: orders
+    table: public.orders
+    mode: chunked
+    chunk_sise: 10
+    chunk_size: 1e20
+    format: xlsx
+    destination: { type: local, path: out/orders }
+  - name: orders
+    query_file: missing.sql
+    cursor_column: updated_at
+    destination: { type: local, path: ./out/orders/ }
+  - name: events
+    table: events
+    mode: cdc
+    compression: snappy
+    format: csv
+    destination: { type: s3, bucket: b, path: x }
+";
+    let (code, stderr) = plan_in(dir.path(), yaml, "");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(!stderr.contains("Hunter2"), "{stderr}");
+    insta::assert_snapshot!(stderr);
+}
+
+#[test]
+fn plan_diff_refuses_an_edited_or_corrupt_plan_with_exit_3() {
+    let url = require_pg!();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr) = plan_in(
+        dir.path(),
+        &config(
+            "postgres",
+            "",
+            "  - name: pairs\n    table: rivet_fixture.composite_pk\n    destination: { type: local, path: out }\n",
+        ),
+        &url,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let plan = std::fs::read_to_string(dir.path().join("plan.json")).unwrap();
+    write(
+        dir.path(),
+        "edited.json",
+        &plan.replace("\"out\"", "\"elsewhere\""),
+    );
+    write(dir.path(), "corrupt.json", &plan[..plan.len() / 2]);
+    for (file, says) in [
+        ("edited.json", "seal mismatch"),
+        ("corrupt.json", "not a rivet plan"),
+    ] {
+        rivet(dir.path(), &url)
+            .args(["plan", "diff", "plan.json", file])
+            .assert()
+            .code(3)
+            .stderr(predicates::str::contains(says));
+    }
+    rivet(dir.path(), &url)
+        .args(["plan", "diff", "plan.json", "missing.json"])
+        .assert()
+        .code(1);
+}
