@@ -29,6 +29,9 @@ pub enum ExecError {
         destination: String,
         changes: String,
     },
+    /// The source is another database than the one the plan was made against (exit 3).
+    #[error("the source is not the database this plan was made against ({}); point the connection at the planned database, or re-run `rivet plan` against this one and review the new plan", differences.join("; "))]
+    OtherSource { differences: Vec<String> },
     #[error("export {export}: {detail}")]
     Source { export: String, detail: String },
     /// The source could not be reached (the message names the target and the key).
@@ -87,6 +90,7 @@ impl ExecError {
         match self {
             ExecError::PlanRefused(_)
             | ExecError::Stale { .. }
+            | ExecError::OtherSource { .. }
             | ExecError::DriftSinceLastRun { .. } => FailureKind::Refused,
             ExecError::Connect(e) if e.is_settings_error() => FailureKind::Usage,
             ExecError::Quality { .. } => FailureKind::CheckFailed,

@@ -1,6 +1,7 @@
-//! Staleness: before anything is written, the executor re-reads the catalog and refuses
-//! the plan if an exported column was dropped, retyped or changed nullability, or — when
-//! the export takes every column — a column was added.
+//! Staleness: before anything is written, the executor checks that the source is the
+//! database the plan was made against (its sealed identity), re-reads the catalog and
+//! refuses the plan if an exported column was dropped, retyped or changed nullability,
+//! or — when the export takes every column — a column was added.
 
 use rivet_schema::config::SchemaDriftPolicy;
 use rivet_schema::plan::{PlanBody, PlannedExport, Relation};
@@ -18,6 +19,11 @@ pub fn check_plan_is_current(
     catalog: &mut dyn Catalog,
     body: &PlanBody,
 ) -> Result<Drift, ExecError> {
+    // First: is this the database the plan was made against at all?
+    let differences = body.source_identity.differences(&catalog.identity()?);
+    if !differences.is_empty() {
+        return Err(ExecError::OtherSource { differences });
+    }
     let mut drift = Vec::new();
     let tables: Vec<(&PlannedExport, TableRequest)> = body
         .exports

@@ -194,6 +194,14 @@ pub fn render_plan(plan: &Plan) -> String {
         plan.seal.digest, plan.format_version
     );
     let _ = writeln!(out, "source: {}", source_line(plan));
+    let identity: Vec<String> = plan
+        .body
+        .source_identity
+        .facts
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let _ = writeln!(out, "source identity: {}", identity.join(", "));
     let _ = writeln!(out, "summary: {}", summary_line(plan));
     for w in &plan.body.waves {
         let _ = writeln!(out, "wave {}", w.wave);
@@ -212,6 +220,7 @@ pub fn show_json(plan: &Plan) -> serde_json::Value {
         "format_version": 1,
         "plan_format_version": plan.format_version,
         "digest": plan.seal.digest,
+        "source_identity": plan.body.source_identity.facts,
         "waves": plan.body.waves,
         "exports": plan.body.exports.iter().map(|e| json!({
             "name": e.name,

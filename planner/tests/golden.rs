@@ -93,6 +93,16 @@ fn catalog() -> MemoryCatalog {
         ]),
         max_values: HashMap::from([(("public.orders".into(), "id".into()), "1000000".into())]),
         chunk_target_divisor: 1,
+        identity: rivet_schema::plan::SourceIdentity {
+            facts: [
+                ("database", "shop"),
+                ("database_oid", "16384"),
+                ("system_identifier", "7000000000000000001"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        },
         ..Default::default()
     }
 }

@@ -13,7 +13,7 @@ use crate::types::LogicalType;
 
 /// The plan format this build writes and reads. Bump it when an older executor must
 /// refuse plans made by a newer planner.
-pub const PLAN_FORMAT_VERSION: u32 = 2;
+pub const PLAN_FORMAT_VERSION: u32 = 3;
 
 /// A plan file as written to disk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -44,10 +44,48 @@ pub struct PlanBody {
     /// How to reach the source, copied from the config; it holds references to
     /// credentials (`url_env`, `url_file`, `password_env`), never secrets.
     pub source: SourceConfig,
+    /// Which database the plan was made against, as the source itself reports it;
+    /// `apply` refuses the plan when the database it reaches reports another identity.
+    pub source_identity: SourceIdentity,
     /// Exports in config order.
     pub exports: Vec<PlannedExport>,
     /// Waves in execution order; each lists the exports that run in it.
     pub waves: Vec<PlannedWave>,
+}
+
+/// Which server and database a plan was made against: facts a least-privileged reader
+/// can see and that stay put while the database lives, by name. A plan applied through
+/// a URL that now points at another database (a same-named table elsewhere) is refused
+/// instead of exporting that database's rows. The facts per engine (docs/plan-format.md):
+/// PostgreSQL `system_identifier`, `database`, `database_oid`; MySQL `server_uuid`,
+/// `schema`; MariaDB `server_uid`, `schema`; SQL Server `server_name`, `database`,
+/// `database_id`, `service_broker_guid`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceIdentity {
+    /// Fact name to value, in name order.
+    pub facts: std::collections::BTreeMap<String, String>,
+}
+
+impl SourceIdentity {
+    /// The facts that differ from `live`, as `name: planned …, now …` (a fact missing
+    /// on one side counts as differing).
+    pub fn differences(&self, live: &SourceIdentity) -> Vec<String> {
+        let mut names: Vec<&String> = self.facts.keys().chain(live.facts.keys()).collect();
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .filter_map(|name| {
+                let (planned, now) = (self.facts.get(name), live.facts.get(name));
+                (planned != now).then(|| {
+                    let show =
+                        |v: Option<&String>| v.map_or("(none)".to_owned(), |v| format!("`{v}`"));
+                    format!("{name}: planned {}, now {}", show(planned), show(now))
+                })
+            })
+            .collect()
+    }
 }
 
 /// A barrier-separated group of exports.
@@ -410,5 +448,30 @@ impl PlanBody {
     /// The export with this name.
     pub fn export(&self, name: &str) -> Option<&PlannedExport> {
         self.exports.iter().find(|e| e.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identities_list_every_fact_that_differs_or_is_missing() {
+        let of = |facts: &[(&str, &str)]| SourceIdentity {
+            facts: facts
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        };
+        let planned = of(&[("database", "app"), ("system_identifier", "1")]);
+        assert!(planned.differences(&planned.clone()).is_empty());
+        assert_eq!(
+            planned.differences(&of(&[("database", "app_copy"), ("database_oid", "9")])),
+            vec![
+                "database: planned `app`, now `app_copy`".to_owned(),
+                "database_oid: planned (none), now `9`".to_owned(),
+                "system_identifier: planned `1`, now (none)".to_owned(),
+            ]
+        );
     }
 }

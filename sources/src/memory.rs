@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use rivet_schema::plan::SourceIdentity;
+
 use crate::error::SourceError;
 use crate::source::{Catalog, KeyBounds, TableRequest};
 use crate::{RelationRef, SourceColumn, TableInfo};
@@ -24,6 +26,8 @@ pub struct MemoryCatalog {
     pub max_values: HashMap<(String, String), String>,
     /// Divisor of the profile's chunk target (4 imitates MySQL and SQL Server).
     pub chunk_target_divisor: u64,
+    /// What [`Catalog::identity`] reports (no facts by default).
+    pub identity: SourceIdentity,
 }
 
 fn relation_key(r: &RelationRef) -> String {
@@ -34,6 +38,10 @@ fn relation_key(r: &RelationRef) -> String {
 }
 
 impl Catalog for MemoryCatalog {
+    fn identity(&mut self) -> Result<SourceIdentity, SourceError> {
+        Ok(self.identity.clone())
+    }
+
     fn describe_tables(
         &mut self,
         requests: &[TableRequest],

@@ -3,6 +3,7 @@
 //! of [`crate::engines`].
 
 use arrow::record_batch::RecordBatch;
+use rivet_schema::plan::SourceIdentity;
 
 use crate::error::SourceError;
 use crate::{ChunkRead, ReadStats, RelationRef, SourceColumn, TableInfo};
@@ -36,6 +37,10 @@ impl From<SourceError> for ReadFailure {
 
 /// Catalog facts for planning and staleness checks, in batched round trips.
 pub trait Catalog {
+    /// Which server and database this connection reaches, from facts a least-privileged
+    /// reader can see (see [`SourceIdentity`] for the facts per engine). Sealed in the
+    /// plan by the planner and compared by the executor before anything is read.
+    fn identity(&mut self) -> Result<SourceIdentity, SourceError>;
     /// Describes every requested table, in request order; a missing table is
     /// [`SourceError::TableNotFound`].
     fn describe_tables(&mut self, requests: &[TableRequest])
@@ -67,6 +72,15 @@ pub trait Catalog {
         fallback: Option<&str>,
         statement_timeout_ms: u64,
     ) -> Result<Option<String>, SourceError>;
+}
+
+/// An identity from `(name, value)` facts.
+pub(crate) fn identity_of<'a>(
+    facts: impl IntoIterator<Item = (&'a str, String)>,
+) -> SourceIdentity {
+    SourceIdentity {
+        facts: facts.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+    }
 }
 
 /// `column` or `COALESCE(column, fallback)`, quoted for an engine.

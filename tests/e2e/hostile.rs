@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::{rivet, write};
+use crate::common::{self, rivet, write};
 
 /// A TCP server on loopback that accepts every connection and never sends a byte: a
 /// stuck proxy or a half-dead host. Connections are held open until the test ends.
@@ -469,4 +469,151 @@ fn plan_diff_refuses_an_edited_or_corrupt_plan_with_exit_3() {
         .args(["plan", "diff", "plan.json", "missing.json"])
         .assert()
         .code(1);
+}
+
+/// A PostgreSQL database of its own on the test server (created with the admin URL),
+/// holding `rivet_fixture.composite_pk` with the fixture's shape; dropped at the end.
+struct OtherPgDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl OtherPgDatabase {
+    fn new(admin_url: &str) -> OtherPgDatabase {
+        let name = format!("rivet_t_identity_{}", std::process::id());
+        let mut admin = common::connect(admin_url);
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            format!("CREATE DATABASE {name}"),
+            format!("GRANT CONNECT ON DATABASE {name} TO rivet_reader"),
+        ] {
+            admin.batch_execute(&sql).unwrap();
+        }
+        let (base, _) = admin_url.rsplit_once('/').unwrap();
+        let mut other = common::connect(&format!("{base}/{name}"));
+        other
+            .batch_execute(
+                "CREATE SCHEMA rivet_fixture; \
+                 CREATE TABLE rivet_fixture.composite_pk (a integer, b text, PRIMARY KEY (a, b)); \
+                 INSERT INTO rivet_fixture.composite_pk VALUES (-1, 'not the planned database'); \
+                 GRANT USAGE ON SCHEMA rivet_fixture TO rivet_reader; \
+                 GRANT SELECT ON ALL TABLES IN SCHEMA rivet_fixture TO rivet_reader; \
+                 ANALYZE rivet_fixture.composite_pk",
+            )
+            .unwrap();
+        OtherPgDatabase {
+            admin_url: admin_url.to_owned(),
+            name,
+        }
+    }
+}
+
+impl Drop for OtherPgDatabase {
+    fn drop(&mut self) {
+        let mut admin = common::connect(&self.admin_url);
+        let _ = admin.batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
+}
+
+#[test]
+fn a_plan_applied_to_another_postgres_database_is_refused_naming_what_differs() {
+    let url = require_pg!();
+    let admin = common::live_env("RIVET_TEST_PG_ADMIN_URL", "PostgreSQL (superuser)").unwrap();
+    let other = OtherPgDatabase::new(&admin);
+    let (base, _) = url.rsplit_once('/').unwrap();
+    let other_url = format!("{base}/{}", other.name);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr) = plan_in(
+        dir.path(),
+        &config(
+            "postgres",
+            "",
+            "  - name: pairs\n    table: rivet_fixture.composite_pk\n    destination: { type: local, path: out }\n",
+        ),
+        &url,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap())
+            .unwrap();
+    let facts = &plan["body"]["source_identity"]["facts"];
+    assert_eq!(facts["database"], "rivet_fixture_db");
+    assert!(
+        facts["system_identifier"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .is_ok(),
+        "{facts}"
+    );
+    let out = rivet(dir.path(), &other_url)
+        .args(["apply", "plan.json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("not the database this plan was made against")
+            && stderr.contains(&format!(
+                "database: planned `rivet_fixture_db`, now `{}`",
+                other.name
+            ))
+            && stderr.contains("database_oid"),
+        "{stderr}"
+    );
+    // Same cluster, so the system identifier is not among the differences.
+    assert!(!stderr.contains("system_identifier"), "{stderr}");
+    assert!(!dir.path().join("out").join("part-00001.parquet").exists());
+    rivet(dir.path(), &url)
+        .args(["journal"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("plan_stale"));
+    // The planned database itself still applies.
+    rivet(dir.path(), &url)
+        .args(["apply", "plan.json"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn a_plan_applied_to_another_mariadb_schema_is_refused_naming_what_differs() {
+    use mysql::prelude::Queryable;
+    let url = require_mysql!();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr) = plan_in(
+        dir.path(),
+        &config(
+            "mysql",
+            "",
+            "  - name: pairs\n    table: composite_pk\n    destination: { type: local, path: out }\n",
+        ),
+        &url,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let db = format!("rivet_t_identity_{}", std::process::id());
+    let mut conn = mysql::Conn::new(mysql::Opts::from_url(&url).unwrap()).unwrap();
+    conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+        .unwrap();
+    conn.query_drop(format!("CREATE DATABASE `{db}`")).unwrap();
+    conn.query_drop(format!(
+        "CREATE TABLE `{db}`.composite_pk LIKE rivet_fixture.composite_pk"
+    ))
+    .unwrap();
+    let (base, _) = url.rsplit_once('/').unwrap();
+    let out = rivet(dir.path(), &format!("{base}/{db}"))
+        .args(["apply", "plan.json"])
+        .output()
+        .unwrap();
+    let _ = conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!("schema: planned `rivet_fixture`, now `{db}`")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("server_uid"), "{stderr}");
 }

@@ -250,6 +250,7 @@ pub fn compile(
     }
     let body = PlanBody {
         source: config.source.clone(),
+        source_identity: catalog.identity()?,
         exports,
         waves: waves
             .into_iter()

@@ -12,8 +12,9 @@ use super::types::{base_name, declared, resolve, select_expr};
 use super::{connect, query_err, quote_ident, MsClient};
 use crate::connection::ConnectionSettings;
 use crate::error::SourceError;
-use crate::source::{Catalog, KeyBounds, TableRequest};
+use crate::source::{identity_of, Catalog, KeyBounds, TableRequest};
 use crate::{RelationRef, SourceColumn, TableInfo};
+use rivet_schema::plan::SourceIdentity;
 
 /// How long a catalog query may take before Rivet gives up on it.
 const CATALOG_TIMEOUT: Duration = Duration::from_secs(120);
@@ -123,12 +124,56 @@ fn text(row: &Row, idx: usize) -> Result<String, SourceError> {
     Ok(cell::<&str>(row, idx)?.unwrap_or_default().to_owned())
 }
 
+/// The identity query: server name, database name and id, and the database's Service
+/// Broker GUID (unique per database, kept by a restore unless `NEW_BROKER`). The
+/// connected database's own row of `sys.databases` is visible to every login.
+pub const IDENTITY_SQL: &str = "SELECT CONVERT(nvarchar(256), @@SERVERNAME), DB_NAME(), DB_ID(), \
+     CONVERT(nvarchar(36), d.service_broker_guid) FROM sys.databases d WHERE d.database_id = DB_ID()";
+
+/// The identity from the columns of [`IDENTITY_SQL`] (`@@SERVERNAME` is NULL on a
+/// server whose name was never set).
+pub fn identity_from(
+    server_name: Option<&str>,
+    database: &str,
+    database_id: Option<i16>,
+    service_broker_guid: &str,
+) -> SourceIdentity {
+    identity_of([
+        ("server_name", server_name.unwrap_or("(not set)").to_owned()),
+        ("database", database.to_owned()),
+        (
+            "database_id",
+            database_id.map_or("(none)".to_owned(), |id| id.to_string()),
+        ),
+        ("service_broker_guid", service_broker_guid.to_lowercase()),
+    ])
+}
+
 impl Catalog for MsCatalog {
     /// A chunk here is one streamed SELECT held open while rows are decoded; a quarter
     /// of PostgreSQL's target (which reads through COPY) keeps each statement well
     /// under a second.
     fn default_chunk_target_bytes(&self, profile_target: u64) -> u64 {
         profile_target / 4
+    }
+
+    fn identity(&mut self) -> Result<SourceIdentity, SourceError> {
+        let context = "reading the database's identity";
+        let rows = self.results(context, IDENTITY_SQL, &[], CATALOG_TIMEOUT)?;
+        let row = rows
+            .first()
+            .and_then(|r| r.first())
+            .ok_or_else(|| SourceError::Query {
+                context: context.to_owned(),
+                detail: "sys.databases has no row for the connected database".into(),
+                transient: false,
+            })?;
+        Ok(identity_from(
+            cell::<&str>(row, 0)?,
+            &text(row, 1)?,
+            cell::<i16>(row, 2)?,
+            &text(row, 3)?,
+        ))
     }
 
     fn describe_tables(
@@ -367,6 +412,36 @@ impl Catalog for MsCatalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identity_names_server_database_id_and_broker_guid() {
+        assert!(IDENTITY_SQL.contains("@@SERVERNAME") && IDENTITY_SQL.contains("DB_ID()"));
+        assert!(IDENTITY_SQL.contains("service_broker_guid"));
+        let planned = identity_from(
+            Some("SQL01"),
+            "Sales",
+            Some(7),
+            "6F9619FF-8B86-D011-B42D-00C04FC964FF",
+        );
+        assert_eq!(
+            planned.facts.get("service_broker_guid").map(String::as_str),
+            Some("6f9619ff-8b86-d011-b42d-00c04fc964ff")
+        );
+        // A restored copy on another server keeps the database name and broker GUID.
+        let copy = identity_from(
+            Some("SQL02"),
+            "Sales",
+            Some(7),
+            "6f9619ff-8b86-d011-b42d-00c04fc964ff",
+        );
+        assert_eq!(
+            planned.differences(&copy),
+            vec!["server_name: planned `SQL01`, now `SQL02`".to_owned()]
+        );
+        let unnamed = identity_from(None, "Sales", None, "x");
+        assert_eq!(unnamed.facts["server_name"], "(not set)");
+        assert_eq!(unnamed.facts["database_id"], "(none)");
+    }
 
     #[test]
     fn catalog_batch_binds_every_name() {

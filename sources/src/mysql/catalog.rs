@@ -10,8 +10,9 @@ use super::types::{from_catalog, from_column, select_expr};
 use super::{connect, query_err, quote_ident, scoped_select, Flavor};
 use crate::connection::ConnectionSettings;
 use crate::error::SourceError;
-use crate::source::{Catalog, KeyBounds, TableRequest};
+use crate::source::{identity_of, Catalog, KeyBounds, TableRequest};
 use crate::{RelationRef, SourceColumn, TableInfo};
+use rivet_schema::plan::SourceIdentity;
 
 /// The MySQL/MariaDB catalog connection.
 pub struct MyCatalog {
@@ -59,6 +60,25 @@ impl Catalog for MyCatalog {
     /// under a second.
     fn default_chunk_target_bytes(&self, profile_target: u64) -> u64 {
         profile_target / 4
+    }
+
+    /// MySQL: `@@server_uuid` (made once per server data directory) and the default
+    /// schema. MariaDB has no server UUID: `@@server_uid` is what it offers, a hash it
+    /// derives from the host's hardware address and the port. Replicas have their own.
+    fn identity(&mut self) -> Result<SourceIdentity, SourceError> {
+        let (name, sql) = match self.flavor {
+            Flavor::MySql => ("server_uuid", "SELECT @@server_uuid, DATABASE()"),
+            Flavor::MariaDb => ("server_uid", "SELECT @@server_uid, DATABASE()"),
+        };
+        let row: Option<(Value, Value)> = self
+            .conn
+            .query_first(sql)
+            .map_err(query_err("reading the server's identity"))?;
+        let (server, schema) = row.unwrap_or((Value::NULL, Value::NULL));
+        Ok(identity_of([
+            (name, text(&server)),
+            ("schema", text(&schema)),
+        ]))
     }
 
     fn describe_tables(

@@ -9,8 +9,9 @@ use tokio_postgres::Client;
 use super::types::{resolve, select_expr, PgSession, PgTypeRow};
 use super::{error_text, quote_ident};
 use crate::error::SourceError;
-use crate::source::{Catalog, KeyBounds, TableRequest};
+use crate::source::{identity_of, Catalog, KeyBounds, TableRequest};
 use crate::{RelationRef, SourceColumn, TableInfo};
+use rivet_schema::plan::SourceIdentity;
 
 fn query_err(context: &str) -> impl Fn(tokio_postgres::Error) -> SourceError + '_ {
     move |e| SourceError::Query {
@@ -313,7 +314,49 @@ impl PgCatalog {
     }
 }
 
+/// The database's identity: the cluster's `system_identifier` (from
+/// `pg_control_system()`, executable by every role unless revoked; a physical standby
+/// has its primary's), the database name and its oid. Where EXECUTE on
+/// `pg_control_system()` was revoked, the fact says so instead of guessing, and the
+/// database name and oid still tell databases apart.
+async fn identity(client: &mut Client) -> Result<SourceIdentity, SourceError> {
+    let row = client
+        .query_one(
+            "SELECT current_database()::text, \
+                    (SELECT oid::int8 FROM pg_database WHERE datname = current_database()), \
+                    has_function_privilege('pg_catalog.pg_control_system()', 'EXECUTE')",
+            &[],
+        )
+        .await
+        .map_err(query_err("reading the database's identity"))?;
+    let (database, oid, may_read_control): (String, i64, bool) =
+        (row.get(0), row.get(1), row.get(2));
+    let system_identifier = if may_read_control {
+        client
+            .query_one(
+                "SELECT system_identifier::text FROM pg_control_system()",
+                &[],
+            )
+            .await
+            .map_err(query_err(
+                "reading system_identifier from pg_control_system()",
+            ))?
+            .get(0)
+    } else {
+        "not readable (EXECUTE on pg_control_system() revoked for this role)".to_owned()
+    };
+    Ok(identity_of([
+        ("system_identifier", system_identifier),
+        ("database", database),
+        ("database_oid", oid.to_string()),
+    ]))
+}
+
 impl Catalog for PgCatalog {
+    fn identity(&mut self) -> Result<SourceIdentity, SourceError> {
+        self.runtime.block_on(identity(&mut self.client))
+    }
+
     fn describe_tables(
         &mut self,
         requests: &[TableRequest],
