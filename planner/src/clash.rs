@@ -7,7 +7,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use rivet_schema::config::{Config, DestinationKind, ExportConfig};
+use rivet_schema::config::{DestinationKind, ExportConfig};
 use rivet_schema::ConfigProblem;
 
 /// Where an export writes, normalised for comparison.
@@ -106,8 +106,9 @@ fn within(inner: &[String], outer: &[String]) -> bool {
 
 /// Every pair of exports whose destinations are the same place or nested, as config
 /// problems on the later export (paths resolved against `cwd`, where apply runs).
-pub fn destination_clashes(config: &Config, cwd: &Path) -> Vec<ConfigProblem> {
-    let places: Vec<Option<Place>> = config.exports.iter().map(|e| place(cwd, e)).collect();
+/// `exports` pairs each export with its index in the config.
+pub fn destination_clashes(exports: &[(usize, ExportConfig)], cwd: &Path) -> Vec<ConfigProblem> {
+    let places: Vec<Option<Place>> = exports.iter().map(|(_, e)| place(cwd, e)).collect();
     let mut problems = Vec::new();
     for (j, pj) in places.iter().enumerate() {
         let Some(pj) = pj else { continue };
@@ -130,16 +131,17 @@ pub fn destination_clashes(config: &Config, cwd: &Path) -> Vec<ConfigProblem> {
                 }
                 _ => continue,
             };
-            let key = match config.exports[j].destination.kind {
+            let ((ii, ei), (jj, ej)) = (&exports[i], &exports[j]);
+            let key = match ej.destination.kind {
                 DestinationKind::Local => "path",
                 _ => "prefix",
             };
             problems.push(ConfigProblem {
-                path: format!("exports[{j}].destination.{key}"),
+                path: format!("exports[{jj}].destination.{key}"),
                 message: format!(
-                    "export `{}` writes to {relation} export `{}` (exports[{i}]): {} and {}; each export needs a place of its own, or one export's finalize deletes the other's files",
-                    config.exports[j].name,
-                    config.exports[i].name,
+                    "export `{}` writes to {relation} export `{}` (exports[{ii}]): {} and {}; each export needs a place of its own, or one export's finalize deletes the other's files",
+                    ej.name,
+                    ei.name,
                     show(pj),
                     show(pi)
                 ),
@@ -153,7 +155,7 @@ pub fn destination_clashes(config: &Config, cwd: &Path) -> Vec<ConfigProblem> {
 mod tests {
     use super::*;
 
-    fn config(paths: &[&str]) -> Config {
+    fn config(paths: &[&str]) -> Vec<(usize, ExportConfig)> {
         let exports: String = paths
             .iter()
             .enumerate()
@@ -164,6 +166,10 @@ mod tests {
             &format!("source:\n  type: postgres\n  url_env: U\nexports:\n{exports}"),
         )
         .unwrap()
+        .exports
+        .into_iter()
+        .enumerate()
+        .collect()
     }
 
     #[test]

@@ -15,6 +15,8 @@ use rivet_schema::{Config, ConfigError, ConfigProblem};
 /// and not empty.
 struct LoadChecks<'a> {
     config_path: &'a Path,
+    /// Where `rivet apply` resolves local destinations.
+    cwd: PathBuf,
 }
 
 impl LoadChecks<'_> {
@@ -45,6 +47,10 @@ impl LoadChecks<'_> {
 }
 
 impl ExternalChecks for LoadChecks<'_> {
+    fn across_exports(&self, exports: &[(usize, ExportConfig)]) -> Vec<ConfigProblem> {
+        crate::clash::destination_clashes(exports, &self.cwd)
+    }
+
     fn source(&self, source: &SourceConfig) -> Vec<ConfigProblem> {
         rivet_sources::inline_url_problems(source)
     }
@@ -72,7 +78,16 @@ pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
         file: file.clone(),
         detail: e.to_string(),
     })?;
-    let checks = LoadChecks { config_path: path };
+    let cwd = std::env::current_dir().map_err(|e| ConfigError::Unreadable {
+        file: file.clone(),
+        detail: format!(
+            "cannot tell the current directory, which local destinations are relative to: {e}"
+        ),
+    })?;
+    let checks = LoadChecks {
+        config_path: path,
+        cwd,
+    };
     let mut config = rivet_schema::load::parse_config_with(&file, &text, &checks)?;
     let mut problems = Vec::new();
     for (i, e) in config.exports.iter_mut().enumerate() {
@@ -88,13 +103,6 @@ pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
             }),
         }
     }
-    let cwd = std::env::current_dir().map_err(|e| ConfigError::Unreadable {
-        file: file.clone(),
-        detail: format!(
-            "cannot tell the current directory, which local destinations are relative to: {e}"
-        ),
-    })?;
-    problems.extend(crate::clash::destination_clashes(&config, &cwd));
     if problems.is_empty() {
         Ok(config)
     } else {

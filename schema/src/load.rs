@@ -24,6 +24,11 @@ pub trait ExternalChecks {
     fn export(&self, _index: usize, _export: &ExportConfig) -> Vec<ConfigProblem> {
         Vec::new()
     }
+    /// Problems between exports (each with its index in `exports`), such as two
+    /// destinations that are one place on disk.
+    fn across_exports(&self, _exports: &[(usize, ExportConfig)]) -> Vec<ConfigProblem> {
+        Vec::new()
+    }
 }
 
 /// No external checks: the config's text alone.
@@ -84,6 +89,7 @@ pub fn parse_config_with(
     for (i, e) in &exports {
         later.extend(checks.export(*i, e));
     }
+    later.extend(checks.across_exports(&exports));
     let covered: Vec<&str> = found
         .iter()
         .filter(|f| f.covers)

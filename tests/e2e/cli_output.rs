@@ -15,6 +15,7 @@ fn settings(p: &Project, schema: &str) -> insta::Settings {
     s.add_filter(r"[0-9a-f]{64}", "[SHA256]");
     s.add_filter(r"sha256:[0-9a-f]{12}", "sha256:[SHORT]");
     s.add_filter(r#""duration_ms":\d+"#, r#""duration_ms":[MS]"#);
+    s.add_filter(r#""read_ms":\d+"#, r#""read_ms":[MS]"#);
     s.add_filter(r#""bytes":\d+"#, r#""bytes":[BYTES]"#);
     s.add_filter(r"\d+ bytes", "[BYTES] bytes");
     s.add_filter(r"manifest says \d+", "manifest says [BYTES]");
