@@ -252,7 +252,7 @@ fn prepare_destination(e: &PlannedExport, dest: &Destination) -> Result<(), Exec
         path: path.display().to_string(),
         detail: err.to_string(),
     };
-    std::fs::create_dir_all(dir).map_err(|err| werr(dir, err))?;
+    crate::durable::create_dir(dir).map_err(|err| werr(dir, err))?;
     for entry in std::fs::read_dir(dir).map_err(|err| werr(dir, err))? {
         let entry = entry.map_err(|err| werr(dir, err))?;
         if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {

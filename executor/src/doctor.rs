@@ -10,10 +10,20 @@ use rivet_sources::{open_catalog, ConnectionSettings, RelationRef, TableRequest}
 
 use crate::dest::Destination;
 
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Pass,
+    /// Worth knowing before the night, but not a reason to fail (`doctor` exits 0).
+    Warn,
+    Fail,
+}
+
 /// The outcome of one check.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Check {
-    pub ok: bool,
+    pub level: Level,
     /// What was checked: `source`, `export orders`, `export orders destination`.
     pub what: String,
     pub detail: String,
@@ -24,7 +34,7 @@ pub struct Check {
 impl Check {
     fn pass(what: &str, detail: String) -> Check {
         Check {
-            ok: true,
+            level: Level::Pass,
             what: what.to_owned(),
             detail,
             fix: String::new(),
@@ -33,7 +43,7 @@ impl Check {
 
     fn fail(what: &str, detail: String, fix: &str) -> Check {
         Check {
-            ok: false,
+            level: Level::Fail,
             what: what.to_owned(),
             detail,
             fix: fix.to_owned(),
@@ -51,8 +61,22 @@ pub struct ExportTarget {
     pub destination: PlannedDestination,
 }
 
-/// Connects to the source and checks that each export's relation is readable.
-pub fn check_source(source: &SourceConfig, exports: &[ExportTarget]) -> Vec<Check> {
+/// What the source's statistics say an export will read, for the free-space check.
+pub type SourceBytes = std::collections::HashMap<String, u64>;
+
+/// Connects to the source and checks that each export's relation is readable; returns
+/// the checks and, for tables with statistics, about how many bytes each export reads.
+pub fn check_source(source: &SourceConfig, exports: &[ExportTarget]) -> (Vec<Check>, SourceBytes) {
+    let mut sizes = SourceBytes::new();
+    let checks = check_source_into(source, exports, &mut sizes);
+    (checks, sizes)
+}
+
+fn check_source_into(
+    source: &SourceConfig,
+    exports: &[ExportTarget],
+    sizes: &mut SourceBytes,
+) -> Vec<Check> {
     let kind = rivet_schema::variant_name(&source.kind);
     let settings = match ConnectionSettings::resolve(source) {
         Ok(s) => s,
@@ -93,6 +117,9 @@ pub fn check_source(source: &SourceConfig, exports: &[ExportTarget]) -> Vec<Chec
                         let t = found
                             .pop()
                             .ok_or_else(|| format!("{t} was not described"))?;
+                        if let Some(width) = t.avg_row_bytes {
+                            sizes.insert(e.name.clone(), t.row_estimate.saturating_mul(width));
+                        }
                         Ok(RelationRef::Table {
                             schema: t.schema,
                             name: t.name,
@@ -131,15 +158,76 @@ fn describe(r: &RelationRef) -> String {
     }
 }
 
-/// Writes, reads back, lists and deletes a probe file in each export's destination.
-pub fn check_destinations(exports: &[ExportTarget], rt: &tokio::runtime::Handle) -> Vec<Check> {
+fn human_bytes(n: u64) -> String {
+    let n = n as f64;
+    match n {
+        n if n >= 1e12 => format!("{:.1} TB", n / 1e12),
+        n if n >= 1e9 => format!("{:.1} GB", n / 1e9),
+        n if n >= 1e6 => format!("{:.1} MB", n / 1e6),
+        n => format!("{:.0} kB", n / 1e3),
+    }
+}
+
+/// Free space of the file system a local destination is (or will be) on: the nearest
+/// existing directory of its path.
+fn free_space(path: &std::path::Path) -> Option<u64> {
+    let dir = path.ancestors().find(|a| a.is_dir())?;
+    fs4::available_space(dir).ok()
+}
+
+/// The free-space check of a local destination against what the source's statistics
+/// say the export reads: a warning when it may not fit (compressed Parquet is often
+/// much smaller than the source, CSV can be larger).
+fn space_check(e: &ExportTarget, sizes: &SourceBytes) -> Option<Check> {
+    if e.destination.kind != DestinationKind::Local {
+        return None;
+    }
+    let path = &e.destination.path;
+    let free = free_space(std::path::Path::new(path))?;
+    let what = format!("export {} free space", e.name);
+    Some(match sizes.get(&e.name) {
+        Some(need) if *need > free => Check {
+            level: Level::Warn,
+            what,
+            detail: format!(
+                "the source holds about {} for this export but only {} is free at {path}",
+                human_bytes(*need),
+                human_bytes(free)
+            ),
+            fix: "free space or choose another destination.path; compressed Parquet is usually several times smaller than the source, CSV can be larger".into(),
+        },
+        Some(need) => Check::pass(
+            &what,
+            format!(
+                "{} free at {path}; the source holds about {} for this export",
+                human_bytes(free),
+                human_bytes(*need)
+            ),
+        ),
+        None => Check::pass(
+            &what,
+            format!(
+                "{} free at {path} (no table statistics to compare with)",
+                human_bytes(free)
+            ),
+        ),
+    })
+}
+
+/// Writes, reads back, lists and deletes a probe file in each export's destination, and
+/// compares a local destination's free space with the export's size at the source.
+pub fn check_destinations(
+    exports: &[ExportTarget],
+    sizes: &SourceBytes,
+    rt: &tokio::runtime::Handle,
+) -> Vec<Check> {
     exports
         .iter()
-        .map(|e| {
+        .flat_map(|e| {
             let what = format!("export {} destination", e.name);
             let checked =
                 Destination::open(&e.name, &e.destination, rt).and_then(|d| d.probe(&e.name));
-            match checked {
+            let probe = match checked {
                 Ok(detail) => Check::pass(&what, detail),
                 Err(err) => Check::fail(
                     &what,
@@ -151,7 +239,8 @@ pub fn check_destinations(exports: &[ExportTarget], rt: &tokio::runtime::Handle)
                         _ => "see the permission named above and docs/destinations/ for the least-privilege policy",
                     },
                 ),
-            }
+            };
+            std::iter::once(probe).chain(space_check(e, sizes))
         })
         .collect()
 }

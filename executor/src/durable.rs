@@ -37,3 +37,27 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     };
     File::open(dir)?.sync_all()
 }
+
+/// Creates a destination directory (and its parents), saying plainly when a file is in
+/// the way instead of the OS's "File exists".
+pub fn create_dir(dir: &Path) -> io::Result<()> {
+    match fs::create_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let blocker = dir
+                .ancestors()
+                .find(|a| a.exists() && !a.is_dir())
+                .map(Path::to_path_buf);
+            match blocker {
+                Some(file) => Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!(
+                        "{} is a file, not a directory; remove it or choose another destination.path",
+                        file.display()
+                    ),
+                )),
+                None => Err(e),
+            }
+        }
+    }
+}

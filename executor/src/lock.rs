@@ -151,7 +151,7 @@ fn lock_file(path: &Path, holder: &Holder, what: &str) -> Result<FileLock, ExecE
 /// Locks the state database at `state` for one apply.
 pub fn lock_state(state: &Path, holder: &Holder) -> Result<FileLock, ExecError> {
     if let Some(dir) = state.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| ExecError::State {
+        crate::durable::create_dir(dir).map_err(|e| ExecError::State {
             path: state.display().to_string(),
             detail: e.to_string(),
         })?;
@@ -340,7 +340,7 @@ impl DestinationLocks {
         for (export, dest) in dests {
             match dest {
                 Destination::Local(dir) => {
-                    std::fs::create_dir_all(dir).map_err(|e| ExecError::Write {
+                    crate::durable::create_dir(dir).map_err(|e| ExecError::Write {
                         export: export.to_owned(),
                         path: dir.display().to_string(),
                         detail: e.to_string(),

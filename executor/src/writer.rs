@@ -18,11 +18,33 @@ use sha2::{Digest, Sha256};
 
 use crate::dest::FileSink;
 
+/// Why an output file could not be written: the destination refused the bytes (a full
+/// disk, a permission, a network failure: what to fix is there), or the data could not
+/// be encoded (what to fix is in the data or the plan).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteError {
+    Sink(String),
+    Encode(String),
+}
+
+impl WriteError {
+    /// The failure of an encoder whose sink may have failed underneath it: the sink's
+    /// own error wins, because the encoder's message about it is second-hand.
+    fn of(sink_error: Option<&String>, encoder: impl std::fmt::Display) -> WriteError {
+        match sink_error {
+            Some(e) => WriteError::Sink(e.clone()),
+            None => WriteError::Encode(encoder.to_string()),
+        }
+    }
+}
+
 /// A writer that counts and hashes every byte on its way to a [`FileSink`].
 pub struct HashingWriter {
     inner: Box<dyn FileSink>,
     hasher: Sha256,
     bytes: u64,
+    /// The first error the sink returned, as the OS or store said it.
+    sink_error: Option<String>,
 }
 
 impl HashingWriter {
@@ -31,25 +53,37 @@ impl HashingWriter {
             inner: sink,
             hasher: Sha256::new(),
             bytes: 0,
+            sink_error: None,
         }
     }
 
     /// Finishes the sink (fsync, or complete the upload) and returns (bytes, sha256 hex).
-    pub fn finish(self) -> io::Result<(u64, String)> {
-        self.inner.finish()?;
+    pub fn finish(self) -> Result<(u64, String), WriteError> {
+        self.inner
+            .finish()
+            .map_err(|e| WriteError::Sink(e.to_string()))?;
         Ok((self.bytes, hex::encode(self.hasher.finalize())))
+    }
+
+    fn record<T>(&mut self, r: io::Result<T>) -> io::Result<T> {
+        if let Err(e) = &r {
+            self.sink_error.get_or_insert_with(|| e.to_string());
+        }
+        r
     }
 }
 
 impl Write for HashingWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
+        let written = self.inner.write(buf);
+        let n = self.record(written)?;
         self.hasher.update(&buf[..n]);
         self.bytes += n as u64;
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        let flushed = self.inner.flush();
+        self.record(flushed)
     }
 }
 
@@ -68,7 +102,7 @@ impl ChunkWriter {
         compression: Compression,
         row_group_bytes: u64,
         dictionary_off: &[&str],
-    ) -> Result<Self, String> {
+    ) -> Result<Self, WriteError> {
         let out = HashingWriter::new(sink);
         match format {
             Format::Parquet => {
@@ -90,22 +124,24 @@ impl ChunkWriter {
                     );
                 }
                 let props = props.build();
-                let writer =
-                    ArrowWriter::try_new(out, schema, Some(props)).map_err(|e| e.to_string())?;
+                let writer = ArrowWriter::try_new(out, schema, Some(props))
+                    .map_err(|e| WriteError::Encode(e.to_string()))?;
                 Ok(ChunkWriter::Parquet(Box::new(writer)))
             }
-            Format::Csv => Ok(ChunkWriter::Csv(Box::new(CsvWriter::new(
-                out,
-                schema,
-                compression,
-            )?))),
+            Format::Csv => Ok(ChunkWriter::Csv(Box::new(
+                CsvWriter::new(out, schema, compression).map_err(WriteError::Encode)?,
+            ))),
         }
     }
 
-    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), String> {
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), WriteError> {
         match self {
-            ChunkWriter::Parquet(writer) => writer.write(batch).map_err(|e| e.to_string()),
-            ChunkWriter::Csv(w) => w.write(batch).map_err(|e| e.to_string()),
+            ChunkWriter::Parquet(writer) => writer
+                .write(batch)
+                .map_err(|e| WriteError::of(writer.inner().sink_error.as_ref(), e)),
+            ChunkWriter::Csv(w) => w
+                .write(batch)
+                .map_err(|e| WriteError::of(w.out.hashing().sink_error.as_ref(), e)),
         }
     }
 
@@ -121,13 +157,19 @@ impl ChunkWriter {
     }
 
     /// Finishes the file; returns (bytes, sha256).
-    pub fn finish(self) -> Result<(u64, String), String> {
+    pub fn finish(self) -> Result<(u64, String), WriteError> {
         match self {
-            ChunkWriter::Parquet(writer) => {
-                let out = writer.into_inner().map_err(|e| e.to_string())?;
-                out.finish().map_err(|e| e.to_string())
+            ChunkWriter::Parquet(mut writer) => {
+                // Flush first, so a failing sink is still reachable for its own error.
+                writer
+                    .flush()
+                    .map_err(|e| WriteError::of(writer.inner().sink_error.as_ref(), e))?;
+                let out = writer
+                    .into_inner()
+                    .map_err(|e| WriteError::Encode(e.to_string()))?;
+                out.finish()
             }
-            ChunkWriter::Csv(w) => w.finish().map_err(|e| e.to_string()),
+            ChunkWriter::Csv(w) => w.finish(),
         }
     }
 }
@@ -139,12 +181,16 @@ enum CsvSink {
 }
 
 impl CsvSink {
-    fn written(&self) -> u64 {
+    fn hashing(&self) -> &HashingWriter {
         match self {
-            CsvSink::Plain(w) => w.bytes,
-            CsvSink::Gzip(w) => w.get_ref().bytes,
-            CsvSink::Zstd(w) => w.get_ref().bytes,
+            CsvSink::Plain(w) => w,
+            CsvSink::Gzip(w) => w.get_ref(),
+            CsvSink::Zstd(w) => w.get_ref(),
         }
+    }
+
+    fn written(&self) -> u64 {
+        self.hashing().bytes
     }
 }
 
@@ -273,11 +319,20 @@ impl CsvWriter {
         Ok(())
     }
 
-    fn finish(self) -> io::Result<(u64, String)> {
+    fn finish(self) -> Result<(u64, String), WriteError> {
+        // A compressor's trailer goes through the hashing writer, which keeps the sink's
+        // own error if writing it fails.
+        let sink_error = |w: &HashingWriter, e: io::Error| WriteError::of(w.sink_error.as_ref(), e);
         let inner = match self.out {
             CsvSink::Plain(w) => w,
-            CsvSink::Gzip(w) => w.finish()?,
-            CsvSink::Zstd(w) => w.finish()?,
+            CsvSink::Gzip(mut w) => {
+                w.try_finish().map_err(|e| sink_error(w.get_ref(), e))?;
+                w.finish().map_err(|e| WriteError::Sink(e.to_string()))?
+            }
+            CsvSink::Zstd(mut w) => {
+                w.do_finish().map_err(|e| sink_error(w.get_ref(), e))?;
+                w.finish().map_err(|e| WriteError::Sink(e.to_string()))?
+            }
         };
         inner.finish()
     }

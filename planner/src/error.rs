@@ -13,6 +13,13 @@ pub enum PlanError {
     /// The config file itself could not be read or parsed.
     #[error(transparent)]
     ConfigFile(#[from] rivet_schema::ConfigError),
+    /// A source failure while planning particular exports (a permission, a timeout).
+    #[error("{what}: {source}")]
+    SourceFor {
+        what: String,
+        #[source]
+        source: SourceError,
+    },
     /// The source could not be reached or queried.
     #[error(transparent)]
     Source(#[from] SourceError),
@@ -29,7 +36,9 @@ impl PlanError {
             // Connection settings that cannot be used are fixed in the config or the
             // environment it names, like any other config problem.
             PlanError::Source(e) if e.is_settings_error() => rivet_schema::FailureKind::Usage,
-            PlanError::Source(_) | PlanError::Internal(_) => rivet_schema::FailureKind::Runtime,
+            PlanError::Source(_) | PlanError::SourceFor { .. } | PlanError::Internal(_) => {
+                rivet_schema::FailureKind::Runtime
+            }
         }
     }
 }

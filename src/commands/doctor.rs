@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use rivet_executor::doctor::{check_destinations, check_source, ExportTarget};
+use rivet_executor::doctor::{check_destinations, check_source, ExportTarget, Level};
 
 use crate::exit::Status;
 
@@ -21,17 +21,17 @@ pub fn doctor(config_path: &Path) -> Result<Status> {
         })
         .collect();
     let rt = rivet_executor::dest::runtime()?;
-    let mut checks = check_source(&config.source, &targets);
-    checks.extend(check_destinations(&targets, rt.handle()));
-    let failed = checks.iter().filter(|c| !c.ok).count();
+    let (mut checks, sizes) = check_source(&config.source, &targets);
+    checks.extend(check_destinations(&targets, &sizes, rt.handle()));
+    let failed = checks.iter().filter(|c| c.level == Level::Fail).count();
     for c in &checks {
-        println!(
-            "{}  {}: {}",
-            if c.ok { "PASS" } else { "FAIL" },
-            c.what,
-            c.detail
-        );
-        if !c.ok && !c.fix.is_empty() {
+        let tag = match c.level {
+            Level::Pass => "PASS",
+            Level::Warn => "WARN",
+            Level::Fail => "FAIL",
+        };
+        println!("{tag}  {}: {}", c.what, c.detail);
+        if c.level != Level::Pass && !c.fix.is_empty() {
             println!("      fix: {}", c.fix);
         }
     }

@@ -18,6 +18,7 @@ fn settings(p: &Project, schema: &str) -> insta::Settings {
     s.add_filter(r#""read_ms":\d+"#, r#""read_ms":[MS]"#);
     s.add_filter(r#""bytes":\d+"#, r#""bytes":[BYTES]"#);
     s.add_filter(r"\d+ bytes", "[BYTES] bytes");
+    s.add_filter(r"\d+(\.\d+)? (kB|MB|GB|TB)", "[SIZE]");
     s.add_filter(r"manifest says \d+", "manifest says [BYTES]");
     s.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
     s.add_filter(r"rivet-doctor-probe-\d+", "rivet-doctor-probe-[PID]");

@@ -248,3 +248,140 @@ fn state_reads_without_writing_and_reports_a_dead_run_as_interrupted() {
         .unwrap();
     assert_eq!(status, "interrupted");
 }
+
+/// A small tmpfs mounted for one test, unmounted when dropped. Needs root (CI runs as
+/// root); elsewhere the test is skipped loudly, and under CI it fails.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Some(SmallDisk { dir });
+        }
+        let msg = "cannot mount a tmpfs (needs root) for the disk-full test";
+        if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+            panic!("{msg} (CI=true: live tests may not be skipped)");
+        }
+        eprintln!("SKIPPED: {msg}");
+        None
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_reported_as_a_write_failure_naming_the_destination() {
+    let url = require_pg!();
+    let Some(disk) = SmallDisk::mount("256k") else {
+        return;
+    };
+    let p = Project::new(&url);
+    let out = disk.dir.path().join("big");
+    p.config(&pg_config(&format!(
+        "  - name: big\n    table: rivet_fixture.big_gappy\n    format: csv\n    destination: {{ type: local, path: '{}' }}\n",
+        out.display()
+    )));
+    p.plan();
+    let result = p.rivet().args(["apply", "plan.json"]).output().unwrap();
+    let err = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("export big: cannot write")
+            && err.contains("No space left on device")
+            && err.contains("part-00001.csv")
+            && !err.contains("cannot encode"),
+        "{err}"
+    );
+    // Nothing half-written is left under a final name.
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.starts_with("part-")), "{names:?}");
+}
+
+#[test]
+fn a_file_where_the_directory_should_be_is_named_as_such() {
+    let url = require_pg!();
+    let s = scratch_table(&url, "file_in_the_way", 3);
+    let p = Project::new(&url);
+    std::fs::create_dir_all(p.path("out")).unwrap();
+    std::fs::write(p.path("out/t"), "not a directory").unwrap();
+    p.config(&pg_config(&format!(
+        "  - name: t\n    table: {}.t\n    destination: {{ type: local, path: out/t }}\n",
+        s.schema
+    )));
+    p.plan();
+    p.rivet()
+        .args(["apply", "plan.json"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("out/t is a file, not a directory"));
+}
+
+#[test]
+fn a_chunked_export_without_select_privilege_names_the_export() {
+    let url = require_pg!();
+    let Some(admin) = live_env("RIVET_TEST_PG_ADMIN_URL", "PostgreSQL superuser") else {
+        return;
+    };
+    let schema = format!("t_noselect_{}", std::process::id());
+    let mut a = connect(&admin);
+    a.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
+         CREATE TABLE {schema}.secret (id int PRIMARY KEY); INSERT INTO {schema}.secret VALUES (1);
+         GRANT USAGE ON SCHEMA {schema} TO rivet_reader;"
+    ))
+    .unwrap();
+    let p = Project::new(&url);
+    p.config(&pg_config(&format!(
+        "  - name: secrets\n    table: {schema}.secret\n    mode: chunked\n    destination: {{ type: local, path: out }}\n"
+    )));
+    let out = p
+        .rivet()
+        .args(["plan", "-c", "rivet.yaml", "-o", "plan.json"])
+        .output()
+        .unwrap();
+    let _ = a.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("export `secrets`") && err.contains("permission denied"),
+        "{err}"
+    );
+}
+
+#[test]
+fn doctor_warns_when_the_source_is_larger_than_the_free_space() {
+    let url = require_pg!();
+    let Some(disk) = SmallDisk::mount("256k") else {
+        return;
+    };
+    let p = Project::new(&url);
+    p.config(&pg_config(&format!(
+        "  - name: big\n    table: rivet_fixture.big_gappy\n    destination: {{ type: local, path: '{}' }}\n",
+        disk.dir.path().join("big").display()
+    )));
+    p.rivet()
+        .args(["doctor", "-c", "rivet.yaml"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("WARN  export big free space: the source holds about")
+                .and(predicate::str::contains("is free at")),
+        );
+}

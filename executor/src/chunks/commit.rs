@@ -37,14 +37,12 @@ pub(super) fn commit(ctx: &ChunkContext<'_>, read: ReadChunk<'_, '_>) -> Result<
     };
     let parts = encoder
         .join()
-        .unwrap_or_else(|_| Err("the encoder thread panicked".into()))
-        .map_err(|detail| {
-            fail(ExecError::Encode {
-                export: e.name.clone(),
-                chunk: c.id.clone(),
-                detail,
-            })
-        })?;
+        .unwrap_or_else(|_| {
+            Err(crate::writer::WriteError::Encode(
+                "the encoder thread panicked".into(),
+            ))
+        })
+        .map_err(|failure| fail(ctx.write_failure(e, c, failure)))?;
     let dest = ctx.dest(e)?;
     let werr = |path: &Path, err: std::io::Error| ExecError::Write {
         export: e.name.clone(),

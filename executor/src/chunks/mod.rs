@@ -53,6 +53,33 @@ impl ChunkContext<'_> {
             .ok_or_else(|| ExecError::Internal(format!("no destination for export {}", e.name)))
     }
 
+    /// The error of a chunk whose file could not be written: the destination's (disk
+    /// full, permission, network) names where; an encoding failure names the chunk.
+    fn write_failure(
+        &self,
+        e: &PlannedExport,
+        c: &PlannedChunk,
+        failure: crate::writer::WriteError,
+    ) -> ExecError {
+        match failure {
+            crate::writer::WriteError::Sink(detail) => ExecError::Write {
+                export: e.name.clone(),
+                path: format!(
+                    "{}/{} (chunk {})",
+                    e.destination.display().trim_end_matches('/'),
+                    c.file,
+                    c.id
+                ),
+                detail,
+            },
+            crate::writer::WriteError::Encode(detail) => ExecError::Encode {
+                export: e.name.clone(),
+                chunk: c.id.clone(),
+                detail,
+            },
+        }
+    }
+
     /// Records a chunk's failure in state. The failure itself is what the user sees;
     /// a state database that cannot record it is logged, not allowed to hide it.
     fn record_failure(&self, e: &PlannedExport, c: &PlannedChunk, err: &ExecError) {

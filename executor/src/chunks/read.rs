@@ -21,7 +21,7 @@ use crate::error::ExecError;
 use crate::lock_state;
 use crate::quality::ChunkMeasure;
 use crate::request::chunk_read;
-use crate::writer::{export_schema, with_meta, ChunkWriter, MetaValues};
+use crate::writer::{export_schema, with_meta, ChunkWriter, MetaValues, WriteError};
 
 /// Batches in flight between a reader and its encoder.
 const CHANNEL_BATCHES: usize = 1;
@@ -40,7 +40,7 @@ pub(super) struct Part {
 pub(super) struct ReadChunk<'scope, 'a> {
     pub(super) export: &'a PlannedExport,
     pub(super) chunk: &'a PlannedChunk,
-    pub(super) encoder: ScopedJoinHandle<'scope, Result<Vec<Part>, String>>,
+    pub(super) encoder: ScopedJoinHandle<'scope, Result<Vec<Part>, WriteError>>,
     pub(super) temp_path: PathBuf,
     pub(super) stats: ReadStats,
     /// Measurements of this attempt (value widths; gate counts when the export has
@@ -84,11 +84,6 @@ pub(super) fn read_chunk<'scope, 'a>(
     lock_state(ctx.state).chunk_started(ctx.digest, ctx.run_id, &e.name, &c.id, &c.file)?;
     let started = Instant::now();
     let temp_path = temp_path_for(e, c);
-    let werr = |detail: String| ExecError::Write {
-        export: e.name.clone(),
-        path: temp_path.display().to_string(),
-        detail,
-    };
     let dictionary_off: Vec<String> = e
         .columns
         .iter()
@@ -113,7 +108,7 @@ pub(super) fn read_chunk<'scope, 'a>(
             _ => None,
         };
         let stdout = matches!(dest, Destination::Stdout);
-        move |k: usize| -> Result<(Option<PathBuf>, ChunkWriter), String> {
+        move |k: usize| -> Result<(Option<PathBuf>, ChunkWriter), WriteError> {
             let (path, sink): (Option<PathBuf>, Box<dyn FileSink>) = match &object {
                 Some(o) => (
                     None,
@@ -127,7 +122,7 @@ pub(super) fn read_chunk<'scope, 'a>(
                         PathBuf::from(format!("{}-part{k}", base.display()))
                     };
                     let sink = LocalSink::create(&path)
-                        .map_err(|err| format!("{}: {err}", path.display()))?;
+                        .map_err(|err| WriteError::Sink(format!("{}: {err}", path.display())))?;
                     (Some(path), Box::new(sink))
                 }
             };
@@ -143,13 +138,13 @@ pub(super) fn read_chunk<'scope, 'a>(
             Ok((path, writer))
         }
     };
-    let (first_path, first_writer) = open(1).map_err(werr)?;
+    let (first_path, first_writer) = open(1).map_err(|f| ctx.write_failure(e, c, f))?;
     let max_bytes = e.max_file_bytes;
     // `None` marks the end of a complete read. A channel that closes without it means
     // the read failed: the encoder then drops its writer unfinished, so no truncated
     // file is ever published (an object upload is aborted, not completed).
     let (tx, rx) = sync_channel::<Option<RecordBatch>>(CHANNEL_BATCHES);
-    let encoder = s.spawn(move || -> Result<Vec<Part>, String> {
+    let encoder = s.spawn(move || -> Result<Vec<Part>, WriteError> {
         let mut parts = Vec::new();
         let (mut path, mut writer) = (first_path, first_writer);
         let mut rows = 0u64;
@@ -175,7 +170,9 @@ pub(super) fn read_chunk<'scope, 'a>(
             writer.write(&batch)?;
         }
         if !complete {
-            return Err("the read stopped before the end of the chunk".into());
+            return Err(WriteError::Encode(
+                "the read stopped before the end of the chunk".into(),
+            ));
         }
         let (bytes, sha256) = writer.finish()?;
         parts.push(Part {
@@ -222,7 +219,7 @@ pub(super) fn read_chunk<'scope, 'a>(
             // The encoder's own error explains a closed channel better than the reader can.
             let encoded = encoder
                 .join()
-                .unwrap_or_else(|_| Err("the encoder thread panicked".into()));
+                .unwrap_or_else(|_| Err(WriteError::Encode("the encoder thread panicked".into())));
             remove_temp_files(&temp_path);
             Err(match (failure, encoded) {
                 (ReadFailure::Source(err), _) => {
@@ -241,11 +238,7 @@ pub(super) fn read_chunk<'scope, 'a>(
                     chunk: c.id.clone(),
                     detail: format!("adding meta columns: {}", meta_failed.unwrap_or_default()),
                 },
-                (ReadFailure::SinkClosed, Err(detail)) => ExecError::Encode {
-                    export: e.name.clone(),
-                    chunk: c.id.clone(),
-                    detail,
-                },
+                (ReadFailure::SinkClosed, Err(failure)) => ctx.write_failure(e, c, failure),
                 (ReadFailure::SinkClosed, Ok(_)) => {
                     ExecError::Internal("the encoder stopped before the reader".into())
                 }

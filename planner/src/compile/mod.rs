@@ -137,7 +137,20 @@ pub fn compile(
         })
         .max()
         .unwrap_or(60_000);
-    let bounds = catalog.key_bounds(&bound_requests, bounds_timeout)?;
+    let bounds = catalog
+        .key_bounds(&bound_requests, bounds_timeout)
+        .map_err(|source| PlanError::SourceFor {
+            what: format!(
+                "reading the chunk key bounds (MIN/MAX) of {}",
+                pending
+                    .iter()
+                    .filter(|p| p.4.is_some())
+                    .map(|p| format!("export `{}` ({})", p.1.name, p.2.relation.display_name()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            source,
+        })?;
     let mut bounds = bounds.into_iter();
     for (i, e, d, columns, key) in pending {
         let (tuning, mut chunk_target_bytes) =
