@@ -20,6 +20,7 @@ use crate::error::ExecError;
 use crate::finalize::{finalize, FinalizeContext, FinalizedExport};
 use crate::lock::{DestinationLocks, Holder};
 use crate::lock_state;
+use crate::pool::SourcePool;
 use crate::progress::{Progress, ProgressEvent};
 use crate::state::StateStore;
 
@@ -173,7 +174,12 @@ fn run(
         &recorded_run,
     )?;
     let measures = Mutex::new(HashMap::new());
+    let pool = SourcePool::new(
+        &settings,
+        body.concurrency.max_source_connections.max(1) as usize,
+    );
     let chunk_ctx = ChunkContext {
+        pool: &pool,
         locks: &locks,
         settings: &settings,
         dests: &dests,
@@ -195,50 +201,116 @@ fn run(
         measures: &measures,
         progress: opts.progress,
     };
-    // Waves are barriers; within a wave, exports run in plan order, each export's
-    // chunks (up to its parallelism at once) before its finalize step. This is one
-    // topological order of the plan's DAG, which was checked above.
-    for wave in &body.waves {
-        for name in &wave.exports {
-            let e = body
-                .export(name)
-                .ok_or_else(|| ExecError::Internal(format!("wave names unknown export {name}")))?;
-            if e.chunks.is_empty() && e.keep_files.is_empty() {
-                // An empty incremental window: no rows past the committed position.
-                lock_state(state).journal(run_id, "window_empty", Some(&e.name), None, None)?;
-                (opts.progress)(ProgressEvent::ExportFinalized {
-                    export: e.name.clone(),
-                    rows: 0,
-                    files: 0,
-                });
-                outcome.exports.push(FinalizedExport {
+    let run_one = |e: &PlannedExport| -> Result<(usize, FinalizedExport), ExecError> {
+        if e.chunks.is_empty() && e.keep_files.is_empty() {
+            // An empty incremental window: no rows past the committed position.
+            lock_state(state).journal(run_id, "window_empty", Some(&e.name), None, None)?;
+            (opts.progress)(ProgressEvent::ExportFinalized {
+                export: e.name.clone(),
+                rows: 0,
+                files: 0,
+            });
+            return Ok((
+                0,
+                FinalizedExport {
                     export: e.name.clone(),
                     rows: 0,
                     bytes: 0,
                     files: 0,
-                });
-                continue;
-            }
-            prepare_destination(e, &dests[&e.name])?;
-            let todo: Vec<_> = e
-                .chunks
-                .iter()
-                .filter(|c| e.quality.is_some() || !committed.contains(&c.id))
-                .map(|c| (e, c))
-                .collect();
-            outcome.chunks_run += todo.len();
-            (opts.progress)(ProgressEvent::ExportStarted {
-                export: e.name.clone(),
-                chunks_to_run: todo.len(),
-                estimated_rows: e.row_estimate,
-            });
-            run_chunks(&chunk_ctx, e.tuning.parallelism, todo)?;
-            outcome
-                .exports
-                .push(finalize(e, &dests[&e.name], &finalize_ctx)?);
+                },
+            ));
+        }
+        prepare_destination(e, &dests[&e.name])?;
+        let todo: Vec<_> = e
+            .chunks
+            .iter()
+            .filter(|c| e.quality.is_some() || !committed.contains(&c.id))
+            .map(|c| (e, c))
+            .collect();
+        let ran = todo.len();
+        (opts.progress)(ProgressEvent::ExportStarted {
+            export: e.name.clone(),
+            chunks_to_run: ran,
+            estimated_rows: e.row_estimate,
+        });
+        run_chunks(&chunk_ctx, e.tuning.parallelism, todo)?;
+        Ok((ran, finalize(e, &dests[&e.name], &finalize_ctx)?))
+    };
+    // Waves are barriers. Within a wave, exports start in plan order, up to
+    // `max_source_connections` at a time when they run concurrently (each export's
+    // chunks before its own finalize step); all of them share the connection pool.
+    // This is a topological order of the plan's DAG, which was checked above.
+    for wave in &body.waves {
+        let exports = wave
+            .exports
+            .iter()
+            .map(|name| {
+                body.export(name)
+                    .ok_or_else(|| ExecError::Internal(format!("wave names unknown export {name}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let at_once = if body.concurrency.concurrent_exports {
+            body.concurrency.max_source_connections.max(1) as usize
+        } else {
+            1
+        };
+        for (ran, done) in run_wave(&exports, at_once, &run_one)? {
+            outcome.chunks_run += ran;
+            outcome.exports.push(done);
         }
     }
     Ok(outcome)
+}
+
+/// Runs the exports of one wave, at most `at_once` at a time, and returns their results
+/// in plan order. After the first failure no further export starts; those running
+/// finish (or fail) and the first error is returned.
+fn run_wave<'e, T: Send>(
+    exports: &[&'e PlannedExport],
+    at_once: usize,
+    run_one: &(dyn Fn(&'e PlannedExport) -> Result<T, ExecError> + Sync),
+) -> Result<Vec<T>, ExecError> {
+    if at_once <= 1 || exports.len() <= 1 {
+        return exports.iter().map(|e| run_one(e)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let results: Mutex<Vec<Option<Result<T, ExecError>>>> =
+        Mutex::new((0..exports.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..at_once.min(exports.len()) {
+            s.spawn(|| loop {
+                if failed.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(e) = exports.get(i) else { return };
+                let r = run_one(e);
+                if r.is_err() {
+                    failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(r);
+            });
+        }
+    });
+    let mut out = Vec::with_capacity(exports.len());
+    let mut first_error = None;
+    for r in results
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .flatten()
+    {
+        match r {
+            Ok(v) => out.push(v),
+            Err(e) if first_error.is_none() => first_error = Some(e),
+            Err(e) => tracing::error!(error = %e, "another export of the wave failed too"),
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
 /// Creates the directory, removes leftovers of killed runs and the old `_SUCCESS`.

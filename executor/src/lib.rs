@@ -27,6 +27,7 @@ pub mod lineage;
 pub mod lock;
 mod manifest;
 pub mod metrics;
+mod pool;
 mod preflight;
 pub mod progress;
 pub mod quality;

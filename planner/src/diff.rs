@@ -66,6 +66,13 @@ pub fn diff_plans(old: &Plan, new: &Plan) -> PlanDiff {
             j(&new.body.source)
         ));
     }
+    if old.body.concurrency != new.body.concurrency {
+        d.structural.push(format!(
+            "concurrency: {} -> {}",
+            crate::show::concurrency_text(&old.body.concurrency),
+            crate::show::concurrency_text(&new.body.concurrency)
+        ));
+    }
     for e in &old.body.exports {
         if new.body.export(&e.name).is_none() {
             d.structural.push(format!("export {}: removed", e.name));

@@ -203,6 +203,11 @@ pub fn render_plan(plan: &Plan) -> String {
         .collect();
     let _ = writeln!(out, "source identity: {}", identity.join(", "));
     let _ = writeln!(out, "summary: {}", summary_line(plan));
+    let _ = writeln!(
+        out,
+        "concurrency: {}",
+        concurrency_text(&plan.body.concurrency)
+    );
     for w in &plan.body.waves {
         let _ = writeln!(out, "wave {}", w.wave);
         for name in &w.exports {
@@ -214,6 +219,17 @@ pub fn render_plan(plan: &Plan) -> String {
     out
 }
 
+/// How much of the source the apply may use at once, in words.
+pub fn concurrency_text(c: &rivet_schema::plan::PlannedConcurrency) -> String {
+    let n = c.max_source_connections;
+    let conns = if n == 1 { "connection" } else { "connections" };
+    if c.concurrent_exports {
+        format!("at most {n} source {conns}; the exports of a wave run together")
+    } else {
+        format!("at most {n} source {conns}; exports run one after another")
+    }
+}
+
 /// The facts of `render_plan` as JSON (`plan show --json`).
 pub fn show_json(plan: &Plan) -> serde_json::Value {
     json!({
@@ -221,6 +237,7 @@ pub fn show_json(plan: &Plan) -> serde_json::Value {
         "plan_format_version": plan.format_version,
         "digest": plan.seal.digest,
         "source_identity": plan.body.source_identity.facts,
+        "concurrency": plan.body.concurrency,
         "waves": plan.body.waves,
         "exports": plan.body.exports.iter().map(|e| json!({
             "name": e.name,

@@ -49,6 +49,47 @@ fn defaults(profile: Profile) -> ProfileDefaults {
     }
 }
 
+/// The plan's concurrency: `tuning.max_source_connections` (top level) when set, else
+/// the profile's default (safe 1, balanced 2, fast 4) raised to the largest export
+/// `parallelism`, so that an export never reads with fewer connections than it asked
+/// for unless the user capped them; and `parallel_export_processes` (default on).
+pub fn resolve_concurrency(
+    config: &rivet_schema::Config,
+    exports: &[rivet_schema::plan::PlannedExport],
+) -> rivet_schema::plan::PlannedConcurrency {
+    let global = config.tuning.as_ref();
+    let profile = global.and_then(|t| t.profile).unwrap_or_default();
+    let default = match profile {
+        Profile::Safe => 1,
+        Profile::Balanced => 2,
+        Profile::Fast => 4,
+    };
+    let widest = exports
+        .iter()
+        .map(|e| e.tuning.parallelism)
+        .max()
+        .unwrap_or(1);
+    let max_source_connections = match global.and_then(|t| t.max_source_connections) {
+        Some(cap) => {
+            for e in exports.iter().filter(|e| e.tuning.parallelism > cap) {
+                tracing::warn!(
+                    export = %e.name,
+                    "export `{}` has parallelism {} but tuning.max_source_connections is {cap}: \
+                     at most {cap} of its chunks are read at once",
+                    e.name,
+                    e.tuning.parallelism
+                );
+            }
+            cap
+        }
+        None => default.max(widest),
+    };
+    rivet_schema::plan::PlannedConcurrency {
+        max_source_connections,
+        concurrent_exports: config.parallel_export_processes.unwrap_or(true),
+    }
+}
+
 /// Merges the top-level and per-export tuning (export wins key by key) over the
 /// profile's defaults. Returns the plan's tuning and the chunk target in bytes.
 pub fn resolve_tuning(global: Option<&Tuning>, export: Option<&Tuning>) -> (PlannedTuning, u64) {

@@ -14,6 +14,11 @@ pub struct Config {
     /// Tuning applied to every export unless the export sets its own `tuning`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tuning: Option<Tuning>,
+    /// Whether the exports of one wave run at the same time (default `true`), sharing
+    /// `tuning.max_source_connections`; `false` runs them one after another. (The
+    /// reference tool ran them as separate processes; Rivet runs them in one process.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel_export_processes: Option<bool>,
     /// The tables or queries to export, each to its own destination.
     #[schemars(length(min = 1))]
     pub exports: Vec<ExportConfig>,
@@ -179,7 +184,7 @@ pub struct TlsConfig {
 }
 
 /// TLS modes, with libpq's meanings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum TlsMode {
     /// Never use TLS.
@@ -592,6 +597,11 @@ pub struct Tuning {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub chunk_target_mb: Option<u32>,
+    /// Source connections an apply may hold at once, over all exports running together
+    /// (top-level `tuning` only). Default by profile: safe 1, balanced 2, fast 4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 256))]
+    pub max_source_connections: Option<u32>,
 }
 
 /// Policy for batches that outgrow `max_batch_memory_mb`.

@@ -610,6 +610,15 @@ fn export_problems(
     at: &dyn Fn(&str) -> String,
     push: &mut dyn FnMut(String, &str),
 ) {
+    if e.tuning
+        .as_ref()
+        .is_some_and(|t| t.max_source_connections.is_some())
+    {
+        push(
+            at("tuning.max_source_connections"),
+            "`max_source_connections` bounds a whole apply; set it in the top-level `tuning`",
+        );
+    }
     let query = e.query.as_ref().or(e.query_file.as_ref());
     if e.query.is_some() && e.query_file.is_some() {
         push(

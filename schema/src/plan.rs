@@ -13,7 +13,7 @@ use crate::types::LogicalType;
 
 /// The plan format this build writes and reads. Bump it when an older executor must
 /// refuse plans made by a newer planner.
-pub const PLAN_FORMAT_VERSION: u32 = 3;
+pub const PLAN_FORMAT_VERSION: u32 = 4;
 
 /// A plan file as written to disk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -51,6 +51,20 @@ pub struct PlanBody {
     pub exports: Vec<PlannedExport>,
     /// Waves in execution order; each lists the exports that run in it.
     pub waves: Vec<PlannedWave>,
+    /// How much of the source an apply may use at once.
+    pub concurrency: PlannedConcurrency,
+}
+
+/// The source connections an apply may hold at once, and whether the exports of a
+/// wave share them by running together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedConcurrency {
+    /// Connections open at once over all running exports (chunk readers; the catalog
+    /// connection of the staleness check is one more, before any chunk runs).
+    pub max_source_connections: u32,
+    /// Exports of one wave run at the same time.
+    pub concurrent_exports: bool,
 }
 
 /// Which server and database a plan was made against: facts a least-privileged reader

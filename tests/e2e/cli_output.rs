@@ -59,11 +59,13 @@ fn operator_commands_render_stable_reviewable_output() {
     );
     let p = Project::new(&url);
     let schema = s.schema.clone();
+    // One export after another, so that the journal's order is stable.
     let cfg = |chunk: u32| {
-        pg_config(&format!(
+        "parallel_export_processes: false\n".to_owned()
+            + &pg_config(&format!(
             "  - name: orders\n    table: {schema}.orders\n    mode: chunked\n    chunk_size: {chunk}\n    destination: {{ type: local, path: out/orders }}\n\
              \x20 - name: notes\n    table: {schema}.orders\n    format: csv\n    destination: {{ type: local, path: out/notes }}\n",
-        ))
+            ))
     };
     p.config(&cfg(10));
     p.plan_to("p1.json", &[]);

@@ -10,6 +10,7 @@ mod architecture;
 mod chunking;
 mod cli_output;
 mod cloud;
+mod concurrency;
 mod config_errors;
 mod crash;
 mod drift;

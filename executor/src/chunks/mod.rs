@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use std::thread::Scope;
 
 use rivet_schema::plan::{PlannedChunk, PlannedExport};
-use rivet_sources::{open_chunk_source, ChunkSource, ConnectionSettings};
+use rivet_sources::{ChunkSource, ConnectionSettings};
 
 use crate::dest::Destination;
 use crate::error::ExecError;
@@ -31,6 +31,8 @@ use self::read::{read_chunk, ReadChunk};
 
 /// What every chunk of a run shares.
 pub struct ChunkContext<'a> {
+    /// Source connections shared by every export of the run.
+    pub pool: &'a crate::pool::SourcePool<'a>,
     /// The destinations' locks: a chunk is committed only while they are still held.
     pub locks: &'a crate::lock::DestinationLocks,
     pub settings: &'a ConnectionSettings,
@@ -152,13 +154,13 @@ where
             let read = policy
                 .run(
                     |attempt| {
-                        if attempt > 0 {
+                        if attempt > 0 && client.take().is_some() {
                             // A new connection for a retry: the old one may be broken.
-                            client = None;
+                            ctx.pool.forget();
                         }
                         let conn = match &mut client {
                             Some(conn) => conn,
-                            None => client.insert(open_chunk_source(ctx.settings)?),
+                            None => client.insert(ctx.pool.take()?),
                         };
                         read_chunk(s, ctx, conn.as_mut(), e, c)
                     },
@@ -196,6 +198,12 @@ where
         }
         (r, None) => r,
     };
+    // A connection that saw no failure serves the next export; any other is dropped.
+    match (client, &result) {
+        (Some(conn), Ok(())) => ctx.pool.give_back(conn),
+        (Some(_), Err(_)) => ctx.pool.forget(),
+        (None, _) => {}
+    }
     if result.is_err() {
         failed.store(true, Ordering::SeqCst);
     }

@@ -261,6 +261,7 @@ pub fn compile(
     for e in &exports {
         waves.entry(e.wave).or_default().push(e.name.clone());
     }
+    let concurrency = crate::tuning::resolve_concurrency(config, &exports);
     let body = PlanBody {
         source: config.source.clone(),
         source_identity: catalog.identity()?,
@@ -269,6 +270,7 @@ pub fn compile(
             .into_iter()
             .map(|(wave, exports)| PlannedWave { wave, exports })
             .collect(),
+        concurrency,
     };
     PlanGraph::build(&body).map_err(PlanError::Internal)?;
     Ok(rivet_schema::seal::seal(body))

@@ -76,9 +76,32 @@ fn driver_config(settings: &ConnectionSettings) -> Result<tokio_postgres::Config
     Ok(config)
 }
 
-/// The TLS connector for the settings' mode: no verification for `prefer`/`require`
-/// (libpq's meaning), the chain for `verify-ca`, chain and host name for `verify-full`.
+/// The TLS connector for these settings, built once per process and shared: building
+/// one loads and parses the system's CA bundle, which cost more than the connection
+/// itself when an apply opened hundreds of connections (one per small export).
 fn tls_connector(
+    settings: &ConnectionSettings,
+) -> Result<postgres_native_tls::MakeTlsConnector, SourceError> {
+    type Cache =
+        std::collections::HashMap<(TlsMode, Option<String>), postgres_native_tls::MakeTlsConnector>;
+    static CONNECTORS: std::sync::OnceLock<std::sync::Mutex<Cache>> = std::sync::OnceLock::new();
+    let key = (settings.tls_mode, settings.ca_file.clone());
+    let cache = CONNECTORS.get_or_init(Default::default);
+    if let Some(c) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(c.clone());
+    }
+    let built = build_tls_connector(settings)?;
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, built.clone());
+    Ok(built)
+}
+
+/// Builds the TLS connector for the settings' mode: no verification for
+/// `prefer`/`require` (libpq's meaning), the chain for `verify-ca`, chain and host name
+/// for `verify-full`.
+fn build_tls_connector(
     settings: &ConnectionSettings,
 ) -> Result<postgres_native_tls::MakeTlsConnector, SourceError> {
     let err = |detail: String| SourceError::Settings {

@@ -1,14 +1,19 @@
 //! A fault-injecting TCP proxy on loopback: forwards to a real server and cuts the first
 //! connection that carries more than a given number of bytes from the server, once.
+//! It also counts the connections it accepted and the most that were open at once.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 pub struct CuttingProxy {
     pub port: u16,
     pub cut: Arc<AtomicBool>,
+    /// Connections accepted so far.
+    pub accepted: Arc<AtomicUsize>,
+    /// The most connections open at the same time so far.
+    pub max_open: Arc<AtomicUsize>,
 }
 
 impl CuttingProxy {
@@ -30,12 +35,20 @@ impl CuttingProxy {
         let port = listener.local_addr().unwrap().port();
         let cut = Arc::new(AtomicBool::new(false));
         let cut_flag = Arc::clone(&cut);
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let max_open = Arc::new(AtomicUsize::new(0));
+        let open = Arc::new(AtomicUsize::new(0));
+        let (accepted_c, max_open_c) = (Arc::clone(&accepted), Arc::clone(&max_open));
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
                 let Ok(server) = TcpStream::connect(target) else {
                     continue;
                 };
+                accepted_c.fetch_add(1, Ordering::SeqCst);
+                let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+                max_open_c.fetch_max(now, Ordering::SeqCst);
+                let open = Arc::clone(&open);
                 let (mut c_read, mut s_write) =
                     (client.try_clone().unwrap(), server.try_clone().unwrap());
                 std::thread::spawn(move || {
@@ -63,10 +76,16 @@ impl CuttingProxy {
                         }
                     }
                     let _ = c_write.shutdown(Shutdown::Write);
+                    open.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
-        CuttingProxy { port, cut }
+        CuttingProxy {
+            port,
+            cut,
+            accepted,
+            max_open,
+        }
     }
 }
 
