@@ -112,14 +112,7 @@ fn apply_tls(config: &mut Config, mode: TlsMode, ca_file: Option<&str>) {
 /// Opens a runtime and a logged-in client, following Azure SQL's gateway redirection.
 pub(crate) fn connect(settings: &ConnectionSettings) -> Result<(Runtime, MsClient), SourceError> {
     let mut config = config(settings)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| SourceError::Connect {
-            target: settings.target.clone(),
-            detail: format!("cannot start the I/O runtime: {e}"),
-            transient: false,
-        })?;
+    let rt = settings.io_runtime()?;
     let connect_err = |detail: String, transient: bool| SourceError::Connect {
         target: settings.target.clone(),
         detail: settings.redact(&detail),
