@@ -23,6 +23,7 @@ use crate::lock_state;
 use crate::pool::SourcePool;
 use crate::progress::{Progress, ProgressEvent};
 use crate::state::StateStore;
+use rivet_schema::config::Consistency;
 
 /// How to apply.
 pub struct ApplyOptions<'a> {
@@ -174,6 +175,7 @@ fn run(
         &recorded_run,
     )?;
     let measures = Mutex::new(HashMap::new());
+    let snapshots = Mutex::new(HashMap::new());
     let pool = SourcePool::new(
         &settings,
         body.concurrency.max_source_connections.max(1) as usize,
@@ -192,6 +194,7 @@ fn run(
         run_id,
         state,
         progress: opts.progress,
+        snapshots: &snapshots,
     };
     let finalize_ctx = FinalizeContext {
         locks: &locks,
@@ -221,10 +224,13 @@ fn run(
             ));
         }
         prepare_destination(e, &dests[&e.name])?;
+        // Gated exports measure every chunk again, and a one-snapshot export reads every
+        // chunk at the same point in time, so both re-read chunks an earlier run wrote.
+        let whole = e.quality.is_some() || e.consistency == Consistency::Snapshot;
         let todo: Vec<_> = e
             .chunks
             .iter()
-            .filter(|c| e.quality.is_some() || !committed.contains(&c.id))
+            .filter(|c| whole || !committed.contains(&c.id))
             .map(|c| (e, c))
             .collect();
         let ran = todo.len();
@@ -233,7 +239,35 @@ fn run(
             chunks_to_run: ran,
             estimated_rows: e.row_estimate,
         });
-        run_chunks(&chunk_ctx, e.tuning.parallelism, todo)?;
+        // `consistency: snapshot`: one more connection holds the export's snapshot until
+        // its last chunk is read (it holds back VACUUM meanwhile).
+        let held = match e.consistency {
+            Consistency::Snapshot => {
+                let holder = rivet_sources::open_snapshot_holder(&settings)?;
+                lock_state(state).journal(
+                    run_id,
+                    "snapshot_exported",
+                    Some(&e.name),
+                    None,
+                    Some(&serde_json::json!({ "snapshot": holder.snapshot_id() }).to_string()),
+                )?;
+                snapshots
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(e.name.clone(), holder.snapshot_id().to_owned());
+                Some(holder)
+            }
+            Consistency::PerChunk => None,
+        };
+        let read = run_chunks(&chunk_ctx, e.tuning.parallelism, todo);
+        if held.is_some() {
+            snapshots
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&e.name);
+        }
+        drop(held);
+        read?;
         Ok((ran, finalize(e, &dests[&e.name], &finalize_ctx)?))
     };
     // Waves are barriers. Within a wave, exports start in plan order, up to

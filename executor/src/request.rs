@@ -89,12 +89,24 @@ pub fn chunk_read(e: &PlannedExport, c: &PlannedChunk) -> Result<ChunkRead, Exec
                 )))
             }
         },
+        pages: match (&c.pages, &e.page_chunking) {
+            (Some(p), Some(_)) => Some((p.lower, p.upper)),
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(ExecError::Internal(format!(
+                    "export {}: chunk {} has a page range but the export is not chunked by pages",
+                    e.name, c.id
+                )))
+            }
+        },
+        // Set by the chunk worker while the export's snapshot is held.
+        snapshot: None,
         window: window_filter(e)?,
         batch_rows: e.tuning.batch_rows.max(1) as usize,
         batch_bytes: e.tuning.batch_memory_bytes.max(1) as usize,
         statement_timeout_ms: e.tuning.statement_timeout_ms,
         lock_timeout_ms: e.tuning.lock_timeout_ms,
-        use_cursor: c.range.is_none(),
+        use_cursor: c.range.is_none() && c.pages.is_none(),
         on_batch_memory_exceeded: match e.tuning.on_batch_memory_exceeded {
             BatchMemoryPolicy::AutoShrink => rivet_sources::BatchMemoryPolicy::AutoShrink,
             BatchMemoryPolicy::Warn => rivet_sources::BatchMemoryPolicy::Warn,

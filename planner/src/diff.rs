@@ -149,6 +149,12 @@ fn diff_export(d: &mut PlanDiff, o: &PlannedExport, n: &PlannedExport) {
         j(&n.chunk_key.as_ref().map(|k| &k.column)),
     );
     s(
+        "chunking by pages",
+        o.page_chunking.is_some().to_string(),
+        n.page_chunking.is_some().to_string(),
+    );
+    s("consistency", j(&o.consistency), j(&n.consistency));
+    s(
         "primary key",
         o.primary_key.join(","),
         n.primary_key.join(","),
@@ -235,6 +241,12 @@ fn diff_export(d: &mut PlanDiff, o: &PlannedExport, n: &PlannedExport) {
         })
     };
     v("key range", j(&bounds(o)), j(&bounds(n)));
+    let pages = |e: &PlannedExport| {
+        e.page_chunking
+            .as_ref()
+            .map(|p| format!("{} pages, {} per chunk", p.pages, p.pages_per_chunk))
+    };
+    v("heap pages", j(&pages(o)), j(&pages(n)));
     let window = |e: &PlannedExport| e.window.as_ref().map(crate::show::window_text);
     v("window", j(&window(o)), j(&window(n)));
     if o.chunks.len() == n.chunks.len() && o.chunks != n.chunks && bounds(o) == bounds(n) {

@@ -105,6 +105,17 @@ fn render_export(out: &mut String, e: &PlannedExport) {
                 e.row_estimate
             );
         }
+        (PlannedMode::Chunked, None) if e.page_chunking.is_some() => {
+            let pc = e.page_chunking.as_ref().expect("checked by the guard");
+            let _ = writeln!(
+                out,
+                "    mode chunked by heap pages (no integer key; {} page(s) at plan time), {} page(s) per chunk, {} chunk(s), ~{} row(s)",
+                pc.pages,
+                pc.pages_per_chunk,
+                e.chunks.len(),
+                e.row_estimate
+            );
+        }
         _ => match &e.window {
             Some(w) => {
                 let _ = writeln!(out, "    mode {}", window_text(w));
@@ -117,6 +128,12 @@ fn render_export(out: &mut String, e: &PlannedExport) {
                 );
             }
         },
+    }
+    if e.consistency == rivet_schema::config::Consistency::Snapshot {
+        let _ = writeln!(
+            out,
+            "    consistency snapshot: every chunk reads one snapshot, held by one more connection until the last chunk is read (VACUUM cannot remove rows deleted meanwhile)"
+        );
     }
     if let Some(original) = &e.repair_of {
         let _ = writeln!(
@@ -162,8 +179,12 @@ fn render_export(out: &mut String, e: &PlannedExport) {
     }
     let _ = writeln!(out, "    chunks ({}):", e.chunks.len());
     for c in &e.chunks {
-        let range = match (&c.range, &e.chunk_key) {
-            (Some(r), Some(k)) => range_text(&k.column, r),
+        let range = match (&c.range, &e.chunk_key, &c.pages) {
+            (Some(r), Some(k), _) => range_text(&k.column, r),
+            (_, _, Some(p)) => match p.upper {
+                Some(upper) => format!("pages [{}, {upper})", p.lower),
+                None => format!("pages [{}, end)", p.lower),
+            },
             _ => "whole relation".into(),
         };
         let _ = writeln!(
@@ -249,6 +270,8 @@ pub fn show_json(plan: &Plan) -> serde_json::Value {
             "destination": e.destination,
             "row_estimate": e.row_estimate,
             "chunk_key": e.chunk_key,
+            "page_chunking": e.page_chunking,
+            "consistency": e.consistency,
             "window": e.window,
             "repair_of": e.repair_of,
             "keep_files": e.keep_files,

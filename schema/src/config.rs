@@ -221,6 +221,17 @@ pub enum ExportMode {
     Cdc,
 }
 
+/// Which point in time an export's chunks read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Consistency {
+    /// Each chunk reads its own snapshot, taken when its short transaction starts.
+    #[default]
+    PerChunk,
+    /// Every chunk reads the snapshot the export took when it started.
+    Snapshot,
+}
+
 /// Output file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -265,14 +276,22 @@ pub struct ExportConfig {
     #[serde(default)]
     pub mode: ExportMode,
     /// Integer column to split `chunked` exports on; defaults to a single-column integer
-    /// primary key.
+    /// primary key. A PostgreSQL (14+) table with neither is split into ranges of its
+    /// heap pages instead (docs/semantics.md says what that guarantees).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chunk_column: Option<String>,
-    /// Width of each chunk's key range (in key values, not rows). Defaults to a size
-    /// computed from the table's average row width so that a chunk is about 64 MB.
+    /// Width of each chunk's key range (in key values, not rows), or pages per chunk when
+    /// a table is split by heap pages. Defaults to a size computed from the table's
+    /// average row width (or the page size) so that a chunk is about the chunk target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub chunk_size: Option<u64>,
+    /// Which point in time the chunks of the export read: `per_chunk` (default; each
+    /// chunk is its own short snapshot) or `snapshot` (every chunk reads one snapshot
+    /// exported when the export starts, held open by one more connection for the export's
+    /// duration; PostgreSQL only). See docs/execution.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistency: Option<Consistency>,
     /// Export only these columns, in this order (default: all columns).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub columns: Option<Vec<String>>,

@@ -310,6 +310,32 @@ pub struct KeyRange {
     pub include_null: bool,
 }
 
+/// How a keyless table is cut into page ranges: its size in pages when planned and the
+/// pages each chunk covers. The last chunk has no upper page, so rows in pages added
+/// after planning are still read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PageChunking {
+    /// Pages in the table's main fork at plan time.
+    pub pages: u64,
+    /// Pages per chunk.
+    pub pages_per_chunk: u64,
+}
+
+/// Half-open page range `[lower, upper)` of a table's heap; no upper bound reads to
+/// the end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PageRange {
+    pub lower: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upper: Option<u64>,
+}
+
+fn is_per_chunk(c: &crate::config::Consistency) -> bool {
+    *c == crate::config::Consistency::PerChunk
+}
+
 /// One unit of work: read, encode, write, record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -320,6 +346,9 @@ pub struct PlannedChunk {
     /// Key range (chunked mode only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range: Option<KeyRange>,
+    /// Page range (chunked by pages only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages: Option<PageRange>,
     /// Estimated rows in the chunk.
     pub row_estimate: u64,
     /// Output file name inside the destination.
@@ -342,6 +371,12 @@ pub struct PlannedExport {
     pub all_columns: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chunk_key: Option<ChunkKey>,
+    /// Chunked by physical page ranges (a table without an integer key, PostgreSQL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_chunking: Option<PageChunking>,
+    /// Whether every chunk reads one snapshot (`snapshot`) or its own (`per_chunk`).
+    #[serde(default, skip_serializing_if = "is_per_chunk")]
+    pub consistency: crate::config::Consistency,
     pub row_estimate: u64,
     pub format: Format,
     pub compression: Compression,

@@ -19,12 +19,14 @@ pub mod source;
 
 pub use conn_string::inline_url_problems;
 pub use connection::ConnectionSettings;
-pub use engines::{open_catalog, open_chunk_source};
+pub use engines::{open_catalog, open_chunk_source, open_snapshot_holder};
 pub use error::SourceError;
 pub use rivet_schema::config::InfinityPolicy;
 pub use rivet_schema::plan::ColumnMapping;
 use rivet_schema::plan::CursorType;
-pub use source::{Catalog, ChunkSource, KeyBounds, ReadFailure, SinkClosed, TableRequest};
+pub use source::{
+    Catalog, ChunkSource, KeyBounds, ReadFailure, SinkClosed, SnapshotHolder, TableRequest,
+};
 
 /// What a catalog type resolves to: the wire form the reader decodes, the output type
 /// (or why the column cannot be exported), how the value is represented, and the
@@ -137,6 +139,11 @@ pub struct ChunkRead {
     pub columns: Vec<ReadColumn>,
     /// Integer key range (chunked mode); None reads everything.
     pub range: Option<RangeFilter>,
+    /// Heap page range `[lower, upper)` (chunked by pages; PostgreSQL only).
+    pub pages: Option<(u64, Option<u64>)>,
+    /// A snapshot exported by a [`SnapshotHolder`] that the read transaction adopts
+    /// before its first statement (PostgreSQL only).
+    pub snapshot: Option<String>,
     /// Cursor or time window (`incremental`, `time_window` modes).
     pub window: Option<WindowFilter>,
     /// Rows per emitted batch at most.
@@ -342,6 +349,25 @@ impl RangeFilter {
 }
 
 impl ChunkRead {
+    /// Refuses what only the PostgreSQL reader does (page ranges, an exported snapshot):
+    /// a plan that asks another engine for them was not made by this planner.
+    pub fn refuse_postgres_only(&self, label: &str) -> Result<(), SourceError> {
+        let what = if self.pages.is_some() {
+            "a page-range chunk"
+        } else if self.snapshot.is_some() {
+            "an exported snapshot"
+        } else {
+            return Ok(());
+        };
+        Err(SourceError::Query {
+            context: label.to_owned(),
+            detail: format!(
+                "the plan asks for {what}, which only PostgreSQL sources read; plan again with this version of rivet"
+            ),
+            transient: false,
+        })
+    }
+
     /// `SELECT cols FROM rel [WHERE key range AND window]`, the only SQL shape a chunk
     /// read sends. `quote` quotes identifiers for the engine; `bound` renders each bound
     /// as a literal or as a placeholder (recording the parameter).
@@ -375,6 +401,15 @@ impl ChunkRead {
         let mut conds = Vec::new();
         if let Some(r) = &self.range {
             conds.push(r.predicate(&quote, &mut bound));
+        }
+        if let Some((lower, upper)) = self.pages {
+            // PostgreSQL TID range scan (14+): integers from the plan, nothing else.
+            conds.push(match upper {
+                Some(upper) => {
+                    format!("ctid >= '({lower},0)'::tid AND ctid < '({upper},0)'::tid")
+                }
+                None => format!("ctid >= '({lower},0)'::tid"),
+            });
         }
         if let Some(w) = &self.window {
             conds.push(w.predicate(&quote, &mut bound));

@@ -59,6 +59,18 @@ pub trait Catalog {
     fn default_chunk_target_bytes(&self, profile_target: u64) -> u64 {
         profile_target
     }
+    /// The table's heap size in pages and the page size in bytes, when the engine can
+    /// read a table by page ranges (PostgreSQL 14+ TID range scans on a plain table or
+    /// materialized view). `Ok(Err(reason))` means it cannot, so the planner can say why a keyless table is
+    /// not chunked.
+    fn heap_pages(
+        &mut self,
+        _table: &RelationRef,
+    ) -> Result<Result<(u64, u64), String>, SourceError> {
+        Ok(Err(
+            "only PostgreSQL 14 and later read a table by page ranges".into(),
+        ))
+    }
     /// Checks that the connection may read the relation, reading no rows
     /// (`SELECT 1 FROM rel LIMIT 0`); used by `rivet doctor`.
     fn can_read(&mut self, relation: &RelationRef) -> Result<(), SourceError>;
@@ -93,6 +105,14 @@ pub(crate) fn cursor_expr(
         Some(fb) => format!("COALESCE({}, {})", quote(column), quote(fb)),
         None => quote(column),
     }
+}
+
+/// A transaction held open on its own connection so that other connections can read
+/// the same snapshot (`consistency: snapshot`): every chunk read of the export adopts
+/// [`SnapshotHolder::snapshot_id`]. Dropping the holder ends the transaction.
+pub trait SnapshotHolder: Send {
+    /// The exported snapshot's id, for [`crate::ChunkRead::snapshot`].
+    fn snapshot_id(&self) -> &str;
 }
 
 /// Reads chunks as Arrow batches on one connection.

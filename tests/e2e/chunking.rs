@@ -1,5 +1,5 @@
 //! Chunked exports against the live PostgreSQL: key ranges cover every row exactly once,
-//! a table without an integer key is refused, re-applying with fewer chunks leaves only the
+//! (tables without one are chunked by pages: keyless.rs), re-applying with fewer chunks leaves only the
 //! manifest's files, and the batch-memory policies.
 
 use predicates::prelude::*;
@@ -20,28 +20,6 @@ fn large_gappy_table_exports_every_row_exactly_once_in_chunks() {
         serde_json::from_slice(&std::fs::read(p.path("out/big/manifest.json")).unwrap()).unwrap();
     assert!(manifest["files"].as_array().unwrap().len() > 3);
     assert!(p.path("out/big/_SUCCESS").exists());
-}
-
-#[test]
-fn chunked_mode_without_an_integer_key_is_refused_with_the_key_path() {
-    let url = require_pg!();
-    let p = Project::new(&url);
-    for (table, needle) in [
-        ("rivet_fixture.no_pk", "has no primary key"),
-        ("rivet_fixture.composite_pk", "has 2 columns"),
-    ] {
-        p.config(&pg_config(&format!("  - name: ok\n    table: rivet_fixture.all_types\n    destination: {{ type: local, path: a }}\n  - name: bad\n    table: {table}\n    mode: chunked\n    destination: {{ type: local, path: b }}\n"),
-            ),
-        );
-        p.rivet()
-            .args(["plan", "-c", "rivet.yaml", "-o", "plan.json"])
-            .assert()
-            .code(2)
-            .stderr(
-                predicate::str::contains("exports[1].chunk_column")
-                    .and(predicate::str::contains(needle)),
-            );
-    }
 }
 
 #[test]

@@ -46,9 +46,30 @@ pub struct ChunkContext<'a> {
     pub run_id: &'a str,
     pub state: &'a Mutex<StateStore>,
     pub progress: Progress<'a>,
+    /// The snapshot id each running `consistency: snapshot` export reads, by export name.
+    pub snapshots: &'a Mutex<HashMap<String, String>>,
 }
 
 impl ChunkContext<'_> {
+    /// The snapshot the export's chunks adopt, when it runs with `consistency: snapshot`.
+    fn snapshot_of(&self, e: &PlannedExport) -> Result<Option<String>, ExecError> {
+        if e.consistency != rivet_schema::config::Consistency::Snapshot {
+            return Ok(None);
+        }
+        match self
+            .snapshots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&e.name)
+        {
+            Some(id) => Ok(Some(id.clone())),
+            None => Err(ExecError::Internal(format!(
+                "export {} reads with consistency: snapshot but no snapshot is held for it",
+                e.name
+            ))),
+        }
+    }
+
     fn dest(&self, e: &PlannedExport) -> Result<&Destination, ExecError> {
         self.dests
             .get(&e.name)

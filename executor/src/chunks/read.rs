@@ -186,7 +186,8 @@ pub(super) fn read_chunk<'scope, 'a>(
     let label = format!("export {}, chunk {}", e.name, c.id);
     let mut meta_failed = None;
     let mut measure = ChunkMeasure::default();
-    let request = chunk_read(e, c)?;
+    let mut request = chunk_read(e, c)?;
+    request.snapshot = ctx.snapshot_of(e)?;
     let read_started = Instant::now();
     let read = client.read_chunk(&request, &label, &mut |batch| {
         let batch = with_meta(batch, &schema, &e.meta_columns, &meta).map_err(|err| {

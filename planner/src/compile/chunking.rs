@@ -1,10 +1,11 @@
 //! Chunked exports: the integer key to split on (the config's `chunk_column` or a
 //! single-column integer primary key), a chunk size from statistics when none is given,
-//! and the half-open key ranges that cover the whole key space exactly once.
+//! and the half-open key ranges that cover the whole key space exactly once; or, for a
+//! table without an integer key, half-open ranges of its heap pages.
 
 use rivet_schema::config::{Compression, ExportConfig, Format};
 use rivet_schema::layout::{chunk_file_name, chunk_id};
-use rivet_schema::plan::{KeyRange, PlannedChunk};
+use rivet_schema::plan::{KeyRange, PageChunking, PageRange, PlannedChunk};
 use rivet_schema::LogicalType;
 use rivet_sources::SourceColumn;
 
@@ -72,6 +73,70 @@ pub(super) fn chunk_key_column(
     }
 }
 
+/// What a chunked export is split on.
+pub(super) enum ChunkBy {
+    /// An integer column, and whether it is nullable.
+    Key(String, bool),
+    /// The table's heap pages (PostgreSQL TID ranges), with the page size in bytes.
+    Pages { pages: u64, page_bytes: u64 },
+}
+
+/// The error for a chunked export with neither an integer key nor page ranges: the
+/// missing-key message, with why pages cannot be used either.
+pub(super) fn no_key_and_no_pages(no_key: PlanError, why_not_pages: &str) -> PlanError {
+    match no_key {
+        PlanError::Config { path, message } => PlanError::Config {
+            path,
+            message: format!(
+                "{message} (a table without one is chunked by heap pages on PostgreSQL 14 and later, but here {why_not_pages})"
+            ),
+        },
+        other => other,
+    }
+}
+
+/// Half-open page ranges of `pages_per_chunk` pages covering the table's heap; the last
+/// has no upper bound, so pages added after planning are read too.
+pub(super) fn split_pages(
+    i: usize,
+    export: &str,
+    planned: &PageChunking,
+    rows: u64,
+    format: Format,
+    compression: Compression,
+) -> Result<Vec<PlannedChunk>, PlanError> {
+    let per_chunk = planned.pages_per_chunk.max(1);
+    let n = u128::from(planned.pages.div_ceil(per_chunk).max(1));
+    if n > MAX_CHUNKS {
+        return Err(cfg_err(
+            format!("exports[{i}].chunk_size"),
+            format!(
+                "chunk_size {per_chunk} (pages per chunk) over {} pages would make {n} chunks \
+                 (at most {MAX_CHUNKS}); raise chunk_size or omit it to size chunks from the target",
+                planned.pages
+            ),
+        ));
+    }
+    let n = n as u32;
+    let per_chunk_rows = rows.div_ceil(u64::from(n));
+    Ok((0..n)
+        .map(|k| {
+            let seq = k + 1;
+            PlannedChunk {
+                id: chunk_id(export, seq),
+                seq,
+                range: None,
+                pages: Some(PageRange {
+                    lower: u64::from(k) * per_chunk,
+                    upper: (seq < n).then(|| u64::from(seq) * per_chunk),
+                }),
+                row_estimate: per_chunk_rows,
+                file: chunk_file_name(seq, format, compression),
+            }
+        })
+        .collect())
+}
+
 /// Key-range width so a chunk holds about `target_bytes` of source data.
 pub(super) fn default_chunk_size(
     min: Option<i64>,
@@ -113,6 +178,7 @@ pub(super) fn split_chunks(
                 upper: None,
                 include_null: nullable,
             }),
+            pages: None,
             row_estimate,
             file: chunk_file_name(1, format, compression),
         }]
@@ -149,6 +215,7 @@ pub(super) fn split_chunks(
                     upper: (seq < n).then_some(hi as i64),
                     include_null: nullable && k == 0,
                 }),
+                pages: None,
                 row_estimate: per_chunk,
                 file: chunk_file_name(seq, format, compression),
             }

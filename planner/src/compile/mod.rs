@@ -16,15 +16,17 @@ use rivet_schema::config::{Compression, Config, ExportMode, Format, SourceKind};
 use rivet_schema::dag::PlanGraph;
 use rivet_schema::layout::{chunk_file_name, chunk_id};
 use rivet_schema::plan::{
-    ChunkKey, CommittedCursor, Plan, PlanBody, PlannedChunk, PlannedExport, PlannedMode,
-    PlannedWave, Relation,
+    ChunkKey, CommittedCursor, PageChunking, Plan, PlanBody, PlannedChunk, PlannedExport,
+    PlannedMode, PlannedWave, Relation,
 };
 use rivet_sources::{open_catalog, Catalog, ConnectionSettings, RelationRef, SourceColumn};
 
 use crate::error::PlanError;
 use crate::tuning::resolve_tuning;
 
-use self::chunking::{chunk_key_column, default_chunk_size, split_chunks};
+use self::chunking::{
+    chunk_key_column, default_chunk_size, no_key_and_no_pages, split_chunks, split_pages, ChunkBy,
+};
 use self::columns::{check_quality_columns, column_errors, meta_columns, select_columns};
 use self::describe::describe_all;
 pub use self::destinations::planned_destination;
@@ -115,11 +117,33 @@ pub fn compile(
             }
         };
         let key = match e.mode {
-            ExportMode::Chunked => {
-                let key = chunk_key_column(i, e, &d)?;
-                bound_requests.push((relation_ref(&d.relation), key.0.clone()));
-                Some(key)
-            }
+            ExportMode::Chunked => match chunk_key_column(i, e, &d) {
+                Ok(key) => {
+                    bound_requests.push((relation_ref(&d.relation), key.0.clone()));
+                    Some(ChunkBy::Key(key.0, key.1))
+                }
+                // No integer key and none named: a table's heap pages, where the engine
+                // can read page ranges.
+                Err(no_key) if e.chunk_column.is_none() => {
+                    let rel = relation_ref(&d.relation);
+                    let pages =
+                        catalog
+                            .heap_pages(&rel)
+                            .map_err(|source| PlanError::SourceFor {
+                                what: format!(
+                                    "reading the size in pages of {} (export `{}`)",
+                                    d.relation.display_name(),
+                                    e.name
+                                ),
+                                source,
+                            })?;
+                    match pages {
+                        Ok((pages, page_bytes)) => Some(ChunkBy::Pages { pages, page_bytes }),
+                        Err(why) => return Err(no_key_and_no_pages(no_key, &why)),
+                    }
+                }
+                Err(no_key) => return Err(no_key),
+            },
             _ => None,
         };
         pending.push((i, e, d, columns, key));
@@ -144,7 +168,7 @@ pub fn compile(
                 "reading the chunk key bounds (MIN/MAX) of {}",
                 pending
                     .iter()
-                    .filter(|p| p.4.is_some())
+                    .filter(|p| matches!(p.4, Some(ChunkBy::Key(..))))
                     .map(|p| format!("export `{}` ({})", p.1.name, p.2.relation.display_name()))
                     .collect::<Vec<_>>()
                     .join(", ")
@@ -171,6 +195,7 @@ pub fn compile(
             Format::Csv => Compression::None,
         });
         let window = plan_window(i, e, &d, catalog, inputs, tuning.statement_timeout_ms)?;
+        let mut page_chunking = None;
         let (mode, chunk_key, chunks) = match key {
             None => (
                 PlannedMode::Full,
@@ -183,12 +208,27 @@ pub fn compile(
                         id: chunk_id(&e.name, 1),
                         seq: 1,
                         range: None,
+                        pages: None,
                         row_estimate: if window.is_some() { 0 } else { d.row_estimate },
                         file: chunk_file_name(1, format, compression),
                     }]
                 },
             ),
-            Some((column, nullable)) => {
+            Some(ChunkBy::Pages { pages, page_bytes }) => {
+                let per_chunk = match e.chunk_size {
+                    Some(n) => n,
+                    None => (chunk_target_bytes / page_bytes).max(1),
+                };
+                let planned = PageChunking {
+                    pages,
+                    pages_per_chunk: per_chunk,
+                };
+                let chunks =
+                    split_pages(i, &e.name, &planned, d.row_estimate, format, compression)?;
+                page_chunking = Some(planned);
+                (PlannedMode::Chunked, None, chunks)
+            }
+            Some(ChunkBy::Key(column, nullable)) => {
                 let (min, max) = bounds.next().ok_or_else(|| {
                     PlanError::Internal("fewer key bounds than chunked exports".into())
                 })?;
@@ -234,6 +274,8 @@ pub fn compile(
             columns,
             primary_key: d.primary_key,
             chunk_key,
+            page_chunking,
+            consistency: e.consistency.unwrap_or_default(),
             row_estimate: d.row_estimate,
             format,
             compression,

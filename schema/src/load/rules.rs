@@ -4,7 +4,10 @@
 
 use std::collections::HashSet;
 
-use crate::config::{Compression, DestinationKind, ExportConfig, ExportMode, Format, SourceConfig};
+use crate::config::{
+    Compression, Consistency, DestinationKind, ExportConfig, ExportMode, Format, SourceConfig,
+    SourceKind,
+};
 use crate::error::ConfigProblem;
 
 /// The rules the schema cannot express, over the parts of the config that read: the
@@ -47,6 +50,14 @@ pub(super) fn semantic_problems(
             );
         }
         export_problems(e, &at, &mut push);
+        if e.consistency == Some(Consistency::Snapshot)
+            && source.is_some_and(|s| s.kind != SourceKind::Postgres)
+        {
+            push(
+                at("consistency"),
+                "`consistency: snapshot` is supported on PostgreSQL sources only (an exported snapshot that every chunk's connection adopts); remove it, and each chunk reads its own snapshot (docs/execution.md)",
+            );
+        }
         if e.destination.kind == DestinationKind::Stdout {
             if export_count > 1 {
                 push(

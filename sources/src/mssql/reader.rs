@@ -316,6 +316,7 @@ impl ChunkSource for MsReader {
         label: &str,
         sink: &mut dyn FnMut(RecordBatch) -> Result<(), SinkClosed>,
     ) -> Result<ReadStats, ReadFailure> {
+        req.refuse_postgres_only(label)?;
         let decode_err = |column: &str, detail: String| SourceError::Decode {
             relation: label.to_owned(),
             column: column.to_owned(),
@@ -591,6 +592,8 @@ mod tests {
             statement_timeout_ms: 1,
             lock_timeout_ms: 5000,
             use_cursor: false,
+            pages: None,
+            snapshot: None,
             on_batch_memory_exceeded: crate::BatchMemoryPolicy::AutoShrink,
             infinity: crate::InfinityPolicy::Clamp,
         };

@@ -260,6 +260,7 @@ impl ChunkSource for MyReader {
         label: &str,
         sink: &mut dyn FnMut(RecordBatch) -> Result<(), SinkClosed>,
     ) -> Result<ReadStats, ReadFailure> {
+        req.refuse_postgres_only(label)?;
         let decode_err = |column: &str, detail: String| SourceError::Decode {
             relation: label.to_owned(),
             column: column.to_owned(),
@@ -400,6 +401,8 @@ mod tests {
             statement_timeout_ms: 1,
             lock_timeout_ms: 1,
             use_cursor: false,
+            pages: None,
+            snapshot: None,
             on_batch_memory_exceeded: crate::BatchMemoryPolicy::AutoShrink,
             infinity: crate::InfinityPolicy::Clamp,
         };

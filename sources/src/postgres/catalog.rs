@@ -378,6 +378,42 @@ impl Catalog for PgCatalog {
             .block_on(key_bounds(&mut self.client, requests, statement_timeout_ms))
     }
 
+    fn heap_pages(
+        &mut self,
+        table: &RelationRef,
+    ) -> Result<Result<(u64, u64), String>, SourceError> {
+        let RelationRef::Table { schema, name } = table else {
+            return Ok(Err("a query has no pages of its own".into()));
+        };
+        let qualified = format!("{}.{}", quote_ident(schema), quote_ident(name));
+        let row = self
+            .runtime
+            .block_on(self.client.query_one(
+                "SELECT current_setting('server_version_num')::int, c.relkind::text, \
+                        pg_relation_size(c.oid) / current_setting('block_size')::int8, \
+                        current_setting('block_size')::int8 \
+                 FROM pg_class c WHERE c.oid = $1::text::regclass",
+                &[&qualified],
+            ))
+            .map_err(query_err("reading the table's size in pages"))?;
+        let version: i32 = row.get(0);
+        let kind: String = row.get(1);
+        let pages: i64 = row.get(2);
+        let page_bytes: i64 = row.get(3);
+        Ok(if version < 140_000 {
+            Err(format!(
+                "the server is PostgreSQL {}, and TID range scans need 14 or later",
+                version / 10_000
+            ))
+        } else if kind != "r" && kind != "m" {
+            Err(format!(
+                "{qualified} is not a plain table (relkind `{kind}`; a partitioned table's rows live in its partitions: export each partition)"
+            ))
+        } else {
+            Ok((pages.max(0) as u64, page_bytes.max(1) as u64))
+        })
+    }
+
     fn can_read(&mut self, relation: &RelationRef) -> Result<(), SourceError> {
         let sql = format!(
             "SELECT 1 FROM {} LIMIT 0",

@@ -12,7 +12,7 @@ pub mod types;
 /// The PostgreSQL connection type callers hold between calls.
 pub use catalog::PgCatalog;
 pub use read::select_sql;
-pub use reader::ChunkReader;
+pub use reader::{ChunkReader, PgSnapshot};
 
 use rivet_schema::config::TlsMode;
 

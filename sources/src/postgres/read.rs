@@ -44,6 +44,8 @@ mod tests {
                 select_expr: None,
             }],
             range,
+            pages: None,
+            snapshot: None,
             window: None,
             batch_rows: 10,
             batch_bytes: 10,

@@ -49,6 +49,62 @@ impl ChunkReader {
     }
 }
 
+/// The coordinator of a `consistency: snapshot` export: a `REPEATABLE READ READ ONLY`
+/// transaction left open on its own connection after `pg_export_snapshot()`, so that
+/// each chunk's transaction can `SET TRANSACTION SNAPSHOT` to it. It holds back VACUUM
+/// on the whole database for as long as it lives: the cost `plan show` states.
+pub struct PgSnapshot {
+    // Dropped in this order: the client (ending the transaction), then its runtime.
+    _client: tokio_postgres::Client,
+    _runtime: tokio::runtime::Runtime,
+    id: String,
+}
+
+impl PgSnapshot {
+    /// Opens the holding connection and exports its snapshot.
+    pub fn open(settings: &ConnectionSettings) -> Result<Self, SourceError> {
+        let (runtime, client) = super::open(settings)?;
+        let q = |what: &'static str| {
+            move |e: tokio_postgres::Error| SourceError::Query {
+                context: format!("exporting a snapshot for consistency: snapshot: {what}"),
+                detail: error_text(&e),
+                transient: super::is_transient(&e),
+            }
+        };
+        let id: String = runtime.block_on(async {
+            client
+                .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .await
+                .map_err(q("starting the transaction"))?;
+            let row = client
+                .query_one("SELECT pg_export_snapshot()", &[])
+                .await
+                .map_err(q("pg_export_snapshot()"))?;
+            Ok::<_, SourceError>(row.get(0))
+        })?;
+        // The id goes into `SET TRANSACTION SNAPSHOT '…'` (no parameters there): it must
+        // look like the server's own ids (hex digits and dashes), never anything else.
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            return Err(SourceError::Query {
+                context: "exporting a snapshot for consistency: snapshot".into(),
+                detail: format!("the server returned an unexpected snapshot id {id:?}"),
+                transient: false,
+            });
+        }
+        Ok(PgSnapshot {
+            _client: client,
+            _runtime: runtime,
+            id,
+        })
+    }
+}
+
+impl crate::source::SnapshotHolder for PgSnapshot {
+    fn snapshot_id(&self) -> &str {
+        &self.id
+    }
+}
+
 impl ChunkSource for ChunkReader {
     fn read_chunk(
         &mut self,
@@ -95,6 +151,12 @@ impl ChunkSource for ChunkReader {
                 .start()
                 .await
                 .map_err(q("starting the read transaction"))?;
+            if let Some(id) = &req.snapshot {
+                // Checked to be hex digits and dashes when it was exported.
+                tx.batch_execute(&format!("SET TRANSACTION SNAPSHOT '{id}'"))
+                    .await
+                    .map_err(q("adopting the export's snapshot (consistency: snapshot)"))?;
+            }
             // Text renderings (columns read through a cast, values inside ranges and
             // composites) come out the same whatever the server's or role's defaults:
             // ISO dates, UTC offsets, shortest exact floats.
