@@ -18,6 +18,7 @@ mod fidelity;
 mod hostile;
 mod hostile_apply;
 mod incremental;
+mod mcp;
 mod mssql;
 mod mysql;
 mod operator;
