@@ -18,7 +18,7 @@ pub fn validate(
     as_json: bool,
 ) -> Result<Status> {
     use rivet_executor::dest::Destination;
-    use rivet_executor::validate::{validate_export, validate_planned_export};
+    use rivet_executor::validate::validate_export;
     let mut reports = Vec::new();
     match (plan, manifest, config) {
         (None, None, Some(config_path)) => {

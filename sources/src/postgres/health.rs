@@ -248,7 +248,7 @@ pub fn explain(settings: &ConnectionSettings, req: &ChunkRead) -> Result<ChunkEx
     let (rt, client) = super::open_read_only(settings)?;
     let sql = super::select_sql(req);
     let lines = rt
-        .block_on(client.query(&format!("EXPLAIN {sql}"), &[]))
+        .block_on(client.query(format!("EXPLAIN {sql}").as_str(), &[]))
         .map_err(|e| SourceError::Query {
             context: "EXPLAIN of the chunk's SELECT".into(),
             detail: error_text(&e),
