@@ -102,7 +102,9 @@ pub fn judge(load: PlannedLoad, health: &HealthReport) -> Assessment {
             p.longest_query_seconds
         ));
     }
-    if p.idle_in_transaction > 0 && p.longest_idle_transaction_seconds > LONG_IDLE_TRANSACTION_SECONDS {
+    if p.idle_in_transaction > 0
+        && p.longest_idle_transaction_seconds > LONG_IDLE_TRANSACTION_SECONDS
+    {
         cautions.push(format!(
             "{} session(s) sit idle inside a transaction, the oldest for {:.0} s; they hold back vacuum/purge, and long extract reads would add to that",
             p.idle_in_transaction, p.longest_idle_transaction_seconds
@@ -129,7 +131,13 @@ pub fn judge(load: PlannedLoad, health: &HealthReport) -> Assessment {
     let unread: Vec<&str> = health
         .sections
         .iter()
-        .filter(|s| !s.available && matches!(s.name.as_str(), "active_queries" | "lock_waits" | "idle_in_transaction" | "connections"))
+        .filter(|s| {
+            !s.available
+                && matches!(
+                    s.name.as_str(),
+                    "active_queries" | "lock_waits" | "idle_in_transaction" | "connections"
+                )
+        })
         .map(|s| s.name.as_str())
         .collect();
     if !unread.is_empty() {
@@ -207,8 +215,16 @@ mod tests {
         };
         let a = judge(load(9), &health(p, vec![]));
         assert_eq!(a.verdict, "unsafe");
-        assert!(a.reasons[0].contains("would reach 94 of the server's 100"), "{:?}", a.reasons);
-        assert!(a.reasons[1].contains("2 session(s) are waiting on locks"), "{:?}", a.reasons);
+        assert!(
+            a.reasons[0].contains("would reach 94 of the server's 100"),
+            "{:?}",
+            a.reasons
+        );
+        assert!(
+            a.reasons[1].contains("2 session(s) are waiting on locks"),
+            "{:?}",
+            a.reasons
+        );
     }
 
     #[test]
@@ -227,7 +243,10 @@ mod tests {
         let a = judge(load(2), &health(p, sections));
         assert_eq!(a.verdict, "caution");
         let all = a.reasons.join("\n");
-        assert!(all.contains("idle inside a transaction, the oldest for 900 s"), "{all}");
+        assert!(
+            all.contains("idle inside a transaction, the oldest for 900 s"),
+            "{all}"
+        );
         assert!(all.contains("80% of checkpoints were forced"), "{all}");
         assert!(all.contains("could not read lock_waits"), "{all}");
     }

@@ -32,7 +32,9 @@ async fn run<A: Send + 'static>(
         .map_err(|e| ToolError::Worker(e.to_string()))
         .and_then(|r| r);
     Ok(match outcome {
-        Ok(answer) => CallToolResult::success(answer.blocks.into_iter().map(ContentBlock::text).collect()),
+        Ok(answer) => {
+            CallToolResult::success(answer.blocks.into_iter().map(ContentBlock::text).collect())
+        }
         Err(e) => CallToolResult::error(vec![ContentBlock::text(format!("error: {e}"))]),
     })
 }
@@ -49,7 +51,10 @@ impl RivetMcp {
         description = "Health of the source database a rivet.yaml or plan.json names, read on a read-only session: active queries, lock waits, sessions idle in a transaction, connections; PostgreSQL replication slots (retained WAL, wal_status), pg_stat_statements top I/O when installed, checkpoint pressure; MySQL/MariaDB processlist, InnoDB lock waits, binary-log retention; SQL Server active requests and blocking.",
         annotations(read_only_hint = true)
     )]
-    async fn source_health(&self, Parameters(args): Parameters<SourceArgs>) -> Result<CallToolResult, ErrorData> {
+    async fn source_health(
+        &self,
+        Parameters(args): Parameters<SourceArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
         run(args, tools::source_health).await
     }
 
@@ -57,7 +62,10 @@ impl RivetMcp {
         description = "Show a sealed plan.json as `rivet plan show` does: exports, columns and types, chunks, destinations, tuning (a rendering, then the JSON form).",
         annotations(read_only_hint = true)
     )]
-    async fn plan_show(&self, Parameters(args): Parameters<PlanArgs>) -> Result<CallToolResult, ErrorData> {
+    async fn plan_show(
+        &self,
+        Parameters(args): Parameters<PlanArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
         run(args, tools::plan_show).await
     }
 
@@ -65,7 +73,10 @@ impl RivetMcp {
         description = "Compare two sealed plans as `rivet plan diff` does: structural changes (columns, types, destinations) and volume changes (chunks, row estimates).",
         annotations(read_only_hint = true)
     )]
-    async fn plan_diff(&self, Parameters(args): Parameters<DiffArgs>) -> Result<CallToolResult, ErrorData> {
+    async fn plan_diff(
+        &self,
+        Parameters(args): Parameters<DiffArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
         run(args, tools::plan_diff).await
     }
 
@@ -73,7 +84,10 @@ impl RivetMcp {
         description = "Summarize a Rivet state database (opened read-only): recent runs with their status, per-export progress of the latest plan, committed incremental positions.",
         annotations(read_only_hint = true)
     )]
-    async fn state_summary(&self, Parameters(args): Parameters<StateArgs>) -> Result<CallToolResult, ErrorData> {
+    async fn state_summary(
+        &self,
+        Parameters(args): Parameters<StateArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
         run(args, tools::state_summary).await
     }
 
@@ -81,7 +95,10 @@ impl RivetMcp {
         description = "Validate what a plan's exports wrote, as `rivet validate plan.json` does: every file the manifest lists exists with its size, sha256 and row count, _SUCCESS is present, no stray chunk files. Reads the destination only.",
         annotations(read_only_hint = true)
     )]
-    async fn validate(&self, Parameters(args): Parameters<PlanArgs>) -> Result<CallToolResult, ErrorData> {
+    async fn validate(
+        &self,
+        Parameters(args): Parameters<PlanArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
         run(args, tools::validate).await
     }
 
@@ -89,7 +106,10 @@ impl RivetMcp {
         description = "The SQL one chunk of a plan will run, built by the same code apply uses, with the database's EXPLAIN of it (not executed).",
         annotations(read_only_hint = true)
     )]
-    async fn explain_chunk(&self, Parameters(args): Parameters<ChunkArgs>) -> Result<CallToolResult, ErrorData> {
+    async fn explain_chunk(
+        &self,
+        Parameters(args): Parameters<ChunkArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
         run(args, tools::explain_chunk).await
     }
 
@@ -97,7 +117,10 @@ impl RivetMcp {
         description = "Is now a good time to apply this plan? Weighs the plan's load (connections at once, chunks, rows) against the source's current activity and answers safe, caution or unsafe with the reasons.",
         annotations(read_only_hint = true)
     )]
-    async fn safe_to_apply(&self, Parameters(args): Parameters<PlanArgs>) -> Result<CallToolResult, ErrorData> {
+    async fn safe_to_apply(
+        &self,
+        Parameters(args): Parameters<PlanArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
         run(args, tools::safe_to_apply).await
     }
 }

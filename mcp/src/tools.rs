@@ -21,7 +21,8 @@ pub struct Answer {
 
 impl Answer {
     fn json(value: &impl serde::Serialize, settings: Option<&ConnectionSettings>) -> Answer {
-        let text = serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"cannot render the answer: {e}\"}}"));
+        let text = serde_json::to_string_pretty(value)
+            .unwrap_or_else(|e| format!("{{\"error\": \"cannot render the answer: {e}\"}}"));
         Answer {
             blocks: vec![redact(settings, text)],
         }
@@ -180,7 +181,12 @@ pub fn explain_chunk(args: ChunkArgs) -> Result<Answer, ToolError> {
             "plan {} has no export `{}`; its exports: {}",
             args.plan,
             args.export,
-            plan.body.exports.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ")
+            plan.body
+                .exports
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
     })?;
     let chunk = match &args.chunk {
@@ -216,5 +222,8 @@ pub fn safe_to_apply(args: PlanArgs) -> Result<Answer, ToolError> {
     let plan = read_plan(&args.plan)?;
     let settings = ConnectionSettings::resolve(&plan.body.source)?;
     let health = rivet_sources::source_health(&settings)?;
-    Ok(Answer::json(&crate::assess::assess(&plan, &health), Some(&settings)))
+    Ok(Answer::json(
+        &crate::assess::assess(&plan, &health),
+        Some(&settings),
+    ))
 }

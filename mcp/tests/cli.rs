@@ -6,7 +6,11 @@ use assert_cmd::Command;
 
 #[test]
 fn help_names_every_tool_and_says_where_credentials_come_from() {
-    let out = Command::cargo_bin("rivet-mcp").unwrap().arg("--help").output().unwrap();
+    let out = Command::cargo_bin("rivet-mcp")
+        .unwrap()
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     for tool in [

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use anyhow::Result;
 use super::require_state;
 use crate::exit::{Status, UsageError};
+use anyhow::Result;
 
 /// `rivet state reset-cursor EXPORT`: the export's next plan starts from window 1.
 pub fn reset_cursor(path: &Path, export: &str) -> Result<Status> {

@@ -54,7 +54,10 @@ fn mcp_session(dir: &std::path::Path, env: &[(&str, &str)], calls: &[(&str, Valu
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("the MCP client printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+        panic!(
+            "the MCP client printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
     })
 }
 
@@ -62,11 +65,15 @@ fn mcp_session(dir: &std::path::Path, env: &[(&str, &str)], calls: &[(&str, Valu
 fn json_of(report: &Value, i: usize) -> Value {
     let call = &report["calls"][i];
     assert_eq!(call["is_error"], false, "{call}");
-    serde_json::from_str(call["texts"][0].as_str().unwrap()).unwrap_or_else(|e| panic!("{e}: {call}"))
+    serde_json::from_str(call["texts"][0].as_str().unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {call}"))
 }
 
 fn text_of(report: &Value, i: usize, block: usize) -> String {
-    report["calls"][i]["texts"][block].as_str().unwrap_or_default().to_owned()
+    report["calls"][i]["texts"][block]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn section<'a>(health: &'a Value, name: &str) -> &'a Value {
@@ -146,23 +153,33 @@ fn an_mcp_client_calls_every_tool_against_postgres() {
             s.schema
         ))
         .unwrap();
-    let holder_pid: i32 = holder.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    let holder_pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
     let waiter_url = url.clone();
     let hot = format!("\"{}\".hot", s.schema);
     let waiter = std::thread::spawn(move || {
         let mut c = connect(&waiter_url);
-        c.batch_execute("SET application_name = 'rivet_mcp_waiter'").unwrap();
-        c.query_one(&format!("SELECT count(*) FROM {hot}"), &[]).map(|r| r.get::<_, i64>(0))
+        c.batch_execute("SET application_name = 'rivet_mcp_waiter'")
+            .unwrap();
+        c.query_one(&format!("SELECT count(*) FROM {hot}"), &[])
+            .map(|r| r.get::<_, i64>(0))
     });
     let mut watcher = connect(&url);
     wait_until(
         &mut watcher,
-        &format!("SELECT count(*) FROM pg_stat_activity WHERE {holder_pid} = ANY(pg_blocking_pids(pid))"),
+        &format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE {holder_pid} = ANY(pg_blocking_pids(pid))"
+        ),
     );
 
     let planned: Value =
         serde_json::from_str(&std::fs::read_to_string(p.path("p.json")).unwrap()).unwrap();
-    let chunks = planned["body"]["exports"][0]["chunks"].as_array().unwrap().len();
+    let chunks = planned["body"]["exports"][0]["chunks"]
+        .as_array()
+        .unwrap()
+        .len();
     assert!(chunks >= 4, "{chunks}");
     let plan = p.path("p.json").display().to_string();
     let plan2 = p.path("p2.json").display().to_string();
@@ -175,7 +192,10 @@ fn an_mcp_client_calls_every_tool_against_postgres() {
             ("plan_diff", json!({"old": plan, "new": plan2})),
             ("state_summary", json!({"plan": plan})),
             ("validate", json!({"plan": plan})),
-            ("explain_chunk", json!({"plan": plan, "export": "orders", "chunk": "orders/00002"})),
+            (
+                "explain_chunk",
+                json!({"plan": plan, "export": "orders", "chunk": "orders/00002"}),
+            ),
             ("safe_to_apply", json!({"plan": plan})),
             ("source_health", json!({"config": "wrong.yaml"})),
             ("explain_chunk", json!({"plan": plan, "export": "nope"})),
@@ -206,7 +226,11 @@ fn an_mcp_client_calls_every_tool_against_postgres() {
     }
     assert_eq!(tools.len(), 7, "{tools:?}");
     assert!(
-        report["tools"].as_array().unwrap().iter().all(|t| t["read_only"] == true),
+        report["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["read_only"] == true),
         "every tool is marked read-only: {}",
         report["tools"]
     );
@@ -217,27 +241,47 @@ fn an_mcp_client_calls_every_tool_against_postgres() {
     assert_eq!(health["read_only_session"], true, "{health}");
     let waits = section(&health, "lock_waits");
     assert!(
-        waits["rows"].as_array().unwrap().iter().any(|r| r["blocking_pid"] == holder_pid),
+        waits["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["blocking_pid"] == holder_pid),
         "{waits}"
     );
     let idle = section(&health, "idle_in_transaction");
     assert!(
-        idle["rows"].as_array().unwrap().iter().any(|r| r["pid"] == holder_pid
-            && r["application_name"] == "rivet_mcp_holder"),
+        idle["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["pid"] == holder_pid && r["application_name"] == "rivet_mcp_holder"),
         "{idle}"
     );
-    assert!(health["pressure"]["lock_waits"].as_u64().unwrap() >= 1, "{health}");
+    assert!(
+        health["pressure"]["lock_waits"].as_u64().unwrap() >= 1,
+        "{health}"
+    );
     assert!(health["pressure"]["idle_in_transaction"].as_u64().unwrap() >= 1);
     assert_eq!(section(&health, "replication_slots")["available"], true);
     let pgss = section(&health, "top_io_statements");
     assert_eq!(pgss["available"], false);
-    assert!(pgss["note"].as_str().unwrap().contains("not installed"), "{pgss}");
+    assert!(
+        pgss["note"].as_str().unwrap().contains("not installed"),
+        "{pgss}"
+    );
     let checkpoints = section(&health, "checkpoints");
     assert_eq!(checkpoints["available"], true, "{checkpoints}");
-    assert!(checkpoints["rows"][0]["requested_share"].is_number(), "{checkpoints}");
+    assert!(
+        checkpoints["rows"][0]["requested_share"].is_number(),
+        "{checkpoints}"
+    );
 
     // plan_show and plan_diff: the planner's own renderings.
-    assert!(text_of(&report, 1, 0).contains("orders"), "{}", text_of(&report, 1, 0));
+    assert!(
+        text_of(&report, 1, 0).contains("orders"),
+        "{}",
+        text_of(&report, 1, 0)
+    );
     let shown: Value = serde_json::from_str(&text_of(&report, 1, 1)).unwrap();
     assert_eq!(shown, rivet_planner_show_json(&p, "p.json"));
     let diff: Value = serde_json::from_str(&text_of(&report, 2, 1)).unwrap();
@@ -292,7 +336,10 @@ fn an_mcp_client_calls_every_tool_against_postgres() {
     assert!(nope.to_string().contains("has no export `nope`"), "{nope}");
     assert!(report["calls"][9]["is_error"] == true);
     let everything = all_text(&report);
-    if let Some(pw) = std::env::var("RIVET_TEST_PG_PASSWORD").ok().filter(|p| !p.is_empty()) {
+    if let Some(pw) = std::env::var("RIVET_TEST_PG_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
         assert!(!everything.contains(&pw), "a tool echoed the password");
     }
     assert!(!everything.contains(wrong_pw));
@@ -300,7 +347,11 @@ fn an_mcp_client_calls_every_tool_against_postgres() {
 
 /// `rivet plan show --json` of a plan, for comparing with the tool's JSON.
 fn rivet_planner_show_json(p: &Project, plan: &str) -> Value {
-    let out = p.rivet().args(["plan", "show", plan, "--json"]).output().unwrap();
+    let out = p
+        .rivet()
+        .args(["plan", "show", plan, "--json"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -328,14 +379,21 @@ fn an_mcp_client_reads_mariadb_health_and_explains_a_chunk() {
     assert_eq!(health["engine"], "mariadb", "{health}");
     assert_eq!(health["read_only_session"], true, "{health}");
     for name in ["active_queries", "connections"] {
-        assert_eq!(section(&health, name)["available"], true, "{name}: {health}");
+        assert_eq!(
+            section(&health, name)["available"],
+            true,
+            "{name}: {health}"
+        );
     }
     // The test reader has SELECT only: what needs PROCESS is reported missing, with the
     // server's reason, never as an empty (healthy-looking) list.
     for name in ["lock_waits", "idle_in_transaction"] {
         let s = section(&health, name);
         assert_eq!(s["available"], false, "{name}: {s}");
-        assert!(s["note"].as_str().unwrap().contains("PROCESS"), "{name}: {s}");
+        assert!(
+            s["note"].as_str().unwrap().contains("PROCESS"),
+            "{name}: {s}"
+        );
     }
     let binlog = section(&health, "binlog_retention");
     assert_eq!(binlog["rows"][0]["log_bin"], "ON", "{binlog}");
@@ -346,19 +404,35 @@ fn an_mcp_client_reads_mariadb_health_and_explains_a_chunk() {
     );
     let explain = json_of(&report, 1);
     let sql = explain["sql"].as_str().unwrap();
-    assert!(sql.contains("FROM `") && sql.contains("`big_gappy`") && sql.contains("?"), "{sql}");
-    assert!(!explain["parameters"].as_array().unwrap().is_empty(), "{explain}");
     assert!(
-        explain["plan"][0]["table"].as_str().is_some_and(|t| t.contains("big_gappy")),
+        sql.contains("FROM `") && sql.contains("`big_gappy`") && sql.contains("?"),
+        "{sql}"
+    );
+    assert!(
+        !explain["parameters"].as_array().unwrap().is_empty(),
+        "{explain}"
+    );
+    assert!(
+        explain["plan"][0]["table"]
+            .as_str()
+            .is_some_and(|t| t.contains("big_gappy")),
         "{explain}"
     );
     let verdict = json_of(&report, 2);
     assert_eq!(verdict["verdict"], "caution", "{verdict}");
     assert!(
-        verdict["reasons"].to_string().contains("could not read lock_waits, idle_in_transaction"),
+        verdict["reasons"]
+            .to_string()
+            .contains("could not read lock_waits, idle_in_transaction"),
         "{verdict}"
     );
-    if let Some(pw) = std::env::var("RIVET_TEST_MYSQL_PASSWORD").ok().filter(|p| !p.is_empty()) {
-        assert!(!all_text(&report).contains(&pw), "a tool echoed the password");
+    if let Some(pw) = std::env::var("RIVET_TEST_MYSQL_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        assert!(
+            !all_text(&report).contains(&pw),
+            "a tool echoed the password"
+        );
     }
 }

@@ -27,7 +27,8 @@ WHERE s.is_user_process = 1 AND r.session_id <> @@SPID \
 ORDER BY r.total_elapsed_time DESC";
 
 /// Requests blocked by another session, with what the blocker last ran.
-pub const BLOCKING_SQL: &str = "SELECT TOP (50) CAST(r.session_id AS bigint) AS waiting_session_id, \
+pub const BLOCKING_SQL: &str =
+    "SELECT TOP (50) CAST(r.session_id AS bigint) AS waiting_session_id, \
 r.wait_type AS wait_type, CAST(r.wait_time / 1000.0 AS float) AS waiting_seconds, \
 r.wait_resource AS wait_resource, LEFT(t.text, 300) AS waiting_query, \
 CAST(r.blocking_session_id AS bigint) AS blocking_session_id, b.status AS blocking_status, \
@@ -39,7 +40,8 @@ OUTER APPLY sys.dm_exec_sql_text(bc.most_recent_sql_handle) bt \
 WHERE r.blocking_session_id <> 0 ORDER BY r.wait_time DESC";
 
 /// Sleeping sessions that hold a transaction open.
-pub const IDLE_IN_TRANSACTION_SQL: &str = "SELECT TOP (50) CAST(s.session_id AS bigint) AS session_id, \
+pub const IDLE_IN_TRANSACTION_SQL: &str =
+    "SELECT TOP (50) CAST(s.session_id AS bigint) AS session_id, \
 s.login_name AS login_name, DB_NAME(s.database_id) AS db, \
 CAST(s.open_transaction_count AS bigint) AS open_transactions, \
 CAST(DATEDIFF(SECOND, s.last_request_end_time, SYSDATETIME()) AS float) AS idle_seconds, \
@@ -65,7 +67,10 @@ fn cell(v: &ColumnData<'_>) -> Value {
         ColumnData::F32(x) => x.map(|f| Value::from(f64::from(f))).unwrap_or(Value::Null),
         ColumnData::F64(x) => x.map(Value::from).unwrap_or(Value::Null),
         ColumnData::Bit(x) => x.map(Value::from).unwrap_or(Value::Null),
-        ColumnData::String(x) => x.as_ref().map(|s| Value::from(s.to_string())).unwrap_or(Value::Null),
+        ColumnData::String(x) => x
+            .as_ref()
+            .map(|s| Value::from(s.to_string()))
+            .unwrap_or(Value::Null),
         other => Value::from(format!("{other:?}")),
     }
 }
@@ -84,7 +89,10 @@ fn rows_json(rows: &[tiberius::Row]) -> Vec<HealthRow> {
 
 async fn select(client: &mut super::MsClient, sql: &str) -> Result<Vec<HealthRow>, String> {
     let stream = client.simple_query(sql).await.map_err(|e| e.to_string())?;
-    let rows = stream.into_first_result().await.map_err(|e| e.to_string())?;
+    let rows = stream
+        .into_first_result()
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(rows_json(&rows))
 }
 
@@ -117,16 +125,19 @@ pub fn pressure(sections: &[HealthSection]) -> Pressure {
 pub fn health(settings: &ConnectionSettings) -> Result<HealthReport, SourceError> {
     let (rt, mut client) = super::connect_read_intent(settings)?;
     rt.block_on(async {
-        let version = select(&mut client, "SELECT CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128)) AS v")
-            .await
-            .map_err(|detail| SourceError::Query {
-                context: "source health: server version".into(),
-                detail,
-                transient: false,
-            })?
-            .first()
-            .and_then(|r| r.get("v").and_then(Value::as_str).map(str::to_owned))
-            .unwrap_or_default();
+        let version = select(
+            &mut client,
+            "SELECT CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128)) AS v",
+        )
+        .await
+        .map_err(|detail| SourceError::Query {
+            context: "source health: server version".into(),
+            detail,
+            transient: false,
+        })?
+        .first()
+        .and_then(|r| r.get("v").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_default();
         let sections = vec![
             section(&mut client, "active_queries", ACTIVE_REQUESTS_SQL).await,
             section(&mut client, "lock_waits", BLOCKING_SQL).await,
@@ -146,7 +157,10 @@ pub fn health(settings: &ConnectionSettings) -> Result<HealthReport, SourceError
 /// The batch a chunk read sends, with its parameters. SQL Server's estimated plan is
 /// not read here (SHOWPLAN needs a batch of its own and cannot take the bound
 /// parameters); the note says so.
-pub fn explain(_settings: &ConnectionSettings, req: &ChunkRead) -> Result<ChunkExplain, SourceError> {
+pub fn explain(
+    _settings: &ConnectionSettings,
+    req: &ChunkRead,
+) -> Result<ChunkExplain, SourceError> {
     let (sql, params) = super::reader::chunk_batch(req);
     Ok(ChunkExplain {
         engine: "mssql".into(),
@@ -169,7 +183,12 @@ mod tests {
 
     #[test]
     fn the_health_queries_only_read_dynamic_management_views() {
-        for sql in [ACTIVE_REQUESTS_SQL, BLOCKING_SQL, IDLE_IN_TRANSACTION_SQL, CONNECTIONS_SQL] {
+        for sql in [
+            ACTIVE_REQUESTS_SQL,
+            BLOCKING_SQL,
+            IDLE_IN_TRANSACTION_SQL,
+            CONNECTIONS_SQL,
+        ] {
             assert!(sql.starts_with("SELECT "), "{sql}");
             for word in ["INSERT", "UPDATE", "DELETE", "EXEC", "KILL", ";"] {
                 assert!(!sql.to_uppercase().contains(word), "{word} in {sql}");
@@ -188,12 +207,18 @@ mod tests {
             m
         };
         let sections = vec![
-            HealthSection::rows("active_queries", vec![row("query_seconds", 3.5), row("query_seconds", 12.0)]),
+            HealthSection::rows(
+                "active_queries",
+                vec![row("query_seconds", 3.5), row("query_seconds", 12.0)],
+            ),
             HealthSection::rows("lock_waits", vec![row("waiting_seconds", 1.0)]),
             HealthSection::missing("idle_in_transaction", "no privilege".into()),
         ];
         let p = pressure(&sections);
-        assert_eq!((p.active_queries, p.lock_waits, p.idle_in_transaction), (2, 1, 0));
+        assert_eq!(
+            (p.active_queries, p.lock_waits, p.idle_in_transaction),
+            (2, 1, 0)
+        );
         assert_eq!(p.longest_query_seconds, 12.0);
     }
 }

@@ -30,7 +30,8 @@ FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.
 WHERE p.COMMAND = 'Sleep' ORDER BY t.trx_started LIMIT 50";
 
 /// Connections against the server's limit.
-pub const CONNECTIONS_SQL: &str = "SELECT COUNT(*) AS connections, @@max_connections AS max_connections \
+pub const CONNECTIONS_SQL: &str =
+    "SELECT COUNT(*) AS connections, @@max_connections AS max_connections \
 FROM information_schema.PROCESSLIST";
 
 /// InnoDB lock waits with the blocking transaction's session.
@@ -116,7 +117,12 @@ fn open_read_only(
     let read_only: Option<i64> = conn
         .query_first(read_only_var)
         .map_err(setup_err("session mode"))?;
-    Ok((conn, flavor, version.unwrap_or_default(), read_only == Some(1)))
+    Ok((
+        conn,
+        flavor,
+        version.unwrap_or_default(),
+        read_only == Some(1),
+    ))
 }
 
 fn binlog(conn: &mut mysql::Conn) -> HealthSection {
@@ -146,7 +152,9 @@ fn binlog(conn: &mut mysql::Conn) -> HealthSection {
     };
     row.insert(
         "retention_seconds".into(),
-        retention.map(serde_json::Value::from).unwrap_or(serde_json::Value::Null),
+        retention
+            .map(serde_json::Value::from)
+            .unwrap_or(serde_json::Value::Null),
     );
     let mut note = match retention {
         Some(_) => "binary logs older than retention_seconds are purged automatically".to_owned(),
@@ -157,7 +165,11 @@ fn binlog(conn: &mut mysql::Conn) -> HealthSection {
             Ok(files) => {
                 let sizes: Vec<u64> = files
                     .iter()
-                    .filter_map(|r| r.as_ref(1).map(json).and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok())))
+                    .filter_map(|r| {
+                        r.as_ref(1)
+                            .map(json)
+                            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
+                    })
                     .collect();
                 row.insert("binlog_files".into(), (files.len() as u64).into());
                 row.insert("binlog_bytes".into(), sizes.iter().sum::<u64>().into());
@@ -191,7 +203,11 @@ pub fn health(settings: &ConnectionSettings) -> Result<HealthReport, SourceError
     let active = rows_of(&sections, "active_queries");
     let idle = rows_of(&sections, "idle_in_transaction");
     let conns = rows_of(&sections, "connections").first();
-    let count = |key: &str| conns.and_then(|r| r.get(key)).and_then(serde_json::Value::as_u64);
+    let count = |key: &str| {
+        conns
+            .and_then(|r| r.get(key))
+            .and_then(serde_json::Value::as_u64)
+    };
     let pressure = Pressure {
         active_queries: active.len() as u64,
         lock_waits: rows_of(&sections, "lock_waits").len() as u64,
@@ -216,7 +232,10 @@ pub fn health(settings: &ConnectionSettings) -> Result<HealthReport, SourceError
 }
 
 /// EXPLAIN (not executed) of the SELECT a chunk read sends, with its bound parameters.
-pub fn explain(settings: &ConnectionSettings, req: &ChunkRead) -> Result<ChunkExplain, SourceError> {
+pub fn explain(
+    settings: &ConnectionSettings,
+    req: &ChunkRead,
+) -> Result<ChunkExplain, SourceError> {
     let (mut conn, flavor, _, _) = open_read_only(settings)?;
     let (sql, params) = super::reader::select_with_params(req);
     let parameters = params.iter().map(|v| v.as_sql(true)).collect();

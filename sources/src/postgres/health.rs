@@ -102,7 +102,8 @@ fn row_json(row: &Row) -> Result<HealthRow, String> {
     for (i, col) in row.columns().iter().enumerate() {
         let t = col.type_();
         let v = if *t == Type::TEXT || *t == Type::NAME || *t == Type::VARCHAR {
-            row.try_get::<_, Option<String>>(i).map(|v| v.map(Value::from))
+            row.try_get::<_, Option<String>>(i)
+                .map(|v| v.map(Value::from))
         } else if *t == Type::INT8 {
             row.try_get::<_, Option<i64>>(i).map(|v| v.map(Value::from))
         } else if *t == Type::INT4 {
@@ -110,7 +111,8 @@ fn row_json(row: &Row) -> Result<HealthRow, String> {
         } else if *t == Type::FLOAT8 {
             row.try_get::<_, Option<f64>>(i).map(|v| v.map(Value::from))
         } else if *t == Type::BOOL {
-            row.try_get::<_, Option<bool>>(i).map(|v| v.map(Value::from))
+            row.try_get::<_, Option<bool>>(i)
+                .map(|v| v.map(Value::from))
         } else {
             return Err(format!("column `{}` has unexpected type {t}", col.name()));
         };
@@ -185,9 +187,15 @@ async fn report(client: &Client) -> Result<HealthReport, SourceError> {
         })?
         .map(|r| r.get(0));
     sections.push(match pgss {
-        Some(schema) => section(client, "top_io_statements", &statements_sql(&schema, version_num))
-            .await
-            .with_note("the statements that read and wrote the most blocks since the statistics were reset"),
+        Some(schema) => section(
+            client,
+            "top_io_statements",
+            &statements_sql(&schema, version_num),
+        )
+        .await
+        .with_note(
+            "the statements that read and wrote the most blocks since the statistics were reset",
+        ),
         None => HealthSection::missing(
             "top_io_statements",
             "the pg_stat_statements extension is not installed in this database".into(),
@@ -202,7 +210,10 @@ async fn report(client: &Client) -> Result<HealthReport, SourceError> {
         } else {
             0.0
         };
-        row.insert("requested_share".into(), Value::from((share * 1000.0).round() / 1000.0));
+        row.insert(
+            "requested_share".into(),
+            Value::from((share * 1000.0).round() / 1000.0),
+        );
     }
     sections.push(checkpoints.with_note(
         "requested checkpoints are forced by WAL volume before checkpoint_timeout; a high requested_share means write pressure (raise max_wal_size)",
@@ -232,7 +243,12 @@ fn pressure(sections: &[HealthSection]) -> Pressure {
         max_connections: count("max_connections"),
         replication_slots_at_risk: rows_of(sections, "replication_slots")
             .iter()
-            .filter(|r| matches!(r.get("wal_status").and_then(Value::as_str), Some("unreserved" | "lost")))
+            .filter(|r| {
+                matches!(
+                    r.get("wal_status").and_then(Value::as_str),
+                    Some("unreserved" | "lost")
+                )
+            })
             .count() as u64,
     }
 }
@@ -244,7 +260,10 @@ pub fn health(settings: &ConnectionSettings) -> Result<HealthReport, SourceError
 }
 
 /// EXPLAIN (without ANALYZE: nothing is executed) of the SELECT a chunk read sends.
-pub fn explain(settings: &ConnectionSettings, req: &ChunkRead) -> Result<ChunkExplain, SourceError> {
+pub fn explain(
+    settings: &ConnectionSettings,
+    req: &ChunkRead,
+) -> Result<ChunkExplain, SourceError> {
     let (rt, client) = super::open_read_only(settings)?;
     let sql = super::select_sql(req);
     let lines = rt
@@ -273,4 +292,42 @@ pub fn explain(settings: &ConnectionSettings, req: &ChunkRead) -> Result<ChunkEx
             "apply streams this SELECT through COPY … TO STDOUT (FORMAT binary)".into()
         }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_dependent_views_are_chosen_by_server_version() {
+        assert!(checkpoints_sql(170002).contains("pg_stat_checkpointer"));
+        assert!(checkpoints_sql(150020).contains("pg_stat_bgwriter"));
+        let new = statements_sql("ext\"s", 160000);
+        assert!(
+            new.contains("FROM \"ext\"\"s\".pg_stat_statements"),
+            "{new}"
+        );
+        assert!(new.contains("total_exec_time"));
+        assert!(statements_sql("public", 120000).contains("round(total_time::numeric"));
+    }
+
+    #[test]
+    fn health_queries_are_single_selects_that_skip_this_session() {
+        for sql in [
+            ACTIVE_SQL,
+            LOCK_WAITS_SQL,
+            IDLE_IN_TRANSACTION_SQL,
+            CONNECTIONS_SQL,
+            SLOTS_SQL,
+        ] {
+            assert!(
+                sql.starts_with("SELECT ") || sql.starts_with("WITH "),
+                "{sql}"
+            );
+            assert!(!sql.contains(';'), "{sql}");
+        }
+        assert!(ACTIVE_SQL.contains("pid <> pg_backend_pid()"));
+        assert!(IDLE_IN_TRANSACTION_SQL.contains("pid <> pg_backend_pid()"));
+        assert!(SLOTS_SQL.contains("wal_status"));
+    }
 }
