@@ -2,6 +2,10 @@
 //! size-bounded row groups, or RFC 4180 CSV (optionally gzip/zstd). Bytes pass through
 //! a hashing writer so the checksum recorded in the manifest is of exactly what was
 //! written, without reading the file back.
+//!
+//! Why one long file: the Parquet and CSV paths share the hashing writer, the row-group
+//! sizing and the finish/abort protocol; split apart, each half would need the other's
+//! internals. About 150 of its lines are tests.
 
 use std::io::{self, Write};
 use std::sync::Arc;

@@ -1,6 +1,9 @@
 //! The YAML configuration a user writes: one source and a list of exports. The types
 //! are the single source of truth for the config's JSON Schema (`rivet schema config`)
 //! and for the generated reference in `docs/config-reference.md`.
+//!
+//! Why one long file: it is the config's type tree, each field with the doc comment that
+//! becomes its line in the generated reference; splitting it would scatter one schema.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -48,6 +48,22 @@ enum TimeoutFrom {
     Default,
 }
 
+impl ConnectionSettings {
+    /// The single-threaded I/O runtime that drives one async connection (PostgreSQL,
+    /// SQL Server). Each connection has its own, so that a connection and its runtime
+    /// live and die together on whichever worker thread holds them.
+    pub(crate) fn io_runtime(&self) -> Result<tokio::runtime::Runtime, SourceError> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| SourceError::Connect {
+                target: self.target.clone(),
+                detail: format!("cannot start the I/O runtime: {e}"),
+                transient: false,
+            })
+    }
+}
+
 pub(crate) enum ConnTarget {
     Url(String),
     Parts {

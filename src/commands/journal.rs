@@ -5,20 +5,12 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::json;
 
-use super::open_state_read_only;
-use crate::exit::{Status, UsageError};
+use super::{open_state_read_only, run_or_latest};
+use crate::exit::Status;
 
 pub fn show(path: &Path, run_id: Option<String>, as_json: bool) -> Result<Status> {
     let store = open_state_read_only(path)?;
-    let run_id = match run_id {
-        Some(r) => r,
-        None => store
-            .recent_runs(1)?
-            .into_iter()
-            .next()
-            .map(|r| r.run_id)
-            .ok_or_else(|| UsageError(format!("no runs recorded in {}", path.display())))?,
-    };
+    let run_id = run_or_latest(&store, path, run_id)?;
     let entries = store.journal_of(&run_id)?;
     if as_json {
         println!(

@@ -180,3 +180,22 @@ fn open_state_read_only(path: &Path) -> Result<rivet_executor::StateStore> {
     require_state(path)?;
     Ok(rivet_executor::StateStore::open_read_only(path)?)
 }
+
+/// The run a read command is about: the one named, else the latest recorded.
+fn run_or_latest(
+    store: &rivet_executor::StateStore,
+    path: &Path,
+    run_id: Option<String>,
+) -> Result<String> {
+    match run_id {
+        Some(r) => Ok(r),
+        None => Ok(store
+            .recent_runs(1)?
+            .into_iter()
+            .next()
+            .map(|r| r.run_id)
+            .ok_or_else(|| {
+                crate::exit::UsageError(format!("no runs recorded in {}", path.display()))
+            })?),
+    }
+}

@@ -129,14 +129,7 @@ fn connect_with(
     settings: &ConnectionSettings,
     mut config: Config,
 ) -> Result<(Runtime, MsClient), SourceError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| SourceError::Connect {
-            target: settings.target.clone(),
-            detail: format!("cannot start the I/O runtime: {e}"),
-            transient: false,
-        })?;
+    let rt = settings.io_runtime()?;
     let connect_err = |detail: String, transient: bool| SourceError::Connect {
         target: settings.target.clone(),
         detail: settings.redact(&detail),

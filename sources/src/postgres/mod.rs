@@ -192,14 +192,7 @@ fn open_with(
     config: tokio_postgres::Config,
 ) -> Result<(tokio::runtime::Runtime, tokio_postgres::Client), SourceError> {
     let tls = tls_connector(settings)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| SourceError::Connect {
-            target: settings.target.clone(),
-            detail: format!("cannot start the I/O runtime: {e}"),
-            transient: false,
-        })?;
+    let runtime = settings.io_runtime()?;
     let (client, connection) = runtime
         .block_on(async {
             tokio::time::timeout(settings.connect_timeout, config.connect(tls)).await

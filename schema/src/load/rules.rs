@@ -1,0 +1,402 @@
+//! The rules a JSON Schema cannot express: one way to name the source, what each mode
+//! needs, which options go with which format, destination keys per kind. Each problem
+//! names its key path; all are collected, none stops the others.
+
+use std::collections::HashSet;
+
+use crate::config::{Compression, DestinationKind, ExportConfig, ExportMode, Format, SourceConfig};
+use crate::error::ConfigProblem;
+
+/// The rules the schema cannot express, over the parts of the config that read: the
+/// source block when it does, and the exports that do, by their index in `exports`
+/// (`export_count` of them in the file).
+pub(super) fn semantic_problems(
+    source: Option<&SourceConfig>,
+    exports: &[(usize, ExportConfig)],
+    export_count: usize,
+) -> Vec<ConfigProblem> {
+    let mut problems = Vec::new();
+    let mut push = |path: String, message: &str| {
+        problems.push(ConfigProblem {
+            path,
+            message: message.to_owned(),
+        })
+    };
+    if let Some(s) = source {
+        source_problems(s, &mut push);
+    }
+    let mut names = HashSet::new();
+    // Destinations that clash (the same directory spelled two ways, through a symlink,
+    // or nested) are found by the planner, which can resolve paths on disk.
+    for (i, e) in exports {
+        let i = *i;
+        let at = |key: &str| format!("exports[{i}].{key}");
+        if !names.insert(e.name.as_str()) {
+            push(
+                at("name"),
+                &format!(
+                    "duplicate export name `{}`; every export needs its own name",
+                    e.name
+                ),
+            );
+        }
+        if e.mode == ExportMode::Cdc {
+            push(
+                at("mode"),
+                "mode `cdc` is not supported yet in this version of rivet; use `full`, `chunked`, `incremental` or `time_window`; see the issue tracker and docs/config-reference.md for what runs today",
+            );
+        }
+        export_problems(e, &at, &mut push);
+        if e.destination.kind == DestinationKind::Stdout {
+            if export_count > 1 {
+                push(
+                    at("destination.type"),
+                    "a `stdout` destination needs a config with exactly one export: the output of several would be interleaved on one stream",
+                );
+            }
+            if e.mode == ExportMode::Chunked {
+                push(
+                    at("mode"),
+                    "a `stdout` destination writes one file, so it cannot take several chunks; use `mode: full` (or `incremental` / `time_window`)",
+                );
+            }
+            if e.max_file_size.is_some() {
+                push(
+                    at("max_file_size"),
+                    "`max_file_size` does not apply to `stdout`: the output is one stream",
+                );
+            }
+        }
+    }
+    problems
+}
+
+/// The source block's rules: one connection form, a usable timeout, TLS keys that
+/// apply.
+fn source_problems(s: &SourceConfig, push: &mut dyn FnMut(String, &str)) {
+    let structured = s.host.is_some()
+        || s.port.is_some()
+        || s.user.is_some()
+        || s.password_env.is_some()
+        || s.database.is_some();
+    let forms = [
+        s.url.is_some(),
+        s.url_env.is_some(),
+        s.url_file.is_some(),
+        structured,
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if forms != 1 {
+        push(
+            "source".into(),
+            "give exactly one of `url`, `url_env`, `url_file`, or the structured keys \
+             (`host`, `port`, `user`, `password_env`, `database`)",
+        );
+    }
+    if let Some(Err(m)) = s.connect_timeout.as_ref().map(|t| t.duration()) {
+        push("source.connect_timeout".into(), &m);
+    }
+    if let Some(tls) = &s.tls {
+        use crate::config::TlsMode;
+        if tls.ca_file.is_some() && !matches!(tls.mode, TlsMode::VerifyCa | TlsMode::VerifyFull) {
+            push(
+                "source.tls.ca_file".into(),
+                "`ca_file` is only used to verify the server (`mode: verify-ca` or `verify-full`); set one of those modes or remove the key",
+            );
+        }
+    }
+}
+
+fn export_problems(
+    e: &ExportConfig,
+    at: &dyn Fn(&str) -> String,
+    push: &mut dyn FnMut(String, &str),
+) {
+    if e.tuning
+        .as_ref()
+        .is_some_and(|t| t.max_source_connections.is_some())
+    {
+        push(
+            at("tuning.max_source_connections"),
+            "`max_source_connections` bounds a whole apply; set it in the top-level `tuning`",
+        );
+    }
+    let query = e.query.as_ref().or(e.query_file.as_ref());
+    if e.query.is_some() && e.query_file.is_some() {
+        push(
+            at("query_file"),
+            "give either `query` or `query_file`, not both",
+        );
+    }
+    match (&e.table, query) {
+        (Some(_), Some(_)) => push(
+            at("table"),
+            "give either `table` or `query`/`query_file`, not both",
+        ),
+        (None, None) => push(
+            at("table"),
+            "missing `table` (or `query`/`query_file`): what should be exported?",
+        ),
+        (Some(t), None) if crate::names::split_table_name(t).is_err() => push(
+            at("table"),
+            "cannot read this table name; write `table` or `schema.table`, quoting a part that \
+             contains a dot as \"my.part\"",
+        ),
+        _ => {}
+    }
+    if e.mode != ExportMode::Chunked {
+        let why = match e.mode {
+            ExportMode::Incremental | ExportMode::TimeWindow => {
+                "; a window is read as one chunk per run (on PostgreSQL through a server-side cursor fetched in short statements)"
+            }
+            _ => "",
+        };
+        for (key, set) in [
+            ("chunk_column", e.chunk_column.is_some()),
+            ("chunk_size", e.chunk_size.is_some()),
+        ] {
+            if set {
+                push(
+                    at(key),
+                    &format!("`{key}` only applies to `mode: chunked`{why}; set the mode or remove the key"),
+                );
+            }
+        }
+    }
+    let incremental = e.mode == ExportMode::Incremental;
+    let time_window = e.mode == ExportMode::TimeWindow;
+    if incremental && e.cursor_column.is_none() {
+        push(
+            at("cursor_column"),
+            "`mode: incremental` needs `cursor_column`: the column whose growth marks new or changed rows (e.g. `updated_at` or an increasing `id`)",
+        );
+    }
+    if time_window {
+        if e.time_column.is_none() {
+            push(
+                at("time_column"),
+                "`mode: time_window` needs `time_column`: the column holding each row's time",
+            );
+        }
+        if e.days_window.is_none() {
+            push(
+                at("days_window"),
+                "`mode: time_window` needs `days_window`: how many days before `--as-of` to export",
+            );
+        }
+    }
+    for (key, set, mode_ok, mode) in [
+        (
+            "cursor_column",
+            e.cursor_column.is_some(),
+            incremental,
+            "incremental",
+        ),
+        (
+            "cursor_fallback_column",
+            e.cursor_fallback_column.is_some(),
+            incremental,
+            "incremental",
+        ),
+        (
+            "settle_lag",
+            e.settle_lag.is_some(),
+            incremental,
+            "incremental",
+        ),
+        (
+            "time_column",
+            e.time_column.is_some(),
+            time_window,
+            "time_window",
+        ),
+        (
+            "time_column_type",
+            e.time_column_type.is_some(),
+            time_window,
+            "time_window",
+        ),
+        (
+            "days_window",
+            e.days_window.is_some(),
+            time_window,
+            "time_window",
+        ),
+    ] {
+        if set && !mode_ok {
+            push(
+                at(key),
+                &format!("`{key}` only applies to `mode: {mode}`; set the mode or remove the key"),
+            );
+        }
+    }
+    if let Some(q) = &e.quality {
+        for (column, ratio) in q.null_ratio_max.iter().flatten() {
+            if !(0.0..=1.0).contains(ratio) {
+                push(
+                    format!("{}.{column}", at("quality.null_ratio_max")),
+                    "a NULL ratio is a share from 0 to 1 (0.05 = 5%)",
+                );
+            }
+        }
+        if let (Some(lo), Some(hi)) = (q.row_count_min, q.row_count_max) {
+            if lo > hi {
+                push(
+                    at("quality.row_count_min"),
+                    "`row_count_min` is larger than `row_count_max`; no export can pass",
+                );
+            }
+        }
+    }
+    if let Some(size) = &e.max_file_size {
+        match size.bytes() {
+            Err(m) => push(at("max_file_size"), &m),
+            Ok(n) if n < 1024 * 1024 => push(
+                at("max_file_size"),
+                "`max_file_size` must be at least 1 MiB; smaller files cost more in per-file overhead than they save",
+            ),
+            Ok(_) => {}
+        }
+    }
+    if e.mode == ExportMode::Chunked && query.is_some() && e.chunk_column.is_none() {
+        push(at("chunk_column"), "a chunked `query` export needs `chunk_column`: the integer column of the query's result to split on");
+    }
+    if let Some(cols) = &e.columns {
+        if cols.is_empty() {
+            push(
+                at("columns"),
+                "an empty column list exports nothing; remove the key to export every column",
+            );
+        }
+        let mut seen = HashSet::new();
+        for (j, c) in cols.iter().enumerate() {
+            if !seen.insert(c) {
+                push(
+                    format!("{}[{j}]", at("columns")),
+                    &format!("column `{c}` is listed twice"),
+                );
+            }
+        }
+    }
+    if e.format == Format::Csv
+        && matches!(e.compression, Some(Compression::Snappy | Compression::Lz4))
+    {
+        push(at("compression"), "CSV files can be compressed with `gzip`, `zstd` or `none`; `snappy` and `lz4` apply to Parquet only");
+    }
+    destination_problems(&e.destination, at, push);
+}
+
+/// Which destination keys each kind takes, and the ones it requires.
+fn destination_problems(
+    d: &crate::config::DestinationConfig,
+    at: &dyn Fn(&str) -> String,
+    push: &mut dyn FnMut(String, &str),
+) {
+    let set: [(&str, bool); 16] = [
+        ("path", d.path.is_some()),
+        ("bucket", d.bucket.is_some()),
+        ("prefix", d.prefix.is_some()),
+        ("region", d.region.is_some()),
+        ("endpoint", d.endpoint.is_some()),
+        ("path_style", d.path_style.is_some()),
+        ("access_key_env", d.access_key_env.is_some()),
+        ("secret_key_env", d.secret_key_env.is_some()),
+        ("session_token_env", d.session_token_env.is_some()),
+        ("credentials_file", d.credentials_file.is_some()),
+        ("account", d.account.is_some()),
+        ("container", d.container.is_some()),
+        ("account_key_env", d.account_key_env.is_some()),
+        ("sas_token_env", d.sas_token_env.is_some()),
+        ("bearer_token_env", d.bearer_token_env.is_some()),
+        ("type", true),
+    ];
+    let (allowed, required): (&[&str], &[&str]) = match d.kind {
+        DestinationKind::Local => (&["path"], &["path"]),
+        DestinationKind::S3 => (
+            &[
+                "bucket",
+                "prefix",
+                "region",
+                "endpoint",
+                "path_style",
+                "access_key_env",
+                "secret_key_env",
+                "session_token_env",
+            ],
+            &["bucket"],
+        ),
+        DestinationKind::Gcs => (&["bucket", "prefix", "credentials_file"], &["bucket"]),
+        DestinationKind::Azure => (
+            &[
+                "account",
+                "container",
+                "prefix",
+                "endpoint",
+                "account_key_env",
+                "sas_token_env",
+                "bearer_token_env",
+            ],
+            &["account", "container"],
+        ),
+        DestinationKind::Stdout => (&[], &[]),
+    };
+    let kind = crate::variant_name(&d.kind);
+    for (key, present) in set {
+        if key == "type" {
+            continue;
+        }
+        if present && !allowed.contains(&key) {
+            push(
+                at(&format!("destination.{key}")),
+                &format!(
+                    "`{key}` does not apply to a `{kind}` destination (it takes: {})",
+                    if allowed.is_empty() {
+                        "no other keys".to_owned()
+                    } else {
+                        allowed.join(", ")
+                    }
+                ),
+            );
+        }
+    }
+    for key in required {
+        let present = set.iter().any(|(k, p)| k == key && *p);
+        let empty = match *key {
+            "path" => d.path.as_deref() == Some(""),
+            "bucket" => d.bucket.as_deref() == Some(""),
+            _ => false,
+        };
+        if !present || empty {
+            push(
+                at(&format!("destination.{key}")),
+                &format!("a `{kind}` destination needs `{key}`"),
+            );
+        }
+    }
+    if d.access_key_env.is_some() != d.secret_key_env.is_some() {
+        push(
+            at("destination.secret_key_env"),
+            "give both `access_key_env` and `secret_key_env`, or neither (to use the standard AWS credential chain)",
+        );
+    }
+    let azure_auth = [&d.account_key_env, &d.sas_token_env, &d.bearer_token_env]
+        .iter()
+        .filter(|v| v.is_some())
+        .count();
+    if azure_auth > 1 {
+        push(
+            at("destination.account_key_env"),
+            "give at most one of `account_key_env`, `sas_token_env`, `bearer_token_env`",
+        );
+    }
+    if let Some(p) = &d.prefix {
+        if p.split('/').any(|seg| seg == "." || seg == "..") {
+            push(
+                at("destination.prefix"),
+                "a prefix cannot contain `.` or `..` segments",
+            );
+        }
+    }
+}
