@@ -564,6 +564,21 @@ ensure_python_readers() {
     printf '%s' "$PY_READERS" > "$stamp"
 }
 
+# The MCP client the rivet-mcp tests drive the server with (tests/e2e/mcp.rs), in the
+# same venv under a stamp of its own, so changing one list does not reinstall the other.
+PY_MCP="mcp==2.3.0"
+ensure_python_mcp() {
+    local venv="$ENV_DIR/py" stamp="$ENV_DIR/py/.rivet-mcp"
+    if [[ -x $venv/bin/python && -f $stamp && $(cat "$stamp") == "$PY_MCP" ]]; then
+        return
+    fi
+    ensure_python_readers
+    log "installing the MCP client into $venv: $PY_MCP"
+    # shellcheck disable=SC2086
+    "$venv/bin/pip" install --quiet $PY_MCP >&2
+    printf '%s' "$PY_MCP" > "$stamp"
+}
+
 # --- object-store emulators ----------------------------------------------------
 # moto (S3 API) from the venv on 127.0.0.1:9311 with bucket rivet-test; Azurite (Blob
 # API) from npm on 127.0.0.1:10000 with container rivet-test (well-known dev account).
@@ -694,6 +709,7 @@ main() {
             my_start_server
             my_setup_database
             ensure_python_readers
+            ensure_python_mcp
             ensure_s3
             ensure_azurite
             print_env

@@ -11,6 +11,7 @@
 //! Modules, top-down: [`apply`] orchestrates; `preflight` checks the plan still fits;
 //! `chunks` reads, encodes and commits chunks; `finalize` writes manifests and
 //! `_SUCCESS`; `validate`, `reconcile` and `repair` check and mend what was written.
+//! `summary` reads what the state database says for `rivet state` and `rivet-mcp`.
 //! Below them: `request` (the read a chunk sends), `retry`, `drift`, `stale`,
 //! `writer` (Parquet/CSV), [`dest`] (where files go), `durable` (atomic local
 //! writes), [`state`] (the SQLite journal), `progress`.
@@ -33,10 +34,11 @@ pub mod progress;
 pub mod quality;
 pub mod reconcile;
 pub mod repair;
-mod request;
+pub mod request;
 mod retry;
 mod stale;
 pub mod state;
+pub mod summary;
 pub mod validate;
 mod writer;
 

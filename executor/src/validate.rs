@@ -96,6 +96,24 @@ pub fn written_by(
     m.plan_digest == plan.seal.digest || Some(&m.plan_digest) == e.repair_of.as_ref()
 }
 
+/// Validates every export of a plan that wrote files (exports without chunks and
+/// `stdout` exports have nothing to check), in plan order. `rivet validate plan.json`
+/// and `rivet-mcp`'s `validate` tool both call this; it only reads.
+pub fn validate_plan(plan: &rivet_schema::plan::Plan) -> Result<Vec<ExportReport>, ExecError> {
+    let rt = crate::dest::runtime()?;
+    let mut reports = Vec::new();
+    for e in &plan.body.exports {
+        if e.chunks.is_empty()
+            || e.destination.kind == rivet_schema::config::DestinationKind::Stdout
+        {
+            continue;
+        }
+        let dest = Destination::open(&e.name, &e.destination, rt.handle())?;
+        reports.push(validate_planned_export(plan, e, &dest)?);
+    }
+    Ok(reports)
+}
+
 /// Validates the export written to `dest` (its manifest, files and `_SUCCESS`).
 pub fn validate_export(export: &str, dest: &Destination) -> Result<ExportReport, ExecError> {
     let location = dest.display();

@@ -40,3 +40,27 @@ pub fn open_snapshot_holder(
         }),
     }
 }
+
+/// Reads the source's health (activity, lock waits, log retention) on a read-only
+/// connection where the engine has one; see [`crate::health`].
+pub fn source_health(
+    settings: &ConnectionSettings,
+) -> Result<crate::health::HealthReport, SourceError> {
+    match settings.kind {
+        SourceKind::Postgres => crate::postgres::health::health(settings),
+        SourceKind::Mysql => crate::mysql::health::health(settings),
+        SourceKind::Mssql => crate::mssql::health::health(settings),
+    }
+}
+
+/// The SQL one chunk read sends and the database's EXPLAIN of it (never executed).
+pub fn explain_chunk(
+    settings: &ConnectionSettings,
+    req: &crate::ChunkRead,
+) -> Result<crate::health::ChunkExplain, SourceError> {
+    match settings.kind {
+        SourceKind::Postgres => crate::postgres::health::explain(settings, req),
+        SourceKind::Mysql => crate::mysql::health::explain(settings, req),
+        SourceKind::Mssql => crate::mssql::health::explain(settings, req),
+    }
+}

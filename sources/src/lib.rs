@@ -11,6 +11,7 @@ pub mod conn_string;
 pub mod connection;
 mod engines;
 pub mod error;
+pub mod health;
 pub mod memory;
 pub mod mssql;
 pub mod mysql;
@@ -19,7 +20,9 @@ pub mod source;
 
 pub use conn_string::inline_url_problems;
 pub use connection::ConnectionSettings;
-pub use engines::{open_catalog, open_chunk_source, open_snapshot_holder};
+pub use engines::{
+    explain_chunk, open_catalog, open_chunk_source, open_snapshot_holder, source_health,
+};
 pub use error::SourceError;
 pub use rivet_schema::config::InfinityPolicy;
 pub use rivet_schema::plan::ColumnMapping;

@@ -3,11 +3,9 @@
 
 use std::path::Path;
 
-use anyhow::Result;
-use serde_json::json;
-
-use super::{open_state_read_only, require_state};
+use super::require_state;
 use crate::exit::{Status, UsageError};
+use anyhow::Result;
 
 /// `rivet state reset-cursor EXPORT`: the export's next plan starts from window 1.
 pub fn reset_cursor(path: &Path, export: &str) -> Result<Status> {
@@ -54,69 +52,31 @@ pub fn reset_shape(path: &Path, export: &str) -> Result<Status> {
 
 /// `rivet state [--json]`.
 pub fn show(path: &Path, limit: u32, as_json: bool) -> Result<Status> {
-    let store = open_state_read_only(path)?;
-    let mut runs = store.recent_runs(limit)?;
-    // A run recorded as running whose process no longer holds the state lock died
-    // (killed, crashed). This command does not write: the next apply records it.
-    let holder = rivet_executor::lock::state_holder(path);
-    for r in runs.iter_mut().filter(|r| r.status == "running") {
-        if holder.as_ref().is_none_or(|h| h.run_id != r.run_id) {
-            r.status = "interrupted".into();
-            r.error = Some(
-                "the process ended without finishing (killed or crashed); no apply holds the state lock"
-                    .into(),
-            );
-        }
-    }
-    let latest_digest = runs.first().map(|r| r.plan_digest.clone());
-    let progress = match &latest_digest {
-        Some(d) => store.export_progress(d)?,
-        None => Vec::new(),
-    };
-    let cursors: Vec<serde_json::Value> = store
-        .cursors()?
-        .into_iter()
-        .map(|(export, c)| {
-            json!({
-                "export": export,
-                "column": c.column,
-                "value_type": c.value_type,
-                "position": c.position,
-                "window": c.seq,
-            })
-        })
-        .collect();
+    require_state(path)?;
+    let summary = rivet_executor::summary::state_summary(path, limit)?;
     if as_json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "format_version": 1,
-                "runs": runs,
-                "latest_plan_digest": latest_digest,
-                "exports": progress,
-                "cursors": cursors,
-            }))?
-        );
+        println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(Status::Success);
     }
+    let runs = &summary.runs;
     if runs.is_empty() {
         println!("no runs recorded in {}", path.display());
         return Ok(Status::Success);
     }
-    if !cursors.is_empty() {
+    if !summary.cursors.is_empty() {
         println!("incremental positions (the next window starts here):");
-        for c in &cursors {
+        for c in &summary.cursors {
             println!(
                 "  {:<24} {} = {} after window {}",
-                c["export"].as_str().unwrap_or_default(),
-                c["column"].as_str().unwrap_or_default(),
-                c["position"],
-                c["window"]
+                c.export,
+                c.column,
+                serde_json::Value::from(c.position.as_str()),
+                c.window
             );
         }
     }
     println!("recent runs ({}):", path.display());
-    for r in &runs {
+    for r in runs {
         println!(
             "  {}  {:<9} plan sha256:{}  started {}  finished {}  ({}){}",
             r.run_id,
@@ -131,12 +91,12 @@ pub fn show(path: &Path, limit: u32, as_json: bool) -> Result<Status> {
                 .unwrap_or_default()
         );
     }
-    if let Some(d) = latest_digest {
+    if let Some(d) = &summary.latest_plan_digest {
         println!(
             "exports of the latest plan (sha256:{}):",
             &d[..12.min(d.len())]
         );
-        for p in progress {
+        for p in &summary.exports {
             println!(
                 "  {:<24} {}/{} chunks committed{}, {} rows, {} bytes",
                 p.export,

@@ -18,7 +18,7 @@ pub fn validate(
     as_json: bool,
 ) -> Result<Status> {
     use rivet_executor::dest::Destination;
-    use rivet_executor::validate::{validate_export, validate_planned_export};
+    use rivet_executor::validate::validate_export;
     let mut reports = Vec::new();
     match (plan, manifest, config) {
         (None, None, Some(config_path)) => {
@@ -81,16 +81,7 @@ pub fn validate(
         }
         (Some(plan_path), None, _) => {
             let plan = read_plan(plan_path)?;
-            let rt = rivet_executor::dest::runtime()?;
-            for e in &plan.body.exports {
-                if e.chunks.is_empty()
-                    || e.destination.kind == rivet_schema::config::DestinationKind::Stdout
-                {
-                    continue;
-                }
-                let dest = Destination::open(&e.name, &e.destination, rt.handle())?;
-                reports.push(validate_planned_export(&plan, e, &dest)?);
-            }
+            reports = rivet_executor::validate::validate_plan(&plan)?;
         }
         (None, None, None) => {
             return Err(

@@ -19,6 +19,7 @@ mod hostile;
 mod hostile_apply;
 mod incremental;
 mod keyless;
+mod mcp;
 mod mssql;
 mod mysql;
 mod operator;

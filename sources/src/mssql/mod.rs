@@ -14,6 +14,7 @@
 //! [`ChunkSource`]: crate::ChunkSource
 
 mod catalog;
+pub mod health;
 mod reader;
 pub mod types;
 
@@ -111,7 +112,23 @@ fn apply_tls(config: &mut Config, mode: TlsMode, ca_file: Option<&str>) {
 
 /// Opens a runtime and a logged-in client, following Azure SQL's gateway redirection.
 pub(crate) fn connect(settings: &ConnectionSettings) -> Result<(Runtime, MsClient), SourceError> {
+    connect_with(settings, config(settings)?)
+}
+
+/// Like [`connect`], asking for `ApplicationIntent=ReadOnly` (a readable secondary
+/// when the server has one); SQL Server has no read-only session to ask for.
+pub(crate) fn connect_read_intent(
+    settings: &ConnectionSettings,
+) -> Result<(Runtime, MsClient), SourceError> {
     let mut config = config(settings)?;
+    config.readonly(true);
+    connect_with(settings, config)
+}
+
+fn connect_with(
+    settings: &ConnectionSettings,
+    mut config: Config,
+) -> Result<(Runtime, MsClient), SourceError> {
     let rt = settings.io_runtime()?;
     let connect_err = |detail: String, transient: bool| SourceError::Connect {
         target: settings.target.clone(),

@@ -8,6 +8,7 @@
 //! on MariaDB, optimizer hints on MySQL), so nothing leaks through ProxySQL-style poolers.
 
 mod catalog;
+pub mod health;
 mod reader;
 pub mod types;
 

@@ -5,6 +5,7 @@
 mod catalog;
 mod copy_binary;
 pub mod decode;
+pub mod health;
 mod read;
 mod reader;
 pub mod types;
@@ -169,7 +170,27 @@ pub fn connect(settings: &ConnectionSettings) -> Result<PgCatalog, SourceError> 
 pub(crate) fn open(
     settings: &ConnectionSettings,
 ) -> Result<(tokio::runtime::Runtime, tokio_postgres::Client), SourceError> {
-    let config = driver_config(settings)?;
+    open_with(settings, driver_config(settings)?)
+}
+
+/// Opens a session whose every transaction is read-only, enforced by the server
+/// (`default_transaction_read_only=on` in the startup options, after any the URL sets).
+pub(crate) fn open_read_only(
+    settings: &ConnectionSettings,
+) -> Result<(tokio::runtime::Runtime, tokio_postgres::Client), SourceError> {
+    let mut config = driver_config(settings)?;
+    let options = match config.get_options() {
+        Some(o) if !o.trim().is_empty() => format!("{o} -c default_transaction_read_only=on"),
+        _ => "-c default_transaction_read_only=on".to_owned(),
+    };
+    config.options(&options);
+    open_with(settings, config)
+}
+
+fn open_with(
+    settings: &ConnectionSettings,
+    config: tokio_postgres::Config,
+) -> Result<(tokio::runtime::Runtime, tokio_postgres::Client), SourceError> {
     let tls = tls_connector(settings)?;
     let runtime = settings.io_runtime()?;
     let (client, connection) = runtime
