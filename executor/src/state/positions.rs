@@ -93,6 +93,32 @@ impl StateStore {
         run_id: &str,
     ) -> Result<(), ExecError> {
         let value_type = rivet_schema::variant_name(&cursor.value_type);
+        let state_err = |e: rusqlite::Error| ExecError::State {
+            path: self.path.display().to_string(),
+            detail: e.to_string(),
+        };
+        // Durable before it returns, even through a power loss: a lost position would
+        // re-plan a window whose files consumers may already have loaded.
+        self.conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(state_err)?;
+        let committed = self.commit_cursor_tx(export, cursor, &value_type, digest, run_id);
+        let restored = self.conn.pragma_update(None, "synchronous", "NORMAL");
+        committed?;
+        restored.map_err(|e| ExecError::State {
+            path: self.path.display().to_string(),
+            detail: e.to_string(),
+        })
+    }
+
+    fn commit_cursor_tx(
+        &mut self,
+        export: &str,
+        cursor: &CommittedCursor,
+        value_type: &str,
+        digest: &str,
+        run_id: &str,
+    ) -> Result<(), ExecError> {
         let tx = self.conn.transaction().map_err(|e| ExecError::State {
             path: self.path.display().to_string(),
             detail: e.to_string(),
