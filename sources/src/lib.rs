@@ -16,15 +16,17 @@ pub mod mssql;
 pub mod mysql;
 pub mod postgres;
 pub mod source;
+pub mod survey;
 
-pub use conn_string::inline_url_problems;
+pub use conn_string::{inline_url_problems, kind_of_url};
 pub use connection::ConnectionSettings;
-pub use engines::{open_catalog, open_chunk_source};
+pub use engines::{open_catalog, open_chunk_source, open_survey};
 pub use error::SourceError;
 pub use rivet_schema::config::InfinityPolicy;
 pub use rivet_schema::plan::ColumnMapping;
 use rivet_schema::plan::CursorType;
 pub use source::{Catalog, ChunkSource, KeyBounds, ReadFailure, SinkClosed, TableRequest};
+pub use survey::{ConnectionHeadroom, IndexFacts, Survey};
 
 /// What a catalog type resolves to: the wire form the reader decodes, the output type
 /// (or why the column cannot be exported), how the value is represented, and the

@@ -15,6 +15,7 @@
 
 mod catalog;
 mod reader;
+mod survey;
 pub mod types;
 
 pub use catalog::MsCatalog;

@@ -9,6 +9,7 @@
 
 mod catalog;
 mod reader;
+mod survey;
 pub mod types;
 
 pub use catalog::MyCatalog;

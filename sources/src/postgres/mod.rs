@@ -7,6 +7,7 @@ mod copy_binary;
 pub mod decode;
 mod read;
 mod reader;
+mod survey;
 pub mod types;
 
 /// The PostgreSQL connection type callers hold between calls.
