@@ -169,9 +169,10 @@ pub enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
-    /// Write a commented config from a live database: its tables, keys, sizes and
-    /// cursor candidates, with a mode chosen per table and the reason as a comment.
+    /// Write a commented config from a live database, choosing a mode per table.
     ///
+    /// Discovers each table's keys, sizes and cursor candidates and writes the reason
+    /// for each choice as a comment.
     /// The URL is read from the environment variable named by --source-env, and the
     /// config refers to that variable: no credential is written. Without --table every
     /// table of the --schema(s) (default: the connection's own schema) is proposed.

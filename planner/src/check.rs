@@ -121,7 +121,11 @@ pub fn gather(
                 ranges: e
                     .chunks
                     .iter()
-                    .map(|c| c.range.as_ref().map_or((None, None), |r| (r.lower, r.upper)))
+                    .map(|c| {
+                        c.range
+                            .as_ref()
+                            .map_or((None, None), |r| (r.lower, r.upper))
+                    })
                     .collect(),
                 histogram: match at {
                     Some(i) => survey.key_histogram(&tables[i], &k.column)?,
@@ -411,13 +415,19 @@ mod tests {
         };
         let f = assess(&[e], &source(16, 90));
         assert_eq!(codes(&f), ["connection_headroom"]);
-        assert!(f[0].message.contains("7 left") && f[0].message.contains("wide (parallelism 16)"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("7 left") && f[0].message.contains("wide (parallelism 16)"),
+            "{}",
+            f[0].message
+        );
         assert!(f[0].fix.contains("at most 7"));
     }
 
     #[test]
     fn skewed_and_gappy_keys_are_flagged_from_the_histogram() {
-        let ranges: Vec<_> = (0..10).map(|k| (Some(k * 100), Some(k * 100 + 100))).collect();
+        let ranges: Vec<_> = (0..10)
+            .map(|k| (Some(k * 100), Some(k * 100 + 100)))
+            .collect();
         // Nine in ten rows sit in the first chunk's range.
         let mut h: Vec<i64> = (0..=90).collect();
         h.extend((1..=10).map(|k| 100 + k * 90));
@@ -446,7 +456,10 @@ mod tests {
             }),
             ..e
         };
-        assert_eq!(codes(&assess(&[even], &source(1, 0))), ["chunk_column_not_indexed"]);
+        assert_eq!(
+            codes(&assess(&[even], &source(1, 0))),
+            ["chunk_column_not_indexed"]
+        );
     }
 
     #[test]
@@ -465,7 +478,13 @@ mod tests {
             ..Default::default()
         };
         let f = assess(&[e], &source(1, 0));
-        assert_eq!(codes(&f), ["cursor_column_not_indexed", "nullable_cursor_without_fallback"]);
+        assert_eq!(
+            codes(&f),
+            [
+                "cursor_column_not_indexed",
+                "nullable_cursor_without_fallback"
+            ]
+        );
         assert!(f.iter().all(|f| f.column.as_deref() == Some("updated_at")));
     }
 }

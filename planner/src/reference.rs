@@ -85,7 +85,10 @@ pub(crate) fn normalize(config: &Config) -> Result<Config, PlanError> {
         }
         if let Some(p) = e.parquet.take() {
             if e.format != Format::Parquet {
-                return Err(refuse(at("parquet"), "applies to `format: parquet` only; remove it"));
+                return Err(refuse(
+                    at("parquet"),
+                    "applies to `format: parquet` only; remove it",
+                ));
             }
             if p.row_group_strategy == Some(RowGroupStrategy::FixedRows) {
                 return Err(refuse(

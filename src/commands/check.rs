@@ -66,3 +66,32 @@ pub fn render(findings: &[Finding], exports: usize) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_text_output_snapshot() {
+        let findings = vec![
+            Finding {
+                code: "chunk_column_not_indexed",
+                export: Some("orders".into()),
+                table: Some("public.orders".into()),
+                column: Some("k".into()),
+                message: "chunk column `k` leads no index of public.orders: each of the 12 chunks scans the whole table".into(),
+                fix: "create an index on public.orders (k), or chunk on an indexed integer column (chunk_column)".into(),
+            },
+            Finding {
+                code: "connection_headroom",
+                export: None,
+                table: None,
+                column: None,
+                message: "the plan may hold 16 source connections but the server has 7 left (max_connections 100, 3 reserved, 90 in use)".into(),
+                fix: "lower tuning.max_source_connections (and parallelism) to at most 7, or run when fewer sessions are open".into(),
+            },
+        ];
+        insta::assert_snapshot!(render(&findings, 3));
+        assert_eq!(render(&[], 2), "2 export(s) checked: no warnings\n");
+    }
+}

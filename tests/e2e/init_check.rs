@@ -47,18 +47,26 @@ fn init_proposes_a_mode_per_table_and_the_config_plans_and_applies_unedited() {
     // Every table counts as large (--full-below-mb 0), so the choice rests on keys
     // and cursors.
     p.rivet()
-        .args(["init", "--source-env", "DATABASE_URL", "--schema", &s.schema])
+        .args([
+            "init",
+            "--source-env",
+            "DATABASE_URL",
+            "--schema",
+            &s.schema,
+        ])
         .args(["--full-below-mb", "0", "--path", "out", "-o", "rivet.yaml"])
         .args(["--discover", "discovery.json"])
         .assert()
         .success();
     let yaml = std::fs::read_to_string(p.path("rivet.yaml")).unwrap();
     let password = url.split(':').nth(2).unwrap().split('@').next().unwrap();
-    assert!(!yaml.contains(password), "a credential leaked into the config:\n{yaml}");
+    assert!(
+        !yaml.contains(password),
+        "a credential leaked into the config:\n{yaml}"
+    );
     assert!(yaml.contains("url_env: \"DATABASE_URL\""), "{yaml}");
     let d: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(p.path("discovery.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(p.path("discovery.json")).unwrap()).unwrap();
     let hostile = choice(&d, HOSTILE);
     assert_eq!(hostile["mode"], "incremental", "{d:#}");
     assert_eq!(hostile["cursor_column"], "updated_at");
@@ -67,7 +75,10 @@ fn init_proposes_a_mode_per_table_and_the_config_plans_and_applies_unedited() {
     let keyless = choice(&d, "keyless");
     assert_eq!(keyless["mode"], "full");
     assert!(
-        keyless["reason"].as_str().unwrap().contains("no integer key"),
+        keyless["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no integer key"),
         "{keyless}"
     );
     let nc = choice(&d, "nullable_cursor");
@@ -85,7 +96,7 @@ fn init_proposes_a_mode_per_table_and_the_config_plans_and_applies_unedited() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["relation"]["table"]["name"].as_str().unwrap_or_default())
+        .map(|e| e["relation"]["name"].as_str().unwrap_or_default())
         .collect();
     assert!(names.contains(&HOSTILE), "{names:?}");
     p.apply("plan.json");
@@ -93,7 +104,12 @@ fn init_proposes_a_mode_per_table_and_the_config_plans_and_applies_unedited() {
     let out = std::fs::read_dir(p.path(&format!("out/{export}")))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("window-"))
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("window-")
+        })
         .expect("an incremental window directory");
     let rows: usize = read_export_parquet(&out).iter().map(|b| b.num_rows()).sum();
     assert_eq!(rows, 3000);
@@ -112,13 +128,22 @@ fn init_on_the_fixture_database_plans_and_applies_with_defaults() {
         .assert()
         .success();
     let yaml = std::fs::read_to_string(p.path("rivet.yaml")).unwrap();
-    assert!(yaml.contains("\"\\\"Sales Data\\\".\\\"Order Items\\\"\""), "{yaml}");
+    assert!(
+        yaml.contains("\"\\\"Sales Data\\\".\\\"Order Items\\\"\""),
+        "{yaml}"
+    );
     // Small tables: every one full, each saying so.
     assert!(yaml.contains("small enough"), "{yaml}");
     p.plan();
     p.apply("plan.json");
-    assert_eq!(p.read_export("output/sales_data_order_items").num_rows(), 50);
-    assert_eq!(p.read_export("output/rivet_fixture_big_gappy").num_rows() > 100_000, true);
+    assert_eq!(
+        p.read_export("output/sales_data_order_items").num_rows(),
+        50
+    );
+    assert_eq!(
+        p.read_export("output/rivet_fixture_big_gappy").num_rows() > 100_000,
+        true
+    );
 }
 
 #[test]
@@ -127,8 +152,22 @@ fn init_on_mariadb_plans_and_applies() {
     let p = Project::new(&url);
     p.rivet()
         .args(["init", "--source-env", "DATABASE_URL"])
-        .args(["--table", "Order Items", "--table", "big_gappy", "--table", "no_pk"])
-        .args(["--full-below-mb", "0", "-o", "rivet.yaml", "--discover", "d.json"])
+        .args([
+            "--table",
+            "Order Items",
+            "--table",
+            "big_gappy",
+            "--table",
+            "no_pk",
+        ])
+        .args([
+            "--full-below-mb",
+            "0",
+            "-o",
+            "rivet.yaml",
+            "--discover",
+            "d.json",
+        ])
         .assert()
         .success();
     let d: serde_json::Value =
@@ -149,13 +188,25 @@ fn init_refuses_what_it_cannot_do_and_never_overwrites() {
     let p = Project::new(&url);
     p.write("rivet.yaml", "keep me");
     p.rivet()
-        .args(["init", "--source-env", "DATABASE_URL", "--table", "rivet_fixture.no_pk"])
+        .args([
+            "init",
+            "--source-env",
+            "DATABASE_URL",
+            "--table",
+            "rivet_fixture.no_pk",
+        ])
         .args(["-o", "rivet.yaml"])
         .assert()
         .code(2)
         .stderr(predicates::str::contains("does not overwrite"));
     p.rivet()
-        .args(["init", "--source-env", "DATABASE_URL", "--table", "rivet_fixture.no_pk"])
+        .args([
+            "init",
+            "--source-env",
+            "DATABASE_URL",
+            "--table",
+            "rivet_fixture.no_pk",
+        ])
         .args(["--mode", "chunked", "-o", "other.yaml"])
         .assert()
         .code(2)
@@ -194,9 +245,11 @@ fn check_flags_missing_indexes_nullable_cursors_and_skew() {
     );
     let p = Project::new(&url);
     p.config(&pg_config(&format!(
-        "  - name: by_k\n    table: {0}.unindexed\n    mode: chunked\n    chunk_column: k\n    chunk_size: 1000\n    destination: {{type: local, path: out/by_k}}\n\
-           - name: delta\n    table: {0}.unindexed\n    mode: incremental\n    cursor_column: updated_at\n    destination: {{type: local, path: out/delta}}\n\
-           - name: skewed\n    table: {0}.skewed\n    mode: chunked\n    chunk_size: 50000\n    destination: {{type: local, path: out/skewed}}\n",
+        concat!(
+            "  - name: by_k\n    table: {0}.unindexed\n    mode: chunked\n    chunk_column: k\n    chunk_size: 1000\n    destination: {{type: local, path: out/by_k}}\n",
+            "  - name: delta\n    table: {0}.unindexed\n    mode: incremental\n    cursor_column: updated_at\n    destination: {{type: local, path: out/delta}}\n",
+            "  - name: skewed\n    table: {0}.skewed\n    mode: chunked\n    chunk_size: 50000\n    destination: {{type: local, path: out/skewed}}\n",
+        ),
         s.schema
     )));
     let j = check_json(&p);
@@ -236,7 +289,9 @@ fn check_flags_missing_indexes_nullable_cursors_and_skew() {
         .args(["check", "-c", "rivet.yaml"])
         .assert()
         .success()
-        .stdout(predicates::str::contains("WARN  [chunk_column_not_indexed] export by_k"));
+        .stdout(predicates::str::contains(
+            "WARN  [chunk_column_not_indexed] export by_k",
+        ));
     p.rivet()
         .args(["check", "-c", "rivet.yaml", "--strict"])
         .assert()

@@ -111,5 +111,7 @@ fn reference_keys_that_contradict_ours_are_refused() {
         .args(["plan", "-c", "rivet.yaml"])
         .assert()
         .code(2)
-        .stderr(predicates::str::contains("contradicts tuning.row_group_mb 8"));
+        .stderr(predicates::str::contains(
+            "contradicts tuning.row_group_mb 8",
+        ));
 }

@@ -185,7 +185,11 @@ fn export_name(
     let clean = |s: &str| -> String {
         let mut out = String::new();
         for c in s.chars() {
-            let c = if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' };
+            let c = if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            };
             if !(c == '_' && out.ends_with('_')) {
                 out.push(c);
             }
@@ -224,13 +228,27 @@ mod tests {
     #[test]
     fn export_names_are_valid_and_unique() {
         let mut taken = Default::default();
-        assert_eq!(export_name("s", "Order Items", false, &mut taken), "order_items");
-        assert_eq!(export_name("s", "order-items", false, &mut taken), "order_items_2");
-        assert_eq!(export_name("Sales Data", "Ünïcödé", true, &mut taken), "sales_data_n_c_d");
+        assert_eq!(
+            export_name("s", "Order Items", false, &mut taken),
+            "order_items"
+        );
+        assert_eq!(
+            export_name("s", "order-items", false, &mut taken),
+            "order_items_2"
+        );
+        assert_eq!(
+            export_name("Sales Data", "Ünïcödé", true, &mut taken),
+            "sales_data_n_c_d"
+        );
         assert_eq!(export_name("s", "Ωμέγα", false, &mut taken), "table");
     }
 
-    fn col(name: &str, ty: &str, logical: Result<LogicalType, String>, nullable: bool) -> rivet_sources::SourceColumn {
+    fn col(
+        name: &str,
+        ty: &str,
+        logical: Result<LogicalType, String>,
+        nullable: bool,
+    ) -> rivet_sources::SourceColumn {
         rivet_sources::SourceColumn {
             name: name.into(),
             declared_type: ty.into(),
@@ -243,7 +261,13 @@ mod tests {
         }
     }
 
-    fn info(schema: &str, name: &str, pk: &[&str], rows: u64, columns: Vec<rivet_sources::SourceColumn>) -> rivet_sources::TableInfo {
+    fn info(
+        schema: &str,
+        name: &str,
+        pk: &[&str],
+        rows: u64,
+        columns: Vec<rivet_sources::SourceColumn>,
+    ) -> rivet_sources::TableInfo {
         rivet_sources::TableInfo {
             schema: schema.into(),
             name: name.into(),
@@ -272,19 +296,68 @@ mod tests {
             schemas: vec![],
             tables: vec![],
             mode: None,
-            destination: InitDestination::Local { path: "./output".into() },
+            destination: InitDestination::Local {
+                path: "./output".into(),
+            },
             full_below_bytes: 64_000_000,
         };
         let tables = vec![
-            (info("public", "small", &["id"], 1_000, vec![col("id", "bigint", Ok(Int64), false)]), vec![index("small_pkey", &["id"], true)]),
-            (info("Sales Data", "Order \"Items\" ü", &["Order ID"], 5_000_000, vec![
-                col("Order ID", "bigint", Ok(Int64), false),
-                col("created_at", "timestamp", Ok(Timestamp), false),
-                col("updated_at", "timestamp", Ok(Timestamp), true),
-                col("geom", "geometry", Err("no Arrow type for geometry".into()), true),
-            ]), vec![index("pk", &["Order ID"], true), index("by_upd", &["updated_at"], false)]),
-            (info("public", "ledger", &["id"], 9_000_000, vec![col("id", "integer", Ok(Int32), false), col("amount", "numeric", Ok(DecimalText), true)]), vec![index("ledger_pkey", &["id"], true)]),
-            (info("public", "raw_log", &[], 20_000_000, vec![col("line", "text", Ok(Utf8), true)]), vec![]),
+            (
+                info(
+                    "public",
+                    "small",
+                    &["id"],
+                    1_000,
+                    vec![col("id", "bigint", Ok(Int64), false)],
+                ),
+                vec![index("small_pkey", &["id"], true)],
+            ),
+            (
+                info(
+                    "Sales Data",
+                    "Order \"Items\" ü",
+                    &["Order ID"],
+                    5_000_000,
+                    vec![
+                        col("Order ID", "bigint", Ok(Int64), false),
+                        col("created_at", "timestamp", Ok(Timestamp), false),
+                        col("updated_at", "timestamp", Ok(Timestamp), true),
+                        col(
+                            "geom",
+                            "geometry",
+                            Err("no Arrow type for geometry".into()),
+                            true,
+                        ),
+                    ],
+                ),
+                vec![
+                    index("pk", &["Order ID"], true),
+                    index("by_upd", &["updated_at"], false),
+                ],
+            ),
+            (
+                info(
+                    "public",
+                    "ledger",
+                    &["id"],
+                    9_000_000,
+                    vec![
+                        col("id", "integer", Ok(Int32), false),
+                        col("amount", "numeric", Ok(DecimalText), true),
+                    ],
+                ),
+                vec![index("ledger_pkey", &["id"], true)],
+            ),
+            (
+                info(
+                    "public",
+                    "raw_log",
+                    &[],
+                    20_000_000,
+                    vec![col("line", "text", Ok(Utf8), true)],
+                ),
+                vec![],
+            ),
         ];
         let mut taken = Default::default();
         let tables: Vec<DiscoveredTable> = tables
@@ -303,9 +376,17 @@ mod tests {
         let modes: Vec<_> = d.tables.iter().map(|t| t.choice.mode).collect();
         assert_eq!(
             modes,
-            [ExportMode::Full, ExportMode::Incremental, ExportMode::Chunked, ExportMode::Full]
+            [
+                ExportMode::Full,
+                ExportMode::Incremental,
+                ExportMode::Chunked,
+                ExportMode::Full
+            ]
         );
-        assert_eq!(d.tables[1].choice.cursor_fallback_column.as_deref(), Some("created_at"));
+        assert_eq!(
+            d.tables[1].choice.cursor_fallback_column.as_deref(),
+            Some("created_at")
+        );
         insta::assert_snapshot!(render_config(&d));
     }
 
@@ -320,9 +401,20 @@ mod tests {
             destination: InitDestination::Local { path: "out".into() },
             full_below_bytes: 0,
         };
-        let t = info("public", "raw_log", &[], 10, vec![col("line", "text", Ok(LogicalType::Utf8), true)]);
-        let err = choose::table(t, vec![], "raw_log".into(), &req).unwrap_err().to_string();
-        assert!(err.contains("public.raw_log") && err.contains("integer column"), "{err}");
+        let t = info(
+            "public",
+            "raw_log",
+            &[],
+            10,
+            vec![col("line", "text", Ok(LogicalType::Utf8), true)],
+        );
+        let err = choose::table(t, vec![], "raw_log".into(), &req)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("public.raw_log") && err.contains("integer column"),
+            "{err}"
+        );
     }
 
     #[test]

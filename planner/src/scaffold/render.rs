@@ -15,7 +15,10 @@ fn q(s: &str) -> String {
 /// `text` as `# ` comment lines of at most about 88 columns, indented by `indent`;
 /// control characters shown escaped so that a name cannot end the comment.
 fn comment(out: &mut String, indent: &str, text: &str) {
-    let clean: String = text.chars().flat_map(char::escape_debug).collect::<String>();
+    let clean: String = text
+        .chars()
+        .flat_map(char::escape_debug)
+        .collect::<String>();
     let clean = clean.replace("\\\"", "\"").replace("\\'", "'");
     let mut line = String::new();
     for word in clean.split(' ') {
@@ -55,14 +58,18 @@ pub fn render_config(d: &Discovery) -> String {
     for t in &d.tables {
         let c = &t.choice;
         out.push('\n');
-        comment(&mut out, "  ", &format!("{}.{}: {}", t.schema, t.name, c.reason));
+        comment(
+            &mut out,
+            "  ",
+            &format!("{}.{}: {}", t.schema, t.name, c.reason),
+        );
         let refused: Vec<_> = t.columns.iter().filter(|c| c.refused.is_some()).collect();
         for r in &refused {
             comment(
                 &mut out,
                 "  ",
                 &format!(
-                    "Column `{}` ({}) is left out: {}",
+                    "Column `{}` ({}) is left out: {}.",
                     r.name,
                     r.declared_type,
                     r.refused.as_deref().unwrap_or_default()
@@ -74,7 +81,10 @@ pub fn render_config(d: &Discovery) -> String {
             "    table: {}\n",
             q(&table_reference(&t.schema, &t.name))
         ));
-        out.push_str(&format!("    mode: {}\n", rivet_schema::variant_name(&c.mode)));
+        out.push_str(&format!(
+            "    mode: {}\n",
+            rivet_schema::variant_name(&c.mode)
+        ));
         for (key, value) in [
             ("chunk_column", &c.chunk_column),
             ("cursor_column", &c.cursor_column),

@@ -111,7 +111,10 @@ pub fn key_bounds_sql(requests: &[(RelationRef, String)]) -> String {
         .join(" UNION ALL ")
 }
 
-pub(super) fn cell<'a, R: tiberius::FromSql<'a>>(row: &'a Row, idx: usize) -> Result<Option<R>, SourceError> {
+pub(super) fn cell<'a, R: tiberius::FromSql<'a>>(
+    row: &'a Row,
+    idx: usize,
+) -> Result<Option<R>, SourceError> {
     row.try_get::<R, usize>(idx)
         .map_err(|e| SourceError::Query {
             context: "reading the SQL Server catalog".into(),

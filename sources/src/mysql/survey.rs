@@ -70,10 +70,12 @@ impl Survey for MyCatalog {
             })
             .collect();
         let (filter, params) = pairs(&keys);
-        let rows: Vec<mysql::Row> = self
-            .conn
-            .exec(indexes_sql(&filter), params)
-            .map_err(query_err("reading index keys from information_schema.STATISTICS"))?;
+        let rows: Vec<mysql::Row> =
+            self.conn
+                .exec(indexes_sql(&filter), params)
+                .map_err(query_err(
+                    "reading index keys from information_schema.STATISTICS",
+                ))?;
         // (table position, index name) → facts, with a flag once a functional part ended it.
         let mut current: Option<(usize, String, bool)> = None;
         for r in &rows {

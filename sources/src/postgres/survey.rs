@@ -104,10 +104,10 @@ impl Survey for PgCatalog {
         let schema = schema_of(table);
         let row = self
             .runtime
-            .block_on(self.client.query_opt(
-                HISTOGRAM_SQL,
-                &[&schema, &table.name, &column],
-            ))
+            .block_on(
+                self.client
+                    .query_opt(HISTOGRAM_SQL, &[&schema, &table.name, &column]),
+            )
             .map_err(query_err("reading histogram_bounds from pg_stats"))?;
         Ok(row
             .and_then(|r| r.get::<_, Option<String>>(0))
