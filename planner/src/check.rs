@@ -444,7 +444,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let f = assess(&[e.clone()], &source(1, 0));
+        let f = assess(std::slice::from_ref(&e), &source(1, 0));
         assert_eq!(codes(&f), ["chunk_size_skew"]);
         assert_eq!(f[0].column.as_deref(), Some("id"));
         // An even key is not flagged; an unindexed one is.
