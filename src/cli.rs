@@ -169,6 +169,42 @@ pub enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Write a commented config from a live database, choosing a mode per table.
+    ///
+    /// Discovers each table's keys, sizes and cursor candidates and writes the reason
+    /// for each choice as a comment.
+    /// The URL is read from the environment variable named by --source-env, and the
+    /// config refers to that variable: no credential is written. Without --table every
+    /// table of the --schema(s) (default: the connection's own schema) is proposed.
+    #[command(after_long_help = "Examples:
+  rivet init --source-env DATABASE_URL -o rivet.yaml
+  rivet init --source-env DATABASE_URL --schema sales --table orders --table 'Sales Data.Order Items' -o rivet.yaml
+  rivet init --source-env DATABASE_URL --s3-bucket my-exports -o rivet.yaml --discover discovery.json
+  rivet init --source-env DATABASE_URL --mode chunked --table events -o events.yaml")]
+    Init(InitArgs),
+    /// Warn about what a DBA would flag before a night run, from statistics.
+    ///
+    /// For each export: chunk or cursor columns without an index, chunks far from
+    /// their target size because of key gaps or skew, nullable cursors without a
+    /// fallback, full exports that hold one snapshot for long, local destinations
+    /// without room, and more parallelism than the source has connections left. Each
+    /// warning names the export, table and column and says what to do. Exit 0 (1 with
+    /// --strict when there is any warning).
+    #[command(after_long_help = "Examples:
+  rivet check -c rivet.yaml
+  rivet check -c rivet.yaml --strict          # exit 1 on any warning (CI)
+  rivet check -c rivet.yaml --json | jq '.findings[] | select(.export == \"orders\")'")]
+    Check {
+        /// Config file.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Exit 1 when there is any warning.
+        #[arg(long)]
+        strict: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the JSON Schema of the config or of plan files.
     #[command(after_long_help = "Examples:
   rivet schema config > rivet.schema.json     # for editor completion of rivet.yaml")]
@@ -209,6 +245,60 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
+}
+
+/// `rivet init`'s arguments.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Environment variable holding the source URL (postgres://, mysql://,
+    /// sqlserver://); the config names the variable, never its value.
+    #[arg(long, value_name = "VAR")]
+    pub source_env: String,
+    /// Schema to scan (repeatable); also the schema of --table names without one.
+    #[arg(long, value_name = "SCHEMA")]
+    pub schema: Vec<String>,
+    /// Table to propose (repeatable): `name` or `schema.name`, quoting a part that holds
+    /// a dot as `"my.schema"."my.table"`.
+    #[arg(long, value_name = "TABLE")]
+    pub table: Vec<String>,
+    /// Use this mode for every table instead of choosing per table.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub mode: Option<InitMode>,
+    /// Tables estimated smaller than this many MB are exported whole (`full`).
+    #[arg(long, value_name = "MB", default_value_t = 64)]
+    pub full_below_mb: u64,
+    /// Write to this local directory, one subdirectory per export (default ./output).
+    #[arg(long, value_name = "DIR", group = "dest")]
+    pub path: Option<String>,
+    /// Write to this S3 bucket, one prefix per export.
+    #[arg(long, value_name = "BUCKET", group = "dest")]
+    pub s3_bucket: Option<String>,
+    /// Write to this Google Cloud Storage bucket, one prefix per export.
+    #[arg(long, value_name = "BUCKET", group = "dest")]
+    pub gcs_bucket: Option<String>,
+    /// Write to this Azure Blob container, one prefix per export.
+    #[arg(long, value_name = "CONTAINER", group = "dest")]
+    pub azure_container: Option<String>,
+    /// Azure storage account of --azure-container (default: $AZURE_STORAGE_ACCOUNT_NAME).
+    #[arg(long, value_name = "ACCOUNT", requires = "azure_container")]
+    pub azure_account: Option<String>,
+    /// Where to write the config; refuses to overwrite an existing file.
+    #[arg(short, long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Also write the evidence (tables, keys, indexes, sizes, candidates, choices) as
+    /// JSON here.
+    #[arg(long, value_name = "FILE")]
+    pub discover: Option<PathBuf>,
+}
+
+/// Modes `rivet init --mode` can force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InitMode {
+    Full,
+    Chunked,
+    Incremental,
+    TimeWindow,
+    Cdc,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

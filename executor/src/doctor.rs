@@ -170,7 +170,7 @@ fn human_bytes(n: u64) -> String {
 
 /// Free space of the file system a local destination is (or will be) on: the nearest
 /// existing directory of its path.
-fn free_space(path: &std::path::Path) -> Option<u64> {
+pub fn free_space(path: &std::path::Path) -> Option<u64> {
     let dir = path.ancestors().find(|a| a.is_dir())?;
     fs4::available_space(dir).ok()
 }

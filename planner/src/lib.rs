@@ -5,11 +5,14 @@
 //! `min`/`max` of chunk keys (under a `statement_timeout`), never the exported rows, and
 //! writes nothing but the plan it returns. The executor does not depend on this crate.
 
+pub mod check;
 mod clash;
 mod compile;
 mod diff;
 mod error;
 mod load;
+mod reference;
+pub mod scaffold;
 mod show;
 mod tuning;
 

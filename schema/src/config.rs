@@ -253,6 +253,48 @@ pub enum Compression {
     None,
 }
 
+/// Codec presets of the reference tool, mapped onto `compression`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CompressionProfile {
+    /// No compression (`compression: none`).
+    None,
+    /// Snappy (`compression: snappy`; Parquet only).
+    Fast,
+    /// Zstd (`compression: zstd`).
+    Balanced,
+    /// Zstd at a high level: refused, Rivet writes Zstd at one level.
+    Compact,
+}
+
+/// How Parquet row groups are cut, as the reference tool wrote it. Rivet cuts a row
+/// group when its buffered data reaches a memory target (`tuning.row_group_mb`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParquetOptions {
+    /// `auto` and `fixed_memory` cut row groups by memory, as Rivet always does;
+    /// `fixed_rows` is refused (Rivet does not cut by row count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_group_strategy: Option<RowGroupStrategy>,
+    /// Target row group size in MB, the same as this export's `tuning.row_group_mb`
+    /// (giving both with different values is refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub target_row_group_mb: Option<u32>,
+}
+
+/// Row group strategies of the reference tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RowGroupStrategy {
+    /// Rivet's own: by memory.
+    Auto,
+    /// By a fixed number of rows: refused.
+    FixedRows,
+    /// By memory (`target_row_group_mb` or `tuning.row_group_mb`).
+    FixedMemory,
+}
+
 /// One table or query to export.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -301,6 +343,14 @@ pub struct ExportConfig {
     /// Compression codec (default `zstd` for Parquet, `none` for CSV).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compression: Option<Compression>,
+    /// The reference tool's codec presets: `none`, `fast` (Snappy), `balanced` (Zstd).
+    /// `compact` (Zstd at a high level) is refused: Rivet writes Zstd at one level;
+    /// use `compression: zstd`. Not together with `compression`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression_profile: Option<CompressionProfile>,
+    /// The reference tool's Parquet row-group options (see [`ParquetOptions`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parquet: Option<ParquetOptions>,
     /// Where the files go.
     pub destination: DestinationConfig,
     /// Wave this export runs in (lower first; default 1). Every export of a wave finishes
@@ -624,6 +674,18 @@ pub struct Tuning {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 256))]
     pub max_source_connections: Option<u32>,
+    /// The reference tool's process-wide RSS guard (pause reading past this many MB).
+    /// Rivet has none: its memory is bounded by construction (`max_batch_memory_mb` per
+    /// batch, a bounded queue per reading chunk, `parallelism` chunks at once), so
+    /// planning refuses this key and says to set those instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_threshold_mb: Option<u32>,
+    /// The reference tool's name for `max_batch_memory_mb`: the memory target of one
+    /// batch, batches being cut when they reach it. Giving both with different values
+    /// is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub batch_size_memory_mb: Option<u32>,
 }
 
 /// Policy for batches that outgrow `max_batch_memory_mb`.

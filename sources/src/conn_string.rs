@@ -40,6 +40,19 @@ fn scheme_of(s: &str) -> Option<&str> {
     .then_some(head)
 }
 
+/// The engine a connection string is for, from its scheme (`postgres://`,
+/// `postgresql://`, `mysql://`, `sqlserver://`, `mssql://`); libpq `key=value` pairs
+/// (no scheme) are PostgreSQL. None for any other scheme.
+pub fn kind_of_url(s: &str) -> Option<SourceKind> {
+    match scheme_of(s.trim()) {
+        None => Some(SourceKind::Postgres),
+        Some("postgres" | "postgresql") => Some(SourceKind::Postgres),
+        Some("mysql" | "mariadb") => Some(SourceKind::Mysql),
+        Some("sqlserver" | "mssql") => Some(SourceKind::Mssql),
+        Some(_) => None,
+    }
+}
+
 /// Checks that the string has a form the engine's driver reads, and says which form is
 /// expected when it does not (a `mysql://` URL under `type: postgres`).
 pub(crate) fn check_form(kind: SourceKind, s: &str) -> Result<(), String> {

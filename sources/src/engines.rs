@@ -7,6 +7,7 @@ use rivet_schema::config::SourceKind;
 use crate::connection::ConnectionSettings;
 use crate::error::SourceError;
 use crate::source::{Catalog, ChunkSource, SnapshotHolder};
+use crate::survey::Survey;
 
 /// Opens a catalog connection for the configured engine.
 pub fn open_catalog(settings: &ConnectionSettings) -> Result<Box<dyn Catalog>, SourceError> {
@@ -62,5 +63,14 @@ pub fn explain_chunk(
         SourceKind::Postgres => crate::postgres::health::explain(settings, req),
         SourceKind::Mysql => crate::mysql::health::explain(settings, req),
         SourceKind::Mssql => crate::mssql::health::explain(settings, req),
+    }
+}
+
+/// Opens a catalog connection that also answers `init` and `check` questions.
+pub fn open_survey(settings: &ConnectionSettings) -> Result<Box<dyn Survey>, SourceError> {
+    match settings.kind {
+        SourceKind::Postgres => Ok(Box::new(crate::postgres::connect(settings)?)),
+        SourceKind::Mysql => Ok(Box::new(crate::mysql::MyCatalog::connect(settings)?)),
+        SourceKind::Mssql => Ok(Box::new(crate::mssql::MsCatalog::connect(settings)?)),
     }
 }

@@ -17,11 +17,13 @@ pub mod mssql;
 pub mod mysql;
 pub mod postgres;
 pub mod source;
+pub mod survey;
 
-pub use conn_string::inline_url_problems;
+pub use conn_string::{inline_url_problems, kind_of_url};
 pub use connection::ConnectionSettings;
 pub use engines::{
-    explain_chunk, open_catalog, open_chunk_source, open_snapshot_holder, source_health,
+    explain_chunk, open_catalog, open_chunk_source, open_snapshot_holder, open_survey,
+    source_health,
 };
 pub use error::SourceError;
 pub use rivet_schema::config::InfinityPolicy;
@@ -30,6 +32,7 @@ use rivet_schema::plan::CursorType;
 pub use source::{
     Catalog, ChunkSource, KeyBounds, ReadFailure, SinkClosed, SnapshotHolder, TableRequest,
 };
+pub use survey::{ConnectionHeadroom, IndexFacts, Survey};
 
 /// What a catalog type resolves to: the wire form the reader decodes, the output type
 /// (or why the column cannot be exported), how the value is represented, and the

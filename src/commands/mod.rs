@@ -2,7 +2,9 @@
 //! what they return; the decisions live in the libraries.
 
 mod apply;
+mod check;
 mod doctor;
+mod init;
 mod journal;
 mod metrics;
 mod plan;
@@ -98,6 +100,12 @@ pub fn dispatch(cli: Cli, progress: crate::progress::Mode) -> Result<Status> {
             args.json,
         ),
         Command::Doctor { config } => doctor::doctor(&config),
+        Command::Init(args) => init::init(&args),
+        Command::Check {
+            config,
+            strict,
+            json,
+        } => check::check(&config, strict, json),
         Command::Repair {
             plan,
             out,

@@ -95,6 +95,8 @@ pub fn compile(
     catalog: &mut dyn Catalog,
     inputs: &PlanInputs,
 ) -> Result<Plan, PlanError> {
+    let normalized = crate::reference::normalize(config)?;
+    let config = &normalized;
     if config.source.tinyint1_as_boolean.is_some() && config.source.kind != SourceKind::Mysql {
         return Err(cfg_err(
             "source.tinyint1_as_boolean".into(),

@@ -17,7 +17,7 @@ use crate::{RelationRef, SourceColumn, TableInfo};
 use rivet_schema::plan::SourceIdentity;
 
 /// How long a catalog query may take before Rivet gives up on it.
-const CATALOG_TIMEOUT: Duration = Duration::from_secs(120);
+pub(super) const CATALOG_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The SQL Server catalog connection.
 pub struct MsCatalog {
@@ -32,7 +32,7 @@ impl MsCatalog {
     }
 
     /// Runs one batch with parameters and returns every result set, under `timeout`.
-    fn results(
+    pub(super) fn results(
         &mut self,
         context: &str,
         sql: &str,
@@ -111,7 +111,10 @@ pub fn key_bounds_sql(requests: &[(RelationRef, String)]) -> String {
         .join(" UNION ALL ")
 }
 
-fn cell<'a, R: tiberius::FromSql<'a>>(row: &'a Row, idx: usize) -> Result<Option<R>, SourceError> {
+pub(super) fn cell<'a, R: tiberius::FromSql<'a>>(
+    row: &'a Row,
+    idx: usize,
+) -> Result<Option<R>, SourceError> {
     row.try_get::<R, usize>(idx)
         .map_err(|e| SourceError::Query {
             context: "reading the SQL Server catalog".into(),
@@ -120,7 +123,7 @@ fn cell<'a, R: tiberius::FromSql<'a>>(row: &'a Row, idx: usize) -> Result<Option
         })
 }
 
-fn text(row: &Row, idx: usize) -> Result<String, SourceError> {
+pub(super) fn text(row: &Row, idx: usize) -> Result<String, SourceError> {
     Ok(cell::<&str>(row, idx)?.unwrap_or_default().to_owned())
 }
 

@@ -16,6 +16,7 @@
 mod catalog;
 pub mod health;
 mod reader;
+mod survey;
 pub mod types;
 
 pub use catalog::MsCatalog;

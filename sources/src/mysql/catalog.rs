@@ -16,8 +16,8 @@ use rivet_schema::plan::SourceIdentity;
 
 /// The MySQL/MariaDB catalog connection.
 pub struct MyCatalog {
-    conn: mysql::Conn,
-    flavor: Flavor,
+    pub(super) conn: mysql::Conn,
+    pub(super) flavor: Flavor,
 }
 
 impl MyCatalog {
@@ -28,7 +28,7 @@ impl MyCatalog {
 }
 
 /// `(?, ?), (?, ?), …` and the matching parameters.
-fn pairs(keys: &[(String, String)]) -> (String, Vec<Value>) {
+pub(super) fn pairs(keys: &[(String, String)]) -> (String, Vec<Value>) {
     let placeholders = vec!["(?, ?)"; keys.len()].join(", ");
     let params = keys
         .iter()
@@ -37,7 +37,7 @@ fn pairs(keys: &[(String, String)]) -> (String, Vec<Value>) {
     (placeholders, params)
 }
 
-fn text(v: &Value) -> String {
+pub(super) fn text(v: &Value) -> String {
     match v {
         Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
         Value::NULL => String::new(),
@@ -45,7 +45,7 @@ fn text(v: &Value) -> String {
     }
 }
 
-fn number(v: &Value) -> Option<u64> {
+pub(super) fn number(v: &Value) -> Option<u64> {
     match v {
         Value::Int(i) => u64::try_from(*i).ok(),
         Value::UInt(u) => Some(*u),

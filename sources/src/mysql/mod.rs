@@ -10,6 +10,7 @@
 mod catalog;
 pub mod health;
 mod reader;
+mod survey;
 pub mod types;
 
 pub use catalog::MyCatalog;

@@ -13,7 +13,7 @@ use crate::source::{identity_of, Catalog, KeyBounds, TableRequest};
 use crate::{RelationRef, SourceColumn, TableInfo};
 use rivet_schema::plan::SourceIdentity;
 
-fn query_err(context: &str) -> impl Fn(tokio_postgres::Error) -> SourceError + '_ {
+pub(super) fn query_err(context: &str) -> impl Fn(tokio_postgres::Error) -> SourceError + '_ {
     move |e| SourceError::Query {
         context: context.to_owned(),
         detail: error_text(&e),
@@ -302,8 +302,8 @@ async fn key_bounds(
 /// handshake and login) by `source.connect_timeout`; each catalog call is one
 /// `block_on`.
 pub struct PgCatalog {
-    runtime: tokio::runtime::Runtime,
-    client: Client,
+    pub(super) runtime: tokio::runtime::Runtime,
+    pub(super) client: Client,
 }
 
 impl PgCatalog {

@@ -8,6 +8,7 @@ pub mod decode;
 pub mod health;
 mod read;
 mod reader;
+mod survey;
 pub mod types;
 
 /// The PostgreSQL connection type callers hold between calls.
