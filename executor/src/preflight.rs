@@ -91,7 +91,7 @@ fn cursors_are_current(body: &PlanBody, state: &StateStore) -> Result<(), ExecEr
         let Some(w) = e
             .window
             .as_ref()
-            .filter(|w| w.kind == WindowKind::Incremental)
+            .filter(|w| matches!(w.kind, WindowKind::Incremental | WindowKind::Cdc))
         else {
             continue;
         };

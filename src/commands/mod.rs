@@ -2,6 +2,7 @@
 //! what they return; the decisions live in the libraries.
 
 mod apply;
+mod cdc;
 mod doctor;
 mod journal;
 mod metrics;
@@ -98,6 +99,10 @@ pub fn dispatch(cli: Cli, progress: crate::progress::Mode) -> Result<Status> {
             args.json,
         ),
         Command::Doctor { config } => doctor::doctor(&config),
+        Command::Cdc { action } => match action {
+            crate::cli::CdcAction::Setup { config } => cdc::setup(&config),
+            crate::cli::CdcAction::Teardown { config } => cdc::teardown(&config),
+        },
         Command::Repair {
             plan,
             out,

@@ -402,6 +402,7 @@ mod tests {
             use_cursor: false,
             on_batch_memory_exceeded: crate::BatchMemoryPolicy::AutoShrink,
             infinity: crate::InfinityPolicy::Clamp,
+            cdc: None,
         };
         let (sql, params) = select_with_params(&req);
         assert_eq!(

@@ -4,7 +4,9 @@
 
 mod catalog;
 mod copy_binary;
+pub mod cdc;
 pub mod decode;
+pub mod pgoutput;
 mod read;
 mod reader;
 pub mod types;
