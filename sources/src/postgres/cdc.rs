@@ -444,7 +444,7 @@ pub(crate) async fn read_window(
                 mapping = Some(Mapping { relation: id, targets });
             }
             Message::Insert { relation, new } => {
-                emit(req, w, &mapping, &txn, &mut seq, relation, "insert", None, Some(&new), decoders, label, &mut batcher, &mut changes_outside)?;
+                emit(req, w, &mapping, &txn, &mut seq, relation, "insert", None, Some(new.as_slice()), decoders, label, &mut batcher, &mut changes_outside)?;
             }
             Message::Update { relation, old, new } => {
                 if let (Some(o), Some(m)) = (old.as_deref(), mapping.as_ref()) {
@@ -452,10 +452,10 @@ pub(crate) async fn read_window(
                         emit(req, w, &mapping, &txn, &mut seq, relation, "delete", Some(o), None, decoders, label, &mut batcher, &mut changes_outside)?;
                     }
                 }
-                emit(req, w, &mapping, &txn, &mut seq, relation, "update", old.as_deref(), Some(&new), decoders, label, &mut batcher, &mut changes_outside)?;
+                emit(req, w, &mapping, &txn, &mut seq, relation, "update", old.as_deref(), Some(new.as_slice()), decoders, label, &mut batcher, &mut changes_outside)?;
             }
             Message::Delete { relation, old } => {
-                emit(req, w, &mapping, &txn, &mut seq, relation, "delete", Some(&old), None, decoders, label, &mut batcher, &mut changes_outside)?;
+                emit(req, w, &mapping, &txn, &mut seq, relation, "delete", Some(old.as_slice()), None, decoders, label, &mut batcher, &mut changes_outside)?;
             }
             Message::Truncate { relations } => {
                 if let Some(m) = &mapping {
