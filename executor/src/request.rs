@@ -114,13 +114,17 @@ pub fn chunk_read(e: &PlannedExport, c: &PlannedChunk) -> Result<ChunkRead, Exec
         })
         .collect();
     if cdc.is_some() {
-        columns.extend(cdc_columns().into_iter().map(|(name, wire, logical)| ReadColumn {
-            name: name.to_owned(),
-            wire_type: wire.to_owned(),
-            logical,
-            nullable: false,
-            select_expr: None,
-        }));
+        columns.extend(
+            cdc_columns()
+                .into_iter()
+                .map(|(name, wire, logical)| ReadColumn {
+                    name: name.to_owned(),
+                    wire_type: wire.to_owned(),
+                    logical,
+                    nullable: false,
+                    select_expr: None,
+                }),
+        );
     }
     Ok(ChunkRead {
         cdc,

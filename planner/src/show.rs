@@ -115,8 +115,9 @@ fn render_export(out: &mut String, e: &PlannedExport) {
                         c.slot,
                         c.wal_status,
                         c.slot_pending_bytes,
-                        c.safe_wal_bytes
-                            .map_or(String::new(), |b| format!(", {b} byte(s) before max_slot_wal_keep_size")),
+                        c.safe_wal_bytes.map_or(String::new(), |b| format!(
+                            ", {b} byte(s) before max_slot_wal_keep_size"
+                        )),
                         c.publication
                     );
                 }

@@ -624,8 +624,7 @@ fn cdc_problems(
         if let Some(n) = name {
             let ok = !n.is_empty()
                 && n.len() <= 63
-                && n
-                    .bytes()
+                && n.bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
             if !ok {
                 push(

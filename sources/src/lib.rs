@@ -21,10 +21,10 @@ pub use conn_string::inline_url_problems;
 pub use connection::ConnectionSettings;
 pub use engines::{open_catalog, open_chunk_source};
 pub use error::SourceError;
+pub use postgres::cdc::{advance_slot, setup as cdc_setup, teardown as cdc_teardown, CdcObjects};
 pub use rivet_schema::config::InfinityPolicy;
 pub use rivet_schema::plan::ColumnMapping;
 use rivet_schema::plan::CursorType;
-pub use postgres::cdc::{advance_slot, setup as cdc_setup, teardown as cdc_teardown, CdcObjects};
 pub use source::{Catalog, ChunkSource, KeyBounds, ReadFailure, SinkClosed, TableRequest};
 
 /// What a catalog type resolves to: the wire form the reader decodes, the output type

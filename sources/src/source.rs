@@ -74,7 +74,8 @@ pub trait Catalog {
         let _ = (schema, table, slot, publication);
         Err(SourceError::Query {
             context: "planning a `cdc` export".into(),
-            detail: "this engine has no change capture in this version of rivet (docs/cdc.md)".into(),
+            detail: "this engine has no change capture in this version of rivet (docs/cdc.md)"
+                .into(),
             transient: false,
         })
     }

@@ -42,7 +42,8 @@ pub(super) fn plan_inputs(
         .filter(|e| {
             matches!(
                 e.mode,
-                rivet_schema::config::ExportMode::Incremental | rivet_schema::config::ExportMode::Cdc
+                rivet_schema::config::ExportMode::Incremental
+                    | rivet_schema::config::ExportMode::Cdc
             )
         })
         .map(|e| e.name.as_str())

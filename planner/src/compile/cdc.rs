@@ -6,8 +6,7 @@
 
 use rivet_schema::config::{CdcConfig, ExportConfig};
 use rivet_schema::plan::{
-    lsn_text, parse_lsn, CursorType, PlannedCdc, PlannedColumn, PlannedWindow, Relation,
-    WindowKind,
+    lsn_text, parse_lsn, CursorType, PlannedCdc, PlannedColumn, PlannedWindow, Relation, WindowKind,
 };
 use rivet_sources::Catalog;
 

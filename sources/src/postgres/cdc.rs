@@ -403,7 +403,11 @@ pub(crate) async fn read_window(
     while let Some(row) = rows.next().await {
         let row = row.map_err(q(format!("{label}: reading the log window")))?;
         let data: &[u8] = row.get(0);
-        let at = || txn.map_or("before any transaction".to_owned(), |t| format!("in the transaction committed at {}", lsn_text(t.0)));
+        let at = || {
+            txn.map_or("before any transaction".to_owned(), |t| {
+                format!("in the transaction committed at {}", lsn_text(t.0))
+            })
+        };
         let bad = |detail: String| -> ReadFailure {
             SourceError::Decode {
                 relation: label.to_owned(),
@@ -412,20 +416,39 @@ pub(crate) async fn read_window(
             }
             .into()
         };
-        let msg = pgoutput::parse(data).map_err(|e| bad(format!("pgoutput message {}: {}", at(), e.0)))?;
+        let msg = pgoutput::parse(data)
+            .map_err(|e| bad(format!("pgoutput message {}: {}", at(), e.0)))?;
         match msg {
-            Message::Begin { final_lsn, commit_ts, xid } => {
-                txn = Some((final_lsn, commit_ts, xid, final_lsn >= w.start && final_lsn < w.end));
+            Message::Begin {
+                final_lsn,
+                commit_ts,
+                xid,
+            } => {
+                txn = Some((
+                    final_lsn,
+                    commit_ts,
+                    xid,
+                    final_lsn >= w.start && final_lsn < w.end,
+                ));
                 seq = 0;
             }
             Message::Commit { commit_lsn, .. } => {
                 if txn.map(|t| t.0) != Some(commit_lsn) {
-                    return Err(bad(format!("a Commit at {} does not match its Begin ({})", lsn_text(commit_lsn), at())));
+                    return Err(bad(format!(
+                        "a Commit at {} does not match its Begin ({})",
+                        lsn_text(commit_lsn),
+                        at()
+                    )));
                 }
                 txn = None;
-                batcher.cut(false, decoders, sink)?;
             }
-            Message::Relation { id, namespace, name, columns, .. } => {
+            Message::Relation {
+                id,
+                namespace,
+                name,
+                columns,
+                ..
+            } => {
                 if namespace != w.schema || name != w.table {
                     continue;
                 }
@@ -441,31 +464,105 @@ pub(crate) async fn read_window(
                         )));
                     }
                 }
-                mapping = Some(Mapping { relation: id, targets });
+                mapping = Some(Mapping {
+                    relation: id,
+                    targets,
+                });
             }
             Message::Insert { relation, new } => {
-                emit(req, w, &mapping, &txn, &mut seq, relation, "insert", None, Some(new.as_slice()), decoders, label, &mut batcher, &mut changes_outside)?;
+                emit(
+                    req,
+                    w,
+                    &mapping,
+                    &txn,
+                    &mut seq,
+                    relation,
+                    "insert",
+                    None,
+                    Some(new.as_slice()),
+                    decoders,
+                    label,
+                    &mut batcher,
+                    &mut changes_outside,
+                )?;
             }
             Message::Update { relation, old, new } => {
                 if let (Some(o), Some(m)) = (old.as_deref(), mapping.as_ref()) {
                     if m.relation == relation && key_changed(req, w, m, o, &new) {
-                        emit(req, w, &mapping, &txn, &mut seq, relation, "delete", Some(o), None, decoders, label, &mut batcher, &mut changes_outside)?;
+                        emit(
+                            req,
+                            w,
+                            &mapping,
+                            &txn,
+                            &mut seq,
+                            relation,
+                            "delete",
+                            Some(o),
+                            None,
+                            decoders,
+                            label,
+                            &mut batcher,
+                            &mut changes_outside,
+                        )?;
                     }
                 }
-                emit(req, w, &mapping, &txn, &mut seq, relation, "update", old.as_deref(), Some(new.as_slice()), decoders, label, &mut batcher, &mut changes_outside)?;
+                emit(
+                    req,
+                    w,
+                    &mapping,
+                    &txn,
+                    &mut seq,
+                    relation,
+                    "update",
+                    old.as_deref(),
+                    Some(new.as_slice()),
+                    decoders,
+                    label,
+                    &mut batcher,
+                    &mut changes_outside,
+                )?;
             }
             Message::Delete { relation, old } => {
-                emit(req, w, &mapping, &txn, &mut seq, relation, "delete", Some(old.as_slice()), None, decoders, label, &mut batcher, &mut changes_outside)?;
+                emit(
+                    req,
+                    w,
+                    &mapping,
+                    &txn,
+                    &mut seq,
+                    relation,
+                    "delete",
+                    Some(old.as_slice()),
+                    None,
+                    decoders,
+                    label,
+                    &mut batcher,
+                    &mut changes_outside,
+                )?;
             }
             Message::Truncate { relations } => {
                 if let Some(m) = &mapping {
                     if relations.contains(&m.relation) {
-                        emit(req, w, &mapping, &txn, &mut seq, m.relation, "truncate", None, None, decoders, label, &mut batcher, &mut changes_outside)?;
+                        emit(
+                            req,
+                            w,
+                            &mapping,
+                            &txn,
+                            &mut seq,
+                            m.relation,
+                            "truncate",
+                            None,
+                            None,
+                            decoders,
+                            label,
+                            &mut batcher,
+                            &mut changes_outside,
+                        )?;
                     }
                 }
             }
             Message::Origin | Message::Type | Message::Message => {}
         }
+        batcher.cut(false, decoders, sink)?;
     }
     batcher.cut(true, decoders, sink)?;
     let nulled_values = req
@@ -484,7 +581,13 @@ pub(crate) async fn read_window(
 
 /// Whether an update moved the row to another primary key (old and new key values
 /// differ byte for byte).
-fn key_changed(req: &ChunkRead, w: &CdcWindow, m: &Mapping, old: &[Value<'_>], new: &[Value<'_>]) -> bool {
+fn key_changed(
+    req: &ChunkRead,
+    w: &CdcWindow,
+    m: &Mapping,
+    old: &[Value<'_>],
+    new: &[Value<'_>],
+) -> bool {
     m.targets.iter().enumerate().any(|(k, target)| {
         target.is_some_and(|i| w.key.contains(&req.columns[i].name))
             && old.get(k) != new.get(k)
@@ -535,7 +638,11 @@ fn emit(
         SourceError::Decode {
             relation: label.to_owned(),
             column: col.to_owned(),
-            detail: format!("{detail} ({op} in the transaction committed at {}, change {})", lsn_text(commit_lsn), *seq),
+            detail: format!(
+                "{detail} ({op} in the transaction committed at {}, change {})",
+                lsn_text(commit_lsn),
+                *seq
+            ),
         }
         .into()
     };
@@ -544,7 +651,14 @@ fn emit(
     let tuple = new.or(old);
     if let Some(values) = tuple {
         if values.len() != m.targets.len() {
-            return Err(pos_err("", format!("the change has {} values but the relation {} columns", values.len(), m.targets.len())));
+            return Err(pos_err(
+                "",
+                format!(
+                    "the change has {} values but the relation {} columns",
+                    values.len(),
+                    m.targets.len()
+                ),
+            ));
         }
         for (k, v) in values.iter().enumerate() {
             let Some(i) = m.targets[k] else { continue };
@@ -552,7 +666,9 @@ fn emit(
             if v == Value::Unchanged {
                 // An unchanged TOASTed value: the old tuple of replica identity full
                 // has it; without one it is an error, never a NULL.
-                v = old.and_then(|o| o.get(k).copied()).unwrap_or(Value::Unchanged);
+                v = old
+                    .and_then(|o| o.get(k).copied())
+                    .unwrap_or(Value::Unchanged);
             }
             let name = &req.columns[i].name;
             match v {
@@ -577,7 +693,9 @@ fn emit(
     }
     for (i, done) in filled.iter().enumerate() {
         if !done {
-            decoders[i].append(None).map_err(|e| pos_err(&req.columns[i].name, e.0))?;
+            decoders[i]
+                .append(None)
+                .map_err(|e| pos_err(&req.columns[i].name, e.0))?;
         }
     }
     let pos = format!("{commit_lsn:016X}-{:08X}", *seq);

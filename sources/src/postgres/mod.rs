@@ -3,8 +3,8 @@
 //! (whole-relation reads), both decoded straight into Arrow.
 
 mod catalog;
-mod copy_binary;
 pub mod cdc;
+mod copy_binary;
 pub mod decode;
 pub mod pgoutput;
 mod read;

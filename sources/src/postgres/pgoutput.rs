@@ -286,12 +286,10 @@ pub fn parse(buf: &[u8]) -> PResult<Message<'_>> {
             r.take(len, "Message's content")?;
             Message::Message
         }
-        other => {
-            return Err(ParseError(format!(
-                "unknown pgoutput message tag {:?} (0x{other:02x}); only protocol version 1 is read",
-                other as char
-            )))
-        }
+        other => return Err(ParseError(format!(
+            "unknown pgoutput message tag {:?} (0x{other:02x}); only protocol version 1 is read",
+            other as char
+        ))),
     };
     r.done(tag)?;
     Ok(msg)
@@ -322,10 +320,10 @@ mod tests {
                 xid: 938
             }
         );
-        let rel = parse(&hex(
+        let raw = hex(
             "52000047d07075626c6963006364635f70726f6265006600020169640000000017ffffffff01740000000019ffffffff",
-        ))
-        .unwrap();
+        );
+        let rel = parse(&raw).unwrap();
         let Message::Relation {
             id,
             namespace,
@@ -336,10 +334,20 @@ mod tests {
         else {
             panic!("{rel:?}")
         };
-        assert_eq!((id, namespace.as_str(), name.as_str()), (18384, "public", "cdc_probe"));
+        assert_eq!(
+            (id, namespace.as_str(), name.as_str()),
+            (18384, "public", "cdc_probe")
+        );
         assert_eq!(replica_identity, b'f');
         assert_eq!(columns.len(), 2);
-        assert_eq!((columns[0].name.as_str(), columns[0].type_oid, columns[0].typmod), ("id", 23, -1));
+        assert_eq!(
+            (
+                columns[0].name.as_str(),
+                columns[0].type_oid,
+                columns[0].typmod
+            ),
+            ("id", 23, -1)
+        );
         assert!(columns[1].key); // every column is part of a full replica identity
         let ins = hex("49000047d04e0002620000000400000001620000000161");
         assert_eq!(
@@ -349,7 +357,9 @@ mod tests {
                 new: vec![Value::Binary(&[0, 0, 0, 1]), Value::Binary(b"a")]
             }
         );
-        let upd = hex("55000047d04f00026200000004000000016200000001614e0002620000000400000001620000000162");
+        let upd = hex(
+            "55000047d04f00026200000004000000016200000001614e0002620000000400000001620000000162",
+        );
         assert_eq!(
             parse(&upd).unwrap(),
             Message::Update {
@@ -371,7 +381,9 @@ mod tests {
     #[test]
     fn unchanged_toast_nulls_deletes_and_truncates_parse() {
         // Update without old tuple: id=1 (text form), 'u' for an unchanged TOASTed value, NULL.
-        let mut m = vec![b'U', 0, 0, 0, 7, b'N', 0, 3, b't', 0, 0, 0, 1, b'1', b'u', b'n'];
+        let mut m = vec![
+            b'U', 0, 0, 0, 7, b'N', 0, 3, b't', 0, 0, 0, 1, b'1', b'u', b'n',
+        ];
         assert_eq!(
             parse(&m).unwrap(),
             Message::Update {
@@ -402,7 +414,10 @@ mod tests {
     #[test]
     fn truncated_and_unknown_messages_are_errors() {
         assert!(parse(&[]).is_err());
-        assert!(parse(b"Z").unwrap_err().0.contains("unknown pgoutput message"));
+        assert!(parse(b"Z")
+            .unwrap_err()
+            .0
+            .contains("unknown pgoutput message"));
         assert!(parse(&[b'I', 0, 0, 0, 7, b'N', 0, 1, b'b', 0, 0, 0, 5, 1])
             .unwrap_err()
             .0
