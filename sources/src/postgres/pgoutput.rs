@@ -286,10 +286,12 @@ pub fn parse(buf: &[u8]) -> PResult<Message<'_>> {
             r.take(len, "Message's content")?;
             Message::Message
         }
-        other => return Err(ParseError(format!(
+        other => {
+            return Err(ParseError(format!(
             "unknown pgoutput message tag {:?} (0x{other:02x}); only protocol version 1 is read",
             other as char
-        ))),
+        )))
+        }
     };
     r.done(tag)?;
     Ok(msg)
