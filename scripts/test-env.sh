@@ -50,6 +50,9 @@ PG_READER_PW=rivet-test-pw-Zq9
 PG_DB=rivet_fixture_db
 # A role that may only connect over TLS (pg_hba: hostssl, hostnossl reject).
 PG_TLS_USER=rivet_tls
+# Change capture tests: a role with the REPLICATION attribute (logical slots) and
+# CREATE on the fixture database (its own schemas, tables and publications).
+PG_CDC_USER=rivet_cdc
 PG_TLS_PW=rivet-test-tls-Kp4
 PG_CA=$ENV_DIR/server-ca.crt
 PG_SEED=$REPO_ROOT/fixtures/postgres/seed.sql
@@ -309,6 +312,11 @@ SELECT format('CREATE ROLE %I LOGIN', :'tls_user')
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'tls_user') \gexec
 SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', :'tls_user', :'tls_pw') \gexec
 SQL
+    admin_psql postgres -v cdc_user="$PG_CDC_USER" -v cdc_pw="$PG_READER_PW" >&2 <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN REPLICATION', :'cdc_user')
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'cdc_user') \gexec
+SELECT format('ALTER ROLE %I LOGIN REPLICATION PASSWORD %L', :'cdc_user', :'cdc_pw') \gexec
+SQL
     local exists
     exists=$(admin_psql postgres -At -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'")
     if [[ $exists != 1 ]]; then
@@ -335,6 +343,7 @@ SQL
     # Grants are reapplied every run: reloading the seed drops the schemas.
     admin_psql "$PG_DB" -v reader="$PG_READER" -v db="$PG_DB" >&2 <<'SQL'
 GRANT CONNECT, CREATE ON DATABASE :"db" TO :"reader";
+GRANT CONNECT, CREATE ON DATABASE :"db" TO rivet_cdc;
 GRANT USAGE ON SCHEMA rivet_fixture, "Sales Data" TO :"reader";
 GRANT SELECT ON ALL TABLES IN SCHEMA rivet_fixture, "Sales Data" TO :"reader";
 SQL
@@ -664,6 +673,7 @@ stop_emulators() {
 print_env() {
     cat <<EOF
 export RIVET_TEST_PG_URL='postgres://$PG_READER:$PG_READER_PW@$PG_HOST:$PG_PORT/$PG_DB'
+export RIVET_TEST_PG_CDC_URL='postgres://$PG_CDC_USER:$PG_READER_PW@$PG_HOST:$PG_PORT/$PG_DB'
 export RIVET_TEST_PG_ADMIN_URL='postgres://$PG_SUPERUSER:$PG_SUPERUSER_PW@$PG_HOST:$PG_PORT/$PG_DB'
 export RIVET_TEST_PG_PASSWORD='$PG_READER_PW'
 export RIVET_TEST_ENV_DIR='$ENV_DIR'

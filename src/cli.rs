@@ -4,6 +4,23 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// What `rivet cdc` does.
+#[derive(Debug, Subcommand)]
+pub enum CdcAction {
+    /// Create the slot (`pgoutput`) and publication of every `cdc` export that lacks them.
+    Setup {
+        /// Config file.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Drop the slot and publication of every `cdc` export.
+    Teardown {
+        /// Config file.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+}
+
 /// Extract database tables into Parquet and CSV through sealed, reviewable plans.
 ///
 /// Workflow: `rivet plan -c rivet.yaml -o plan.json` reads the source catalog and seals
@@ -204,6 +221,17 @@ pub enum Command {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+    },
+    /// Create or drop the replication slot and publication of `cdc` exports.
+    ///
+    /// PostgreSQL only (docs/cdc.md); plan and apply never create them. Exit 2 when a
+    /// prerequisite (wal_level, REPLICATION, table ownership, free slots) is missing.
+    #[command(after_long_help = "Examples:
+  rivet cdc setup -c rivet.yaml
+  rivet cdc teardown -c rivet.yaml            # drops the slot: the next window needs a new snapshot")]
+    Cdc {
+        #[command(subcommand)]
+        action: CdcAction,
     },
     /// Print the JSON Schema of the config or of plan files.
     #[command(after_long_help = "Examples:

@@ -268,7 +268,9 @@ fn run(
         }
         drop(held);
         read?;
-        Ok((ran, finalize(e, &dests[&e.name], &finalize_ctx)?))
+        let done = finalize(e, &dests[&e.name], &finalize_ctx)?;
+        crate::cdc::confirm_slot(e, &settings, state, run_id)?;
+        Ok((ran, done))
     };
     // Waves are barriers. Within a wave, exports start in plan order, up to
     // `max_source_connections` at a time when they run concurrently (each export's

@@ -246,7 +246,7 @@ pub fn finalize(
     if let Some(w) = e
         .window
         .as_ref()
-        .filter(|w| w.kind == WindowKind::Incremental)
+        .filter(|w| matches!(w.kind, WindowKind::Incremental | WindowKind::Cdc))
     {
         if let (Some(position), Some(seq)) = (&w.upper, w.seq) {
             lock_state(ctx.state).commit_cursor(

@@ -17,6 +17,7 @@
 //! writes), [`state`] (the SQLite journal), `progress`.
 
 mod apply;
+mod cdc;
 mod chunks;
 pub mod dest;
 pub mod doctor;

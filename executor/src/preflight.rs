@@ -91,12 +91,15 @@ fn cursors_are_current(body: &PlanBody, state: &StateStore) -> Result<(), ExecEr
         let Some(w) = e
             .window
             .as_ref()
-            .filter(|w| w.kind == WindowKind::Incremental)
+            .filter(|w| matches!(w.kind, WindowKind::Incremental | WindowKind::Cdc))
         else {
             continue;
         };
         let committed = state.cursor(&e.name)?;
-        let starts_here = committed.as_ref().map(|c| &c.position) == w.lower.as_ref()
+        // A first `cdc` window starts at the slot's position, not at "the beginning".
+        let first_log_window = w.kind == WindowKind::Cdc && committed.is_none();
+        let starts_here = (first_log_window
+            || committed.as_ref().map(|c| &c.position) == w.lower.as_ref())
             && committed.as_ref().map_or(1, |c| c.seq + 1) == w.seq.unwrap_or(1);
         let is_this_window = committed
             .as_ref()

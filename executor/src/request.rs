@@ -4,8 +4,12 @@
 //! a chunk is always read the same way.
 
 use rivet_schema::config::BatchMemoryPolicy;
-use rivet_schema::plan::{PlannedChunk, PlannedExport, Relation};
-use rivet_sources::{ChunkRead, RangeFilter, ReadColumn, RelationRef, SqlValue, WindowFilter};
+use rivet_schema::plan::{
+    cdc_columns, parse_lsn, PlannedChunk, PlannedExport, Relation, WindowKind,
+};
+use rivet_sources::{
+    CdcWindow, ChunkRead, RangeFilter, ReadColumn, RelationRef, SqlValue, WindowFilter,
+};
 
 use crate::error::ExecError;
 
@@ -25,7 +29,7 @@ pub fn relation_ref(relation: &Relation) -> RelationRef {
 /// window with chunks but no upper bound, means the plan cannot be trusted: an error,
 /// never a guess (a lost lower bound would re-read the table from the beginning).
 fn window_filter(e: &PlannedExport) -> Result<Option<WindowFilter>, ExecError> {
-    let Some(w) = e.window.as_ref() else {
+    let Some(w) = e.window.as_ref().filter(|w| w.kind != WindowKind::Cdc) else {
         return Ok(None);
     };
     let parse = |which: &str, text: &str| {
@@ -58,21 +62,74 @@ fn window_filter(e: &PlannedExport) -> Result<Option<WindowFilter>, ExecError> {
     }))
 }
 
+/// The log window of a `cdc` export, from the sealed window and slot. As for row
+/// windows, a bound that does not parse means the plan cannot be trusted.
+fn cdc_window(e: &PlannedExport) -> Result<Option<CdcWindow>, ExecError> {
+    let (Some(w), Some(cdc)) = (
+        e.window.as_ref().filter(|w| w.kind == WindowKind::Cdc),
+        e.cdc.as_ref(),
+    ) else {
+        return Ok(None);
+    };
+    let bound = |which: &str, text: Option<&String>| {
+        text.ok_or_else(|| format!("no {which} position"))
+            .and_then(|t| parse_lsn(t))
+            .map_err(|detail| {
+                ExecError::Internal(format!(
+                    "export {}: the plan's log window {which} cannot be read: {detail}; plan again with this version of rivet",
+                    e.name
+                ))
+            })
+    };
+    let Relation::Table { schema, name } = &e.relation else {
+        return Err(ExecError::Internal(format!(
+            "export {}: a cdc export reads a table, and the plan names a query",
+            e.name
+        )));
+    };
+    Ok(Some(CdcWindow {
+        schema: schema.clone(),
+        table: name.clone(),
+        slot: cdc.slot.clone(),
+        publication: cdc.publication.clone(),
+        start: bound("start", w.lower.as_ref())?,
+        end: bound("end", w.upper.as_ref())?,
+        key: e.primary_key.clone(),
+    }))
+}
+
 /// The source read for one chunk of an export.
 pub fn chunk_read(e: &PlannedExport, c: &PlannedChunk) -> Result<ChunkRead, ExecError> {
+    let cdc = cdc_window(e)?;
+    let mut columns: Vec<ReadColumn> = e
+        .columns
+        .iter()
+        .map(|col| ReadColumn {
+            name: col.name.clone(),
+            wire_type: col.wire_type.clone(),
+            logical: col.logical.clone(),
+            // A delete carries the old row, a truncate no row at all.
+            nullable: col.nullable || cdc.is_some(),
+            select_expr: col.select_expr.clone(),
+        })
+        .collect();
+    if cdc.is_some() {
+        columns.extend(
+            cdc_columns()
+                .into_iter()
+                .map(|(name, wire, logical)| ReadColumn {
+                    name: name.to_owned(),
+                    wire_type: wire.to_owned(),
+                    logical,
+                    nullable: false,
+                    select_expr: None,
+                }),
+        );
+    }
     Ok(ChunkRead {
+        cdc,
         relation: relation_ref(&e.relation),
-        columns: e
-            .columns
-            .iter()
-            .map(|col| ReadColumn {
-                name: col.name.clone(),
-                wire_type: col.wire_type.clone(),
-                logical: col.logical.clone(),
-                nullable: col.nullable,
-                select_expr: col.select_expr.clone(),
-            })
-            .collect(),
+        columns,
         infinity: e.infinity,
         range: match (&c.range, &e.chunk_key) {
             (Some(r), Some(k)) => Some(RangeFilter {

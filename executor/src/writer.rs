@@ -589,14 +589,32 @@ fn format_uuid(b: &[u8]) -> String {
 
 /// Arrow schema of a planned export: its columns, then its meta columns.
 pub fn export_schema(export: &rivet_schema::plan::PlannedExport) -> SchemaRef {
-    let base = rivet_sources::arrow_types::schema(export.columns.iter().map(|c| {
-        (
-            c.name.as_str(),
-            &c.logical,
-            c.wire_type.as_str(),
-            c.nullable,
-        )
-    }));
+    // A `cdc` export's rows are changes: every table column may be NULL (a truncate
+    // has no row), then the four change columns.
+    let cdc = export.cdc.is_some();
+    let change_columns = if cdc {
+        rivet_schema::plan::cdc_columns().to_vec()
+    } else {
+        Vec::new()
+    };
+    let base = rivet_sources::arrow_types::schema(
+        export
+            .columns
+            .iter()
+            .map(|c| {
+                (
+                    c.name.as_str(),
+                    &c.logical,
+                    c.wire_type.as_str(),
+                    c.nullable || cdc,
+                )
+            })
+            .chain(
+                change_columns
+                    .iter()
+                    .map(|(name, wire, logical)| (*name, logical, *wire, false)),
+            ),
+    );
     if export.meta_columns.is_empty() {
         return Arc::new(base);
     }

@@ -119,6 +119,19 @@ fn render_export(out: &mut String, e: &PlannedExport) {
         _ => match &e.window {
             Some(w) => {
                 let _ = writeln!(out, "    mode {}", window_text(w));
+                if let Some(c) = &e.cdc {
+                    let _ = writeln!(
+                        out,
+                        "    slot {} (wal_status {}): {} byte(s) of WAL retained{}; publication {}",
+                        c.slot,
+                        c.wal_status,
+                        c.slot_pending_bytes,
+                        c.safe_wal_bytes.map_or(String::new(), |b| format!(
+                            ", {b} byte(s) before max_slot_wal_keep_size"
+                        )),
+                        c.publication
+                    );
+                }
             }
             None => {
                 let _ = writeln!(
@@ -291,6 +304,15 @@ pub fn window_text(w: &rivet_schema::plan::PlannedWindow) -> String {
         Some(fb) => format!("COALESCE({}, {fb})", w.column),
         None => w.column.clone(),
     };
+    if w.kind == rivet_schema::plan::WindowKind::Cdc {
+        return format!(
+            "cdc through slot {}: transactions committed from {} (inclusive) to {} (exclusive), window {}",
+            w.column,
+            w.lower.as_deref().unwrap_or("?"),
+            w.upper.as_deref().unwrap_or("?"),
+            w.seq.unwrap_or(0)
+        );
+    }
     let kind = variant_name(&w.kind);
     let ty = variant_name(&w.value_type);
     let lo = w

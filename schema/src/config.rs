@@ -217,7 +217,9 @@ pub enum ExportMode {
     Incremental,
     /// Only rows whose `time_column` falls in the `days_window` days before `--as-of`.
     TimeWindow,
-    /// Change data capture (not supported yet).
+    /// Change data capture from the source's log (PostgreSQL logical decoding): each
+    /// run exports the changes committed in a log window sealed at plan time
+    /// (docs/cdc.md).
     Cdc,
 }
 
@@ -425,6 +427,67 @@ pub struct ExportConfig {
     /// is journaled, and `_SUCCESS` is not written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<Quality>,
+    /// Change data capture settings of a `cdc` export (docs/cdc.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cdc: Option<CdcConfig>,
+}
+
+/// Where a `cdc` export reads the log from. The reference tool's keys are recognized:
+/// `checkpoint` (a file) is replaced by the state database, `until_current: true` is
+/// what every sealed window does (it ends at the log position read at plan time), and
+/// `server_id` belongs to MySQL binlog capture, which this version does not do.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CdcConfig {
+    /// PostgreSQL logical replication slot (`pgoutput`) the export reads; created by
+    /// `rivet cdc setup`. Default `rivet_<export name>` (lowercase, `_` for other
+    /// characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<String>,
+    /// PostgreSQL publication holding the export's table; created by `rivet cdc
+    /// setup`. Default: the slot's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publication: Option<String>,
+    /// Not used: Rivet keeps the committed log position in its state database
+    /// (`rivet state`), moved only after a window's `_SUCCESS`. Refused with that advice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
+    /// `true` (the only value): a window ends at the log position read at plan time.
+    /// Continuous capture (`false`) is not offered; schedule `rivet run` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_current: Option<bool>,
+    /// MySQL replica id for binlog capture; not supported in this version (PostgreSQL
+    /// uses `slot`). Refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_id: Option<u32>,
+}
+
+impl CdcConfig {
+    /// The slot name for an export: `slot`, or `rivet_<export>` made a valid slot name.
+    pub fn slot_name(cfg: Option<&CdcConfig>, export: &str) -> String {
+        if let Some(s) = cfg.and_then(|c| c.slot.clone()) {
+            return s;
+        }
+        let mut name: String = format!("rivet_{export}")
+            .chars()
+            .map(|c| {
+                let c = c.to_ascii_lowercase();
+                if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        name.truncate(63);
+        name
+    }
+
+    /// The publication name for an export: `publication`, or the slot's name.
+    pub fn publication_name(cfg: Option<&CdcConfig>, export: &str) -> String {
+        cfg.and_then(|c| c.publication.clone())
+            .unwrap_or_else(|| CdcConfig::slot_name(cfg, export))
+    }
 }
 
 /// Quality gates of one export (docs/validation.md#quality-gates).

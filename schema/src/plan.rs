@@ -13,7 +13,7 @@ use crate::types::LogicalType;
 
 /// The plan format this build writes and reads. Bump it when an older executor must
 /// refuse plans made by a newer planner.
-pub const PLAN_FORMAT_VERSION: u32 = 4;
+pub const PLAN_FORMAT_VERSION: u32 = 5;
 
 /// A plan file as written to disk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -413,9 +413,13 @@ pub struct PlannedExport {
     /// Quality gates checked at finalize (absent when none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<crate::config::Quality>,
-    /// Row window of an `incremental` or `time_window` export (absent otherwise).
+    /// Row window of an `incremental` or `time_window` export, or the log window of a
+    /// `cdc` export (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<PlannedWindow>,
+    /// Where a `cdc` export reads its log window from (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cdc: Option<PlannedCdc>,
     pub chunks: Vec<PlannedChunk>,
 }
 
@@ -457,13 +461,39 @@ pub struct PlannedWindow {
     pub seq: Option<u32>,
 }
 
-/// The two windowed modes.
+/// The windowed modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WindowKind {
     Incremental,
     TimeWindow,
+    /// A range of the source's log: the transactions whose commit position is in
+    /// `[lower, upper)` (docs/cdc.md); `column` names the replication slot.
+    Cdc,
 }
+
+/// The replication objects and slot health a `cdc` export was planned with. The slot
+/// figures are what the reviewer sees in `plan show`; apply reads the log through the
+/// slot and publication named here, and nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedCdc {
+    /// Logical replication slot (`pgoutput`).
+    pub slot: String,
+    /// Publication holding the table.
+    pub publication: String,
+    /// WAL the slot retains at plan time: bytes from its `restart_lsn` to the window's end.
+    pub slot_pending_bytes: u64,
+    /// The slot's `wal_status` at plan time (`reserved`, `extended`, `unreserved`).
+    pub wal_status: String,
+    /// Bytes the slot may still fall behind before its WAL may be removed
+    /// (`safe_wal_size`; absent when `max_slot_wal_keep_size` is unlimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safe_wal_bytes: Option<i64>,
+}
+
+/// Names of the columns a `cdc` export adds after the table's columns.
+pub const CDC_COLUMNS: [&str; 4] = ["_rivet_op", "_rivet_pos", "_rivet_commit_ts", "_rivet_txid"];
 
 /// Type of a window column and the text form of its bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -479,6 +509,8 @@ pub enum CursorType {
     Date,
     /// The text itself, compared with the column's collation.
     Text,
+    /// A PostgreSQL log position, `16/B374D848` (a `cdc` window).
+    Lsn,
 }
 
 /// An incremental export's committed position, as kept in the state database and read
@@ -493,6 +525,37 @@ pub struct CommittedCursor {
     pub seq: u32,
 }
 
+/// A PostgreSQL log position in its usual text form, `16/B374D848`.
+pub fn lsn_text(lsn: u64) -> String {
+    format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF)
+}
+
+/// Reads `16/B374D848` back (the inverse of [`lsn_text`]).
+pub fn parse_lsn(text: &str) -> Result<u64, String> {
+    let bad = || format!("`{text}` is not a log position (like `16/B374D848`)");
+    let (hi, lo) = text.split_once('/').ok_or_else(bad)?;
+    let part = |s: &str| {
+        (!s.is_empty() && s.len() <= 8)
+            .then(|| u32::from_str_radix(s, 16).ok())
+            .flatten()
+            .ok_or_else(bad)
+    };
+    Ok((u64::from(part(hi)?) << 32) | u64::from(part(lo)?))
+}
+
+/// The output columns a `cdc` export adds after the table's columns, with their wire
+/// and output types: the operation (`insert`, `update`, `delete`, `truncate`), the
+/// change's position (commit LSN and sequence in the transaction, both as fixed-width
+/// hex, so text order is log order), the commit time and the transaction id.
+pub fn cdc_columns() -> [(&'static str, &'static str, LogicalType); 4] {
+    [
+        (CDC_COLUMNS[0], "text", LogicalType::Utf8),
+        (CDC_COLUMNS[1], "text", LogicalType::Utf8),
+        (CDC_COLUMNS[2], "timestamptz", LogicalType::TimestampUtc),
+        (CDC_COLUMNS[3], "int8", LogicalType::Int64),
+    ]
+}
+
 impl PlanBody {
     /// The export with this name.
     pub fn export(&self, name: &str) -> Option<&PlannedExport> {
@@ -503,6 +566,17 @@ impl PlanBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_positions_round_trip_through_their_text() {
+        for lsn in [0u64, 0x1182_D208, 0x16_B374_D848, u64::MAX] {
+            assert_eq!(parse_lsn(&lsn_text(lsn)).unwrap(), lsn);
+        }
+        assert_eq!(lsn_text(0x16_B374_D848), "16/B374D848");
+        for bad in ["", "16", "/1", "1/", "x/1", "1/123456789"] {
+            assert!(parse_lsn(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn identities_list_every_fact_that_differs_or_is_missing() {

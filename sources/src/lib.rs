@@ -26,6 +26,7 @@ pub use engines::{
     source_health,
 };
 pub use error::SourceError;
+pub use postgres::cdc::{advance_slot, setup as cdc_setup, teardown as cdc_teardown, CdcObjects};
 pub use rivet_schema::config::InfinityPolicy;
 pub use rivet_schema::plan::ColumnMapping;
 use rivet_schema::plan::CursorType;
@@ -166,6 +167,51 @@ pub struct ChunkRead {
     pub on_batch_memory_exceeded: BatchMemoryPolicy,
     /// What PostgreSQL `infinity` dates and timestamps become.
     pub infinity: InfinityPolicy,
+    /// A `cdc` export's log window: read changes instead of rows (then `columns` ends
+    /// with the four change columns of [`rivet_schema::plan::cdc_columns`]).
+    pub cdc: Option<CdcWindow>,
+}
+
+/// The log window of a `cdc` read: the transactions of `table` whose commit position
+/// is in `[start, end)`, through `slot` and `publication`.
+#[derive(Debug, Clone)]
+pub struct CdcWindow {
+    pub schema: String,
+    pub table: String,
+    pub slot: String,
+    pub publication: String,
+    pub start: u64,
+    pub end: u64,
+    /// Primary key columns: an update that changes them is written as a delete of the
+    /// old key followed by the update, so replaying by key stays exact.
+    pub key: Vec<String>,
+}
+
+/// What planning a `cdc` export needs to know about the source's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CdcFacts {
+    /// `wal_level`.
+    pub wal_level: String,
+    /// `pg_current_wal_lsn()`: the end of the window planned now.
+    pub current_lsn: u64,
+    /// The slot, when it exists.
+    pub slot: Option<SlotFacts>,
+    /// Whether the publication exists, and whether it holds the table.
+    pub publication: Option<bool>,
+    /// The table's `relreplident` (`d`, `n`, `f`, `i`).
+    pub replica_identity: u8,
+}
+
+/// A replication slot as `pg_replication_slots` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotFacts {
+    pub plugin: String,
+    pub database: String,
+    pub slot_type: String,
+    pub confirmed_flush: Option<u64>,
+    pub restart_lsn: Option<u64>,
+    pub wal_status: String,
+    pub safe_wal_size: Option<i64>,
 }
 
 /// How `batch_bytes` bounds a batch (the reference tool's `on_batch_memory_exceeded`).
@@ -237,6 +283,7 @@ impl SqlValue {
                 .num_days() as i32,
             ),
             CursorType::Text => SqlValue::Text(text.to_owned()),
+            CursorType::Lsn => return Err(format!("`{text}` is a log position, not a row bound")),
         })
     }
 

@@ -74,6 +74,23 @@ pub trait Catalog {
     /// Checks that the connection may read the relation, reading no rows
     /// (`SELECT 1 FROM rel LIMIT 0`); used by `rivet doctor`.
     fn can_read(&mut self, relation: &RelationRef) -> Result<(), SourceError>;
+    /// What planning a `cdc` export of `schema.table` through `slot` and `publication`
+    /// needs to know about the log. Engines without change capture say so.
+    fn cdc_facts(
+        &mut self,
+        schema: &str,
+        table: &str,
+        slot: &str,
+        publication: &str,
+    ) -> Result<crate::CdcFacts, SourceError> {
+        let _ = (schema, table, slot, publication);
+        Err(SourceError::Query {
+            context: "planning a `cdc` export".into(),
+            detail: "this engine has no change capture in this version of rivet (docs/cdc.md)"
+                .into(),
+            transient: false,
+        })
+    }
     /// The largest value of `column` (`COALESCE(column, fallback)` when given) as text,
     /// under a statement timeout; None for an empty relation or all NULLs. Used for
     /// integer and text incremental cursors.

@@ -2,6 +2,7 @@
 //! what they return; the decisions live in the libraries.
 
 mod apply;
+mod cdc;
 mod check;
 mod doctor;
 mod init;
@@ -106,6 +107,10 @@ pub fn dispatch(cli: Cli, progress: crate::progress::Mode) -> Result<Status> {
             strict,
             json,
         } => check::check(&config, strict, json),
+        Command::Cdc { action } => match action {
+            crate::cli::CdcAction::Setup { config } => cdc::setup(&config),
+            crate::cli::CdcAction::Teardown { config } => cdc::teardown(&config),
+        },
         Command::Repair {
             plan,
             out,

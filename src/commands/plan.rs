@@ -39,7 +39,13 @@ pub(super) fn plan_inputs(
     let incremental: Vec<&str> = config
         .exports
         .iter()
-        .filter(|e| e.mode == rivet_schema::config::ExportMode::Incremental)
+        .filter(|e| {
+            matches!(
+                e.mode,
+                rivet_schema::config::ExportMode::Incremental
+                    | rivet_schema::config::ExportMode::Cdc
+            )
+        })
         .map(|e| e.name.as_str())
         .collect();
     if !incremental.is_empty() && state.exists() {

@@ -109,15 +109,27 @@ fn chunk_size_without_chunked_mode_is_refused_not_ignored() {
 }
 
 #[test]
-fn cdc_mode_is_refused_as_not_supported_yet() {
+fn cdc_keys_of_the_reference_tool_are_refused_with_what_replaces_them() {
     plan_with(&with_exports(
-        "  - name: a\n    table: t\n    mode: cdc\n    destination: { type: local, path: o }\n",
+        "  - name: a\n    table: t\n    mode: cdc\n    cdc: { checkpoint: ./a.ckpt, until_current: false, server_id: 4271 }\n    destination: { type: local, path: o }\n",
     ))
     .code(2)
     .stderr(
-        predicate::str::contains("exports[0].mode")
-            .and(predicate::str::contains("not supported yet")),
+        predicate::str::contains("exports[0].cdc.checkpoint")
+            .and(predicate::str::contains("state database"))
+            .and(predicate::str::contains("exports[0].cdc.until_current"))
+            .and(predicate::str::contains("exports[0].cdc.server_id")),
     );
+}
+
+#[test]
+fn cdc_on_mysql_is_refused_naming_the_cdc_doc() {
+    plan_with("source:\n  type: mysql\n  url_env: DATABASE_URL\nexports:\n  - name: a\n    table: t\n    mode: cdc\n    destination: { type: local, path: o }\n")
+        .code(2)
+        .stderr(
+            predicate::str::contains("exports[0].mode")
+                .and(predicate::str::contains("docs/cdc.md")),
+        );
 }
 
 #[test]

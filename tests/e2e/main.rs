@@ -7,6 +7,7 @@
 mod common;
 
 mod architecture;
+mod cdc;
 mod chunking;
 mod cli_output;
 mod cloud;

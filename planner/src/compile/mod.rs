@@ -4,6 +4,7 @@
 //! seal. Everything the planner learns from the source comes through the `Catalog`
 //! trait, so plans can be compiled offline against an in-memory catalog.
 
+mod cdc;
 mod chunking;
 mod columns;
 mod describe;
@@ -196,7 +197,15 @@ pub fn compile(
             Format::Parquet => Compression::Zstd,
             Format::Csv => Compression::None,
         });
-        let window = plan_window(i, e, &d, catalog, inputs, tuning.statement_timeout_ms)?;
+        let (window, cdc) = if e.mode == ExportMode::Cdc {
+            let (w, c) = self::cdc::plan_cdc(i, e, &d.relation, &columns, catalog, inputs)?;
+            (Some(w), Some(c))
+        } else {
+            (
+                plan_window(i, e, &d, catalog, inputs, tuning.statement_timeout_ms)?,
+                None,
+            )
+        };
         let mut page_chunking = None;
         let (mode, chunk_key, chunks) = match key {
             None => (
@@ -298,6 +307,7 @@ pub fn compile(
                 .transpose()
                 .map_err(|m| cfg_err(format!("exports[{i}].max_file_size"), m))?,
             window,
+            cdc,
             chunks,
         });
     }

@@ -55,6 +55,7 @@ pub(super) fn plan_window(
     let column_name = match kind {
         WindowKind::Incremental => e.cursor_column.clone(),
         WindowKind::TimeWindow => e.time_column.clone(),
+        WindowKind::Cdc => return Ok(None),
     }
     .ok_or_else(|| cfg_err(at(key), format!("`{key}` is required in this mode")))?;
     let column = find(key, &column_name)?;
@@ -137,6 +138,11 @@ pub(super) fn plan_window(
     let seq = committed.map_or(1, |c| c.seq + 1);
     let lag = i64::try_from(lag).unwrap_or(i64::MAX);
     let upper = match value_type {
+        CursorType::Lsn => {
+            return Err(PlanError::Internal(
+                "a row window cannot be on a log position".into(),
+            ))
+        }
         CursorType::Timestamp | CursorType::Timestamptz | CursorType::Date => Some(
             at_time(
                 as_of_micros.saturating_sub(lag.saturating_mul(1_000_000)),

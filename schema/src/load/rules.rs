@@ -43,12 +43,7 @@ pub(super) fn semantic_problems(
                 ),
             );
         }
-        if e.mode == ExportMode::Cdc {
-            push(
-                at("mode"),
-                "mode `cdc` is not supported yet in this version of rivet; use `full`, `chunked`, `incremental` or `time_window`; see the issue tracker and docs/config-reference.md for what runs today",
-            );
-        }
+        cdc_problems(source, e, &at, &mut push);
         export_problems(e, &at, &mut push);
         if e.consistency == Some(Consistency::Snapshot)
             && source.is_some_and(|s| s.kind != SourceKind::Postgres)
@@ -80,6 +75,80 @@ pub(super) fn semantic_problems(
         }
     }
     problems
+}
+
+/// The rules of `mode: cdc` and its `cdc` block (docs/cdc.md).
+fn cdc_problems(
+    source: Option<&SourceConfig>,
+    e: &ExportConfig,
+    at: &dyn Fn(&str) -> String,
+    push: &mut dyn FnMut(String, &str),
+) {
+    if e.mode != ExportMode::Cdc {
+        if e.cdc.is_some() {
+            push(
+                at("cdc"),
+                "the `cdc` block applies to `mode: cdc` exports only; remove it or set `mode: cdc`",
+            );
+        }
+        return;
+    }
+    match source.map(|s| s.kind) {
+        Some(crate::config::SourceKind::Mysql) => push(
+            at("mode"),
+            "mode `cdc` reads PostgreSQL logical replication slots only in this version; MySQL/MariaDB binlog capture is not done yet (docs/cdc.md); use `incremental` meanwhile",
+        ),
+        Some(crate::config::SourceKind::Mssql) => push(
+            at("mode"),
+            "mode `cdc` reads PostgreSQL logical replication slots only in this version; SQL Server change tables are not read yet (docs/cdc.md); use `incremental` meanwhile",
+        ),
+        _ => {}
+    }
+    if e.table.is_none() {
+        push(
+            at("table"),
+            "a `cdc` export captures the changes of one table: give `table`, not `query`/`query_file`",
+        );
+    }
+    if e.destination.kind == DestinationKind::Stdout {
+        push(
+            at("destination.type"),
+            "a `cdc` export writes one `window-NNNNN/` directory per run; use a `local` or object-store destination",
+        );
+    }
+    let Some(c) = &e.cdc else { return };
+    if c.checkpoint.is_some() {
+        push(
+            at("cdc.checkpoint"),
+            "not used by this rivet: the committed log position lives in the state database (see `rivet state`) and moves only after a window's `_SUCCESS`; remove the key",
+        );
+    }
+    if c.until_current == Some(false) {
+        push(
+            at("cdc.until_current"),
+            "continuous capture is not offered: every run exports the sealed window up to the log position read at plan time (what `until_current: true` meant); remove the key and schedule `rivet run`",
+        );
+    }
+    if c.server_id.is_some() {
+        push(
+            at("cdc.server_id"),
+            "`server_id` is a MySQL binlog replica id, and binlog capture is not done yet; PostgreSQL capture uses `cdc.slot` (docs/cdc.md); remove the key",
+        );
+    }
+    for (key, name) in [("cdc.slot", &c.slot), ("cdc.publication", &c.publication)] {
+        if let Some(n) = name {
+            let ok = !n.is_empty()
+                && n.len() <= 63
+                && n.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !ok {
+                push(
+                    at(key),
+                    "use 1 to 63 characters from lowercase letters, digits and `_` (PostgreSQL's rule for slot names)",
+                );
+            }
+        }
+    }
 }
 
 /// The source block's rules: one connection form, a usable timeout, TLS keys that

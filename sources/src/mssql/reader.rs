@@ -596,6 +596,7 @@ mod tests {
             snapshot: None,
             on_batch_memory_exceeded: crate::BatchMemoryPolicy::AutoShrink,
             infinity: crate::InfinityPolicy::Clamp,
+            cdc: None,
         };
         let (sql, params) = chunk_batch(&req);
         assert_eq!(

@@ -405,6 +405,7 @@ mod tests {
             snapshot: None,
             on_batch_memory_exceeded: crate::BatchMemoryPolicy::AutoShrink,
             infinity: crate::InfinityPolicy::Clamp,
+            cdc: None,
         };
         let (sql, params) = select_with_params(&req);
         assert_eq!(

@@ -353,6 +353,22 @@ async fn identity(client: &mut Client) -> Result<SourceIdentity, SourceError> {
 }
 
 impl Catalog for PgCatalog {
+    fn cdc_facts(
+        &mut self,
+        schema: &str,
+        table: &str,
+        slot: &str,
+        publication: &str,
+    ) -> Result<crate::CdcFacts, SourceError> {
+        self.runtime.block_on(super::cdc::facts(
+            &self.client,
+            schema,
+            table,
+            slot,
+            publication,
+        ))
+    }
+
     fn identity(&mut self) -> Result<SourceIdentity, SourceError> {
         self.runtime.block_on(identity(&mut self.client))
     }

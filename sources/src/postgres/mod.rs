@@ -3,9 +3,11 @@
 //! (whole-relation reads), both decoded straight into Arrow.
 
 mod catalog;
+pub mod cdc;
 mod copy_binary;
 pub mod decode;
 pub mod health;
+pub mod pgoutput;
 mod read;
 mod reader;
 mod survey;
@@ -152,7 +154,9 @@ pub fn is_transient(e: &postgres::Error) -> bool {
             c.starts_with("08")
                 || matches!(
                     c,
-                    "40001" | "40P01" | "55P03" | "53300" | "57P01" | "57P02" | "57P03"
+                    // 55006 object in use: a replication slot still held by the
+                    // backend of a killed apply, free once that backend notices.
+                    "40001" | "40P01" | "55P03" | "55006" | "53300" | "57P01" | "57P02" | "57P03"
                 )
         }
         None => e.as_db_error().is_none(),

@@ -54,6 +54,7 @@ mod tests {
             use_cursor: false,
             on_batch_memory_exceeded: crate::BatchMemoryPolicy::AutoShrink,
             infinity: crate::InfinityPolicy::Clamp,
+            cdc: None,
         }
     }
 

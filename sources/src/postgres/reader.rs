@@ -142,6 +142,16 @@ impl ChunkSource for ChunkReader {
                 .unwrap_or_default(),
             detail: e.0,
         };
+        if let Some(w) = &req.cdc {
+            return self.runtime.block_on(super::cdc::read_window(
+                &self.client,
+                req,
+                w,
+                label,
+                &mut decoders,
+                sink,
+            ));
+        }
         let client = &mut self.client;
         self.runtime.block_on(async {
             let tx = client
