@@ -4,6 +4,10 @@
 //! JSON of `{format_version, body}` (see [`crate::seal`]), so re-indenting the file keeps
 //! it valid while any edited value breaks it. Nothing time- or machine-dependent lives in
 //! the body: the same config against the same catalog yields the same digest.
+//!
+//! Why one long file: it is the plan's type tree, each field documented where it is
+//! declared (the JSON Schema and docs/plan-format.md follow it); splitting it would
+//! scatter one format.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -4,6 +4,10 @@
 //! **Architecture invariant:** this crate knows nothing about plans, files or state. It
 //! is handed connection settings, table names and column lists, and it hands back
 //! catalog facts and Arrow batches. Adding an engine means adding a module here.
+//!
+//! Why one long file: the engine-neutral vocabulary every engine module shares (read
+//! requests, filters, the one SELECT builder); kept together so engines depend on one
+//! place.
 
 pub mod arrow_types;
 mod builders;

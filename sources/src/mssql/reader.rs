@@ -7,6 +7,9 @@
 //! `statement_timeout_ms`, and a whole-table (`full`) read may wait at most that long
 //! for each next row. When a limit passes, or a read stops half-way, the connection is
 //! dropped (never drained), which makes the server abandon the query.
+//!
+//! Why one long file: the chunk read, its client-side statement limit and the decoding
+//! of every tiberius value kind belong together; about 200 of its lines are tests.
 
 use std::time::Duration;
 

@@ -11,6 +11,10 @@
 //! `binary` option every value arrives in its type's send format, which is what
 //! `COPY … (FORMAT binary)` produces, so the batch path's decoders convert it: one
 //! type mapping for batch and change capture.
+//!
+//! Why one long file: slot facts, setup/teardown, the window reader and the slot
+//! confirmation share the slot's SQL and its error advice; the message parser itself is
+//! in `pgoutput.rs`.
 
 use arrow::record_batch::RecordBatch;
 use futures_util::StreamExt;
