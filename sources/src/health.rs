@@ -114,6 +114,30 @@ pub(crate) fn max_of(rows: &[HealthRow], key: &str) -> f64 {
     rows.iter().map(|r| seconds_of(r, key)).fold(0.0, f64::max)
 }
 
+/// The pressure figures every engine derives the same way from its sections:
+/// `query_key` names the active queries' duration column; slots at risk are
+/// PostgreSQL's own (0 elsewhere).
+pub(crate) fn pressure_of(
+    sections: &[HealthSection],
+    query_key: &str,
+    replication_slots_at_risk: u64,
+) -> Pressure {
+    let active = rows_of(sections, "active_queries");
+    let idle = rows_of(sections, "idle_in_transaction");
+    let conns = rows_of(sections, "connections").first();
+    let count = |key: &str| conns.and_then(|r| r.get(key)).and_then(Value::as_u64);
+    Pressure {
+        active_queries: active.len() as u64,
+        lock_waits: rows_of(sections, "lock_waits").len() as u64,
+        idle_in_transaction: idle.len() as u64,
+        longest_query_seconds: max_of(active, query_key),
+        longest_idle_transaction_seconds: max_of(idle, "transaction_seconds"),
+        connections: count("connections").unwrap_or(0),
+        max_connections: count("max_connections"),
+        replication_slots_at_risk,
+    }
+}
+
 /// The rows of a section that was read (none for a missing one).
 pub(crate) fn rows_of<'a>(sections: &'a [HealthSection], name: &str) -> &'a [HealthRow] {
     sections

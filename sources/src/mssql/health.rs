@@ -9,9 +9,7 @@ use tiberius::ColumnData;
 
 use crate::connection::ConnectionSettings;
 use crate::error::SourceError;
-use crate::health::{
-    max_of, rows_of, ChunkExplain, HealthReport, HealthRow, HealthSection, Pressure,
-};
+use crate::health::{ChunkExplain, HealthReport, HealthRow, HealthSection, Pressure};
 use crate::ChunkRead;
 
 /// User requests running now (this session excluded), longest first.
@@ -105,20 +103,7 @@ async fn section(client: &mut super::MsClient, name: &str, sql: &str) -> HealthS
 
 /// The pressure numbers from the sections.
 pub fn pressure(sections: &[HealthSection]) -> Pressure {
-    let active = rows_of(sections, "active_queries");
-    let idle = rows_of(sections, "idle_in_transaction");
-    let conns = rows_of(sections, "connections").first();
-    let count = |key: &str| conns.and_then(|r| r.get(key)).and_then(Value::as_u64);
-    Pressure {
-        active_queries: active.len() as u64,
-        lock_waits: rows_of(sections, "lock_waits").len() as u64,
-        idle_in_transaction: idle.len() as u64,
-        longest_query_seconds: max_of(active, "query_seconds"),
-        longest_idle_transaction_seconds: max_of(idle, "transaction_seconds"),
-        connections: count("connections").unwrap_or(0),
-        max_connections: count("max_connections"),
-        replication_slots_at_risk: 0,
-    }
+    crate::health::pressure_of(sections, "query_seconds", 0)
 }
 
 /// Reads the health report from the DMVs.

@@ -10,9 +10,7 @@ use serde_json::Map;
 use super::{error_text, Flavor};
 use crate::connection::ConnectionSettings;
 use crate::error::SourceError;
-use crate::health::{
-    max_of, rows_of, ChunkExplain, HealthReport, HealthRow, HealthSection, Pressure,
-};
+use crate::health::{ChunkExplain, HealthReport, HealthRow, HealthSection};
 use crate::ChunkRead;
 
 /// Sessions running a statement, longest first (this session and idle ones excluded).
@@ -200,24 +198,7 @@ pub fn health(settings: &ConnectionSettings) -> Result<HealthReport, SourceError
         section(&mut conn, "connections", CONNECTIONS_SQL),
         binlog(&mut conn),
     ];
-    let active = rows_of(&sections, "active_queries");
-    let idle = rows_of(&sections, "idle_in_transaction");
-    let conns = rows_of(&sections, "connections").first();
-    let count = |key: &str| {
-        conns
-            .and_then(|r| r.get(key))
-            .and_then(serde_json::Value::as_u64)
-    };
-    let pressure = Pressure {
-        active_queries: active.len() as u64,
-        lock_waits: rows_of(&sections, "lock_waits").len() as u64,
-        idle_in_transaction: idle.len() as u64,
-        longest_query_seconds: max_of(active, "seconds"),
-        longest_idle_transaction_seconds: max_of(idle, "transaction_seconds"),
-        connections: count("connections").unwrap_or(0),
-        max_connections: count("max_connections"),
-        replication_slots_at_risk: 0,
-    };
+    let pressure = crate::health::pressure_of(&sections, "seconds", 0);
     Ok(HealthReport {
         engine: match flavor {
             Flavor::MariaDb => "mariadb",

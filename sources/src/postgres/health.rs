@@ -11,9 +11,7 @@ use tokio_postgres::{Client, Row};
 use super::error_text;
 use crate::connection::ConnectionSettings;
 use crate::error::SourceError;
-use crate::health::{
-    max_of, rows_of, ChunkExplain, HealthReport, HealthRow, HealthSection, Pressure,
-};
+use crate::health::{rows_of, ChunkExplain, HealthReport, HealthRow, HealthSection, Pressure};
 use crate::ChunkRead;
 
 /// Client sessions running a statement, longest first (this session excluded).
@@ -229,28 +227,16 @@ async fn report(client: &Client) -> Result<HealthReport, SourceError> {
 }
 
 fn pressure(sections: &[HealthSection]) -> Pressure {
-    let active = rows_of(sections, "active_queries");
-    let idle = rows_of(sections, "idle_in_transaction");
-    let conns = rows_of(sections, "connections").first();
-    let count = |key: &str| conns.and_then(|r| r.get(key)).and_then(Value::as_u64);
-    Pressure {
-        active_queries: active.len() as u64,
-        lock_waits: rows_of(sections, "lock_waits").len() as u64,
-        idle_in_transaction: idle.len() as u64,
-        longest_query_seconds: max_of(active, "query_seconds"),
-        longest_idle_transaction_seconds: max_of(idle, "transaction_seconds"),
-        connections: count("connections").unwrap_or(0),
-        max_connections: count("max_connections"),
-        replication_slots_at_risk: rows_of(sections, "replication_slots")
-            .iter()
-            .filter(|r| {
-                matches!(
-                    r.get("wal_status").and_then(Value::as_str),
-                    Some("unreserved" | "lost")
-                )
-            })
-            .count() as u64,
-    }
+    let slots_at_risk = rows_of(sections, "replication_slots")
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.get("wal_status").and_then(Value::as_str),
+                Some("unreserved" | "lost")
+            )
+        })
+        .count() as u64;
+    crate::health::pressure_of(sections, "query_seconds", slots_at_risk)
 }
 
 /// Reads the health report on a read-only session.
