@@ -202,8 +202,8 @@ pub enum TlsMode {
     VerifyFull,
 }
 
-/// Export modes Rivet knows. `full` and `chunked` run in this version; the others are
-/// recognized and refused with a clear message.
+/// Export modes Rivet knows. All run on PostgreSQL; `cdc` is refused on MySQL/MariaDB
+/// and SQL Server with a message naming docs/cdc.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExportMode {
