@@ -62,11 +62,14 @@ pub trait Survey: Catalog {
     /// Equal-frequency histogram bounds of an integer column from the planner's
     /// statistics, or None when the engine keeps none for it (never analyzed, or an
     /// engine that does not keep histograms Rivet can read without extra privileges).
+    /// The default is None: MySQL/MariaDB and SQL Server histograms are not read.
     fn key_histogram(
         &mut self,
-        table: &TableRequest,
-        column: &str,
-    ) -> Result<Option<Vec<i64>>, SourceError>;
+        _table: &TableRequest,
+        _column: &str,
+    ) -> Result<Option<Vec<i64>>, SourceError> {
+        Ok(None)
+    }
 }
 
 /// Parses PostgreSQL's text form of an integer array (`{1,5,9}`); None when any

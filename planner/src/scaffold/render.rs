@@ -63,16 +63,18 @@ pub fn render_config(d: &Discovery) -> String {
             "  ",
             &format!("{}.{}: {}", t.schema, t.name, c.reason),
         );
-        let refused: Vec<_> = t.columns.iter().filter(|c| c.refused.is_some()).collect();
-        for r in &refused {
+        let refused: Vec<_> = t
+            .columns
+            .iter()
+            .filter_map(|c| c.refused.as_deref().map(|why| (c, why)))
+            .collect();
+        for (r, why) in &refused {
             comment(
                 &mut out,
                 "  ",
                 &format!(
-                    "Column `{}` ({}) is left out: {}.",
-                    r.name,
-                    r.declared_type,
-                    r.refused.as_deref().unwrap_or_default()
+                    "Column `{}` ({}) is left out: {why}.",
+                    r.name, r.declared_type
                 ),
             );
         }

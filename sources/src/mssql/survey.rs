@@ -110,25 +110,26 @@ impl Survey for MsCatalog {
             CATALOG_TIMEOUT,
         )?;
         let row = results.first().and_then(|r| r.first());
+        // No row or a NULL is an error, never a guessed 0 (check's headroom warning
+        // would be wrong either way).
         let n = |idx: usize| -> Result<u64, SourceError> {
-            Ok(match row {
-                Some(r) => cell::<i64>(r, idx)?.unwrap_or(0).max(0) as u64,
-                None => 0,
-            })
+            let value = match row {
+                Some(r) => cell::<i64>(r, idx)?,
+                None => None,
+            };
+            value
+                .map(|v| v.max(0) as u64)
+                .ok_or_else(|| SourceError::Query {
+                    context: "reading @@MAX_CONNECTIONS and sys.dm_exec_sessions".into(),
+                    detail: format!("the server returned no value in column {idx}"),
+                    transient: false,
+                })
         };
         Ok(ConnectionHeadroom {
             max_connections: n(0)?,
             reserved: 0,
             in_use: n(1)?,
         })
-    }
-
-    fn key_histogram(
-        &mut self,
-        _table: &TableRequest,
-        _column: &str,
-    ) -> Result<Option<Vec<i64>>, SourceError> {
-        Ok(None)
     }
 }
 

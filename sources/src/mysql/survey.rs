@@ -123,19 +123,31 @@ impl Survey for MyCatalog {
             .conn
             .query_first("SHOW GLOBAL STATUS LIKE 'Threads_connected'")
             .map_err(query_err("reading the Threads_connected status"))?;
+        // A figure the server did not give as a number is an error: a guessed 0 would
+        // turn `rivet check`'s headroom warning into nonsense, either way.
+        let unreadable = |what: &str, v: Option<&Value>| SourceError::Query {
+            context: format!("reading {what}"),
+            detail: format!("the server answered {v:?}, not a number"),
+            transient: false,
+        };
+        let max_connections = max
+            .as_ref()
+            .and_then(number)
+            .ok_or_else(|| unreadable("@@max_connections", max.as_ref()))?;
+        let in_use = status
+            .as_ref()
+            .and_then(|(_, v)| number(v))
+            .ok_or_else(|| {
+                unreadable(
+                    "the Threads_connected status",
+                    status.as_ref().map(|s| &s.1),
+                )
+            })?;
         Ok(ConnectionHeadroom {
-            max_connections: max.as_ref().and_then(number).unwrap_or(0),
+            max_connections,
             reserved: 0,
-            in_use: status.and_then(|(_, v)| number(&v)).unwrap_or(0),
+            in_use,
         })
-    }
-
-    fn key_histogram(
-        &mut self,
-        _table: &TableRequest,
-        _column: &str,
-    ) -> Result<Option<Vec<i64>>, SourceError> {
-        Ok(None)
     }
 }
 
