@@ -22,6 +22,10 @@
 # Object-store emulators: moto (S3) on 127.0.0.1:9311, Azurite (Azure Blob) on
 # 127.0.0.1:10000, each with a `rivet-test` bucket/container.
 #
+# pgBouncer (Debian package) on 127.0.0.1:56432 in front of that cluster, in
+# transaction pooling mode with server_round_robin, so one client's consecutive
+# transactions land on different server sessions (what breaks session state).
+#
 # MariaDB 10.11 instance: 127.0.0.1:33306 (never the machine's own 3306), binlog
 # in ROW format, utf8mb4_bin; admin is root without a password over the socket
 # $ENV_DIR/my/sock; the reader may create databases named rivet_t_<anything>.
@@ -62,6 +66,9 @@ PG_SEED_HASH_FILE=$PG_DIR/seed.sha256
 PG_TYPES_DB=rivet_types_db
 PG_TYPES_SEED=$REPO_ROOT/fixtures/postgres/types.sql
 PG_TYPES_HASH_FILE=$PG_DIR/types-seed.sha256
+
+PGB_DIR=$ENV_DIR/pgbouncer
+PGB_PORT=56432
 
 MY_DIR=$ENV_DIR/my
 MY_DATA=$MY_DIR/data
@@ -122,6 +129,7 @@ ensure_packages() {
         || ! command -v mariadb >/dev/null 2>&1 || ! command -v mariadb-admin >/dev/null 2>&1; then
         pkgs+=(mariadb-server mariadb-client)
     fi
+    [[ -x /usr/sbin/pgbouncer ]] || pkgs+=(pgbouncer)
     command -v sha256sum >/dev/null 2>&1 || pkgs+=(coreutils)
     if [[ $EUID -eq 0 ]] && ! command -v runuser >/dev/null 2>&1; then
         pkgs+=(util-linux)
@@ -662,9 +670,49 @@ except Exception as e:
 PY
 }
 
+# pgBouncer refuses to run as root: as root it runs as `postgres`, like the cluster.
+ensure_pgbouncer() {
+    mkdir -p "$PGB_DIR"
+    cat > "$PGB_DIR/pgbouncer.ini.new" <<EOF
+[databases]
+$PG_DB = host=$PG_HOST port=$PG_PORT dbname=$PG_DB
+$PG_TYPES_DB = host=$PG_HOST port=$PG_PORT dbname=$PG_TYPES_DB
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGB_PORT
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $PGB_DIR/userlist.txt
+pool_mode = transaction
+server_round_robin = 1
+default_pool_size = 4
+min_pool_size = 3
+max_client_conn = 200
+pidfile = $PGB_DIR/pgbouncer.pid
+logfile = $PGB_DIR/pgbouncer.log
+EOF
+    printf '"%s" "%s"\n"%s" "%s"\n' "$PG_READER" "$PG_READER_PW" "$PG_CDC_USER" "$PG_READER_PW" \
+        > "$PGB_DIR/userlist.txt"
+    chmod 600 "$PGB_DIR/userlist.txt"
+    if [[ $EUID -eq 0 ]]; then chown -R postgres "$PGB_DIR"; fi
+    if port_open "$PGB_PORT" && cmp -s "$PGB_DIR/pgbouncer.ini.new" "$PGB_DIR/pgbouncer.ini"; then
+        rm -f "$PGB_DIR/pgbouncer.ini.new"
+        return 0
+    fi
+    mv "$PGB_DIR/pgbouncer.ini.new" "$PGB_DIR/pgbouncer.ini"
+    if [[ -f $PGB_DIR/pgbouncer.pid ]]; then
+        kill "$(cat "$PGB_DIR/pgbouncer.pid")" 2>/dev/null || true
+        for _ in $(seq 1 50); do port_open "$PGB_PORT" || break; sleep 0.1; done
+    fi
+    log "starting pgBouncer (transaction pooling) on 127.0.0.1:$PGB_PORT"
+    "${AS_PG[@]}" /usr/sbin/pgbouncer -d "$PGB_DIR/pgbouncer.ini" >&2 9>&-
+    wait_port "$PGB_PORT" pgBouncer
+}
+
 stop_emulators() {
     local f
-    for f in "$ENV_DIR/moto.pid" "$ENV_DIR/azurite.pid"; do
+    for f in "$ENV_DIR/moto.pid" "$ENV_DIR/azurite.pid" "$PGB_DIR/pgbouncer.pid"; do
         [[ -f $f ]] && kill "$(cat "$f")" 2>/dev/null || true
         rm -f "$f"
     done
@@ -674,6 +722,8 @@ print_env() {
     cat <<EOF
 export RIVET_TEST_PG_URL='postgres://$PG_READER:$PG_READER_PW@$PG_HOST:$PG_PORT/$PG_DB'
 export RIVET_TEST_PG_CDC_URL='postgres://$PG_CDC_USER:$PG_READER_PW@$PG_HOST:$PG_PORT/$PG_DB'
+export RIVET_TEST_PGBOUNCER_URL='postgres://$PG_READER:$PG_READER_PW@$PG_HOST:$PGB_PORT/$PG_DB'
+export RIVET_TEST_PGBOUNCER_CDC_URL='postgres://$PG_CDC_USER:$PG_READER_PW@$PG_HOST:$PGB_PORT/$PG_DB'
 export RIVET_TEST_PG_ADMIN_URL='postgres://$PG_SUPERUSER:$PG_SUPERUSER_PW@$PG_HOST:$PG_PORT/$PG_DB'
 export RIVET_TEST_PG_PASSWORD='$PG_READER_PW'
 export RIVET_TEST_ENV_DIR='$ENV_DIR'
@@ -715,6 +765,7 @@ main() {
             start_cluster
             setup_database
             setup_types_database
+            ensure_pgbouncer
             my_init_datadir
             my_start_server
             my_setup_database

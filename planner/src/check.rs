@@ -77,6 +77,8 @@ pub struct ExportFacts {
 pub struct SourceFacts {
     pub headroom: ConnectionHeadroom,
     pub max_source_connections: u32,
+    /// What the planner found between Rivet and the database.
+    pub connection_path: rivet_schema::plan::ConnectionPath,
 }
 
 /// Compiles the config against the source and gathers the facts of every export.
@@ -163,6 +165,7 @@ pub fn gather(
     let source = SourceFacts {
         headroom: survey.connections()?,
         max_source_connections: plan.body.concurrency.max_source_connections,
+        connection_path: plan.body.connection_path.clone(),
     };
     Ok((facts, source))
 }
@@ -303,6 +306,24 @@ pub fn assess(exports: &[ExportFacts], source: &SourceFacts) -> Vec<Finding> {
             fix: format!("lower tuning.max_source_connections (and parallelism) to at most {free}, or run when fewer sessions are open"),
         });
     }
+    let path = &source.connection_path;
+    if path.pooling == rivet_schema::plan::Pooling::Transaction {
+        out.push(Finding {
+            code: "transaction_pooler",
+            export: None,
+            table: None,
+            column: None,
+            message: format!(
+                "the source is reached through a transaction-pooling proxy{} ({}); each chunk holds one of its server sessions for the chunk's transaction, an export with `consistency: snapshot` one more for the whole export, and the connection headroom above counts the server's sessions, not the pooler's",
+                path.proxy.as_deref().map_or(String::new(), |p| format!(" ({p})")),
+                path.evidence
+            ),
+            fix: format!(
+                "keep tuning.max_source_connections ({}) at or below the pooler's pool size for this database and user (pgBouncer: default_pool_size), or chunks queue for a server session; or point the source at the database directly",
+                source.max_source_connections
+            ),
+        });
+    }
     out
 }
 
@@ -362,6 +383,11 @@ mod tests {
                 in_use,
             },
             max_source_connections: max,
+            connection_path: rivet_schema::plan::ConnectionPath {
+                pooling: rivet_schema::plan::Pooling::Session,
+                proxy: None,
+                evidence: "direct".into(),
+            },
         }
     }
 
@@ -421,6 +447,28 @@ mod tests {
             f[0].message
         );
         assert!(f[0].fix.contains("at most 7"));
+    }
+
+    #[test]
+    fn a_transaction_pooler_is_flagged_with_its_evidence() {
+        let mut src = source(4, 10);
+        src.connection_path = rivet_schema::plan::ConnectionPath {
+            pooling: rivet_schema::plan::Pooling::Transaction,
+            proxy: Some("pgbouncer".into()),
+            evidence: "pids 1, 2, 1".into(),
+        };
+        let f = assess(&[], &src);
+        assert_eq!(codes(&f), ["transaction_pooler"]);
+        assert!(
+            f[0].message.contains("(pgbouncer) (pids 1, 2, 1)"),
+            "{}",
+            f[0].message
+        );
+        assert!(
+            f[0].fix.contains("max_source_connections (4)"),
+            "{}",
+            f[0].fix
+        );
     }
 
     #[test]

@@ -73,6 +73,14 @@ pub fn diff_plans(old: &Plan, new: &Plan) -> PlanDiff {
             crate::show::concurrency_text(&new.body.concurrency)
         ));
     }
+    let path = |p: &rivet_schema::plan::ConnectionPath| (p.pooling, p.proxy.clone());
+    if path(&old.body.connection_path) != path(&new.body.connection_path) {
+        d.structural.push(format!(
+            "connection: {} -> {}",
+            crate::show::connection_text(&old.body.connection_path),
+            crate::show::connection_text(&new.body.connection_path)
+        ));
+    }
     for e in &old.body.exports {
         if new.body.export(&e.name).is_none() {
             d.structural.push(format!("export {}: removed", e.name));

@@ -242,6 +242,11 @@ pub fn render_plan(plan: &Plan) -> String {
         "concurrency: {}",
         concurrency_text(&plan.body.concurrency)
     );
+    let _ = writeln!(
+        out,
+        "connection: {}",
+        connection_text(&plan.body.connection_path)
+    );
     for w in &plan.body.waves {
         let _ = writeln!(out, "wave {}", w.wave);
         for name in &w.exports {
@@ -251,6 +256,20 @@ pub fn render_plan(plan: &Plan) -> String {
         }
     }
     out
+}
+
+/// What stands between Rivet and the database, in words: the pooling, the proxy when
+/// one was recognized, and the evidence.
+pub fn connection_text(p: &rivet_schema::plan::ConnectionPath) -> String {
+    let proxy = p
+        .proxy
+        .as_deref()
+        .map_or(String::new(), |name| format!(" through {name}"));
+    let pooling = match p.pooling {
+        rivet_schema::plan::Pooling::Session => "one server session per client connection",
+        rivet_schema::plan::Pooling::Transaction => "transaction pooling",
+    };
+    format!("{pooling}{proxy} ({})", p.evidence)
 }
 
 /// How much of the source the apply may use at once, in words.

@@ -17,7 +17,7 @@ use crate::types::LogicalType;
 
 /// The plan format this build writes and reads. Bump it when an older executor must
 /// refuse plans made by a newer planner.
-pub const PLAN_FORMAT_VERSION: u32 = 5;
+pub const PLAN_FORMAT_VERSION: u32 = 6;
 
 /// A plan file as written to disk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -57,6 +57,48 @@ pub struct PlanBody {
     pub waves: Vec<PlannedWave>,
     /// How much of the source an apply may use at once.
     pub concurrency: PlannedConcurrency,
+    /// What was found between Rivet and the database when the plan was made (a
+    /// transaction-pooling proxy or a direct session), so reviewers see it.
+    pub connection_path: ConnectionPath,
+}
+
+/// What stands between Rivet and the source database, as observed by the planner. A
+/// transaction-pooling proxy (pgBouncer, Odyssey or pgcat in transaction mode,
+/// ProxySQL multiplexing) hands the client another server session after every
+/// transaction, which breaks anything that lives in a session: Rivet keeps every
+/// prepared statement and setting inside one transaction whatever is found, and the
+/// plan records the finding so a reviewer knows which path the numbers came through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionPath {
+    /// How server sessions are handed out to this client connection.
+    pub pooling: Pooling,
+    /// The proxy product, when the source gave it away (`pgbouncer`, `proxysql`,
+    /// `azure_sql_gateway`); None when none was recognized.
+    pub proxy: Option<String>,
+    /// What was observed, in words (backend ids seen, version comments).
+    pub evidence: String,
+}
+
+/// How server sessions are handed to a client connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Pooling {
+    /// One server session for the life of the client connection (a direct connection,
+    /// or a proxy in session mode).
+    Session,
+    /// The server session may change after every transaction.
+    Transaction,
+}
+
+impl Pooling {
+    /// The name used in the plan and in rendered output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pooling::Session => "session",
+            Pooling::Transaction => "transaction",
+        }
+    }
 }
 
 /// The source connections an apply may hold at once, and whether the exports of a

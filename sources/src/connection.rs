@@ -19,6 +19,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A resolved connection: the string the driver needs plus the secrets to redact.
 /// Deliberately not `Debug`, so it cannot be logged by accident.
+#[derive(Clone)]
 pub struct ConnectionSettings {
     /// Engine to open.
     pub kind: SourceKind,
@@ -64,6 +65,7 @@ impl ConnectionSettings {
     }
 }
 
+#[derive(Clone)]
 pub(crate) enum ConnTarget {
     Url(String),
     Parts {

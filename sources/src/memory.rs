@@ -42,6 +42,14 @@ impl Catalog for MemoryCatalog {
         Ok(self.identity.clone())
     }
 
+    fn connection_path(&mut self) -> Result<rivet_schema::plan::ConnectionPath, SourceError> {
+        Ok(rivet_schema::plan::ConnectionPath {
+            pooling: rivet_schema::plan::Pooling::Session,
+            proxy: None,
+            evidence: "an in-memory catalog (offline planning); no server was probed".into(),
+        })
+    }
+
     fn describe_tables(
         &mut self,
         requests: &[TableRequest],

@@ -41,6 +41,10 @@ pub trait Catalog {
     /// reader can see (see [`SourceIdentity`] for the facts per engine). Sealed in the
     /// plan by the planner and compared by the executor before anything is read.
     fn identity(&mut self) -> Result<SourceIdentity, SourceError>;
+    /// Whether a proxy pools server sessions between this client and the database
+    /// (see [`rivet_schema::plan::ConnectionPath`]), from what the server shows: the
+    /// backend/connection id across transactions and connections, version comments.
+    fn connection_path(&mut self) -> Result<rivet_schema::plan::ConnectionPath, SourceError>;
     /// Describes every requested table, in request order; a missing table is
     /// [`SourceError::TableNotFound`].
     fn describe_tables(&mut self, requests: &[TableRequest])

@@ -26,9 +26,15 @@ struct CdcTable {
 impl CdcTable {
     fn new(name: &str, columns: &str) -> Option<CdcTable> {
         let url = live_env("RIVET_TEST_PG_CDC_URL", "PostgreSQL (change capture role)")?;
+        Some(CdcTable::reached_through(name, columns, &url, &url))
+    }
+
+    /// A table made over `url` whose project (`rivet` itself) reaches the database
+    /// through `rivet_url`.
+    fn reached_through(name: &str, columns: &str, url: &str, rivet_url: &str) -> CdcTable {
         let schema = format!("cdc_{name}_{}", std::process::id());
         let slot = schema.clone();
-        let mut client = connect(&url);
+        let mut client = connect(url);
         client
             .batch_execute(&format!(
                 "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{slot}';
@@ -38,16 +44,16 @@ impl CdcTable {
                  ALTER TABLE {schema}.t REPLICA IDENTITY FULL;"
             ))
             .unwrap();
-        let project = Project::new(&url);
+        let project = Project::new(rivet_url);
         project.config(&format!(
             "source:\n  type: postgres\n  url_env: DATABASE_URL\nexports:\n  - name: changes\n    table: {schema}.t\n    mode: cdc\n    cdc: {{ slot: {slot}, until_current: true }}\n    tuning: {{ batch_size: 1000 }}\n    destination: {{ type: local, path: out }}\n"
         ));
-        Some(CdcTable {
+        CdcTable {
             client,
             schema,
             slot,
             project,
-        })
+        }
     }
 
     fn exec(&mut self, sql: &str) {
@@ -416,3 +422,49 @@ fn cdc_prerequisites_are_refused_with_the_fix() {
 }
 
 use predicates::prelude::PredicateBooleanExt;
+
+#[test]
+fn cdc_through_a_transaction_pooler_sets_up_reads_and_confirms_a_window() {
+    let Some(direct) = live_env("RIVET_TEST_PG_CDC_URL", "PostgreSQL (change capture role)") else {
+        return;
+    };
+    let Some(pooled) = live_env(
+        "RIVET_TEST_PGBOUNCER_CDC_URL",
+        "pgBouncer (change capture role)",
+    ) else {
+        return;
+    };
+    let mut t = CdcTable::reached_through("pooled", COLUMNS, &direct, &pooled);
+    crate::common::warm_pool(&pooled, 3);
+    t.project
+        .rivet()
+        .args(["cdc", "setup", "-c", "rivet.yaml"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("created slot"));
+    t.exec(
+        "INSERT INTO T.t (id, n, txt) SELECT i, i, 'row ' || i FROM generate_series(1, 500) i;
+         UPDATE T.t SET n = -n WHERE id <= 100;
+         DELETE FROM T.t WHERE id > 450;",
+    );
+    t.project.plan();
+    let (_, upper) = t.window("plan.json");
+    t.project.apply("plan.json");
+    assert_eq!(
+        t.confirmed_flush(),
+        upper,
+        "the slot is confirmed through the pooler"
+    );
+    let changes = t.project.read_export("out/window-00001");
+    let counts = ops(&changes);
+    assert_eq!(counts.get("insert"), Some(&500), "{counts:?}");
+    assert_eq!(counts.get("update"), Some(&100), "{counts:?}");
+    assert_eq!(counts.get("delete"), Some(&50), "{counts:?}");
+    t.exec("ALTER TABLE T.t DROP COLUMN iv;");
+    assert_matches_source(
+        &mut t.client,
+        &format!("{}.t", t.schema),
+        "\"id\"",
+        &without_iv(&replay(&changes)),
+    );
+}

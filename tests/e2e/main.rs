@@ -27,6 +27,7 @@ mod mysql;
 mod operator;
 mod output_options;
 mod plans;
+mod pooler;
 mod quality;
 mod reference_keys;
 mod repair;

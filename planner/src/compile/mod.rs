@@ -325,6 +325,7 @@ pub fn compile(
             .map(|(wave, exports)| PlannedWave { wave, exports })
             .collect(),
         concurrency,
+        connection_path: catalog.connection_path()?,
     };
     PlanGraph::build(&body).map_err(PlanError::Internal)?;
     Ok(rivet_schema::seal::seal(body))

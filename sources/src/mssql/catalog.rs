@@ -57,6 +57,27 @@ impl MsCatalog {
     }
 }
 
+/// The engine edition.
+pub(super) const CONNECTION_PATH_SQL: &str = "SELECT CAST(SERVERPROPERTY('EngineEdition') AS int)";
+
+/// The connection path from the engine edition (see [`Catalog::connection_path`]).
+fn connection_path_of(edition: i32) -> rivet_schema::plan::ConnectionPath {
+    use rivet_schema::plan::{ConnectionPath, Pooling};
+    let (proxy, what) = match edition {
+        5 => (Some("azure_sql_gateway".to_owned()), "Azure SQL Database"),
+        8 => (
+            Some("azure_sql_gateway".to_owned()),
+            "Azure SQL Managed Instance",
+        ),
+        _ => (None, "SQL Server"),
+    };
+    ConnectionPath {
+        pooling: Pooling::Session,
+        proxy,
+        evidence: format!("SERVERPROPERTY('EngineEdition') is {edition} ({what})"),
+    }
+}
+
 /// `(0, @P1, @P2), (1, @P3, @P4), …` for `n` (schema, table) pairs.
 pub fn values_list(n: usize) -> String {
     (0..n)
@@ -153,6 +174,30 @@ pub fn identity_from(
 }
 
 impl Catalog for MsCatalog {
+    /// SQL Server has no transaction pooler in common use; what matters is whether the
+    /// connection passes the Azure SQL gateway (Azure SQL Database, EngineEdition 5,
+    /// or Managed Instance, 8), whose proxy policy routes every packet through it.
+    fn connection_path(&mut self) -> Result<rivet_schema::plan::ConnectionPath, SourceError> {
+        let context = "probing for a proxy";
+        let rows = self.results(context, CONNECTION_PATH_SQL, &[], CATALOG_TIMEOUT)?;
+        let row = rows
+            .first()
+            .and_then(|r| r.first())
+            .ok_or_else(|| SourceError::Query {
+                context: context.to_owned(),
+                detail: "SERVERPROPERTY returned no row".into(),
+                transient: false,
+            })?;
+        let missing = |what: &str| SourceError::Query {
+            context: context.to_owned(),
+            detail: format!("the server returned NULL for {what}"),
+            transient: false,
+        };
+        Ok(connection_path_of(cell::<i32>(row, 0)?.ok_or_else(
+            || missing("SERVERPROPERTY('EngineEdition')"),
+        )?))
+    }
+
     /// A chunk here is one streamed SELECT held open while rows are decoded; a quarter
     /// of PostgreSQL's target (which reads through COPY) keeps each statement well
     /// under a second.
@@ -473,5 +518,20 @@ mod tests {
              SELECT 1 AS i, CAST(MIN([id]) AS bigint) AS lo, CAST(MAX([id]) AS bigint) AS hi \
              FROM (SELECT id FROM t) AS rivet_query"
         );
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    #[test]
+    fn azure_editions_pass_the_gateway() {
+        assert_eq!(
+            connection_path_of(5).proxy.as_deref(),
+            Some("azure_sql_gateway")
+        );
+        assert_eq!(connection_path_of(3).proxy, None);
+        assert!(connection_path_of(8).evidence.contains("Managed Instance"));
     }
 }

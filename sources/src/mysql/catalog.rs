@@ -18,12 +18,67 @@ use rivet_schema::plan::SourceIdentity;
 pub struct MyCatalog {
     pub(super) conn: mysql::Conn,
     pub(super) flavor: Flavor,
+    /// Kept to open the second connection of the pooler probe.
+    settings: ConnectionSettings,
 }
 
 impl MyCatalog {
     pub fn connect(settings: &ConnectionSettings) -> Result<Self, SourceError> {
         let (conn, flavor) = connect(settings)?;
-        Ok(MyCatalog { conn, flavor })
+        Ok(MyCatalog {
+            conn,
+            flavor,
+            settings: settings.clone(),
+        })
+    }
+
+    fn connection_id(&mut self) -> Result<u64, SourceError> {
+        let id: Option<Value> = self
+            .conn
+            .query_first("SELECT CONNECTION_ID()")
+            .map_err(query_err("probing for a proxy: CONNECTION_ID()"))?;
+        id.as_ref()
+            .and_then(number)
+            .ok_or_else(|| SourceError::Query {
+                context: "probing for a proxy: CONNECTION_ID()".into(),
+                detail: format!("the server answered {id:?}, not a number"),
+                transient: false,
+            })
+    }
+}
+
+/// The verdict from the connection ids one client connection saw over three statements
+/// and the id a second connection saw meanwhile, and the version comment (ProxySQL
+/// answers `SELECT @@version_comment LIMIT 1` itself, with its own name).
+fn judge_path(own: [u64; 3], other: u64, comment: &str) -> rivet_schema::plan::ConnectionPath {
+    use rivet_schema::plan::{ConnectionPath, Pooling};
+    let [a, b, c] = own;
+    let (pooling, mut evidence) = if a != b || b != c {
+        (
+            Pooling::Transaction,
+            "the server connection id (CONNECTION_ID()) changed between statements on one connection".to_owned(),
+        )
+    } else if other == a {
+        (
+            Pooling::Transaction,
+            "a second client connection was served by the first one's server connection".to_owned(),
+        )
+    } else {
+        (
+            Pooling::Session,
+            "one server connection served three statements, and a second connection had its own"
+                .to_owned(),
+        )
+    };
+    let proxy = comment
+        .to_ascii_lowercase()
+        .contains("proxysql")
+        .then(|| "proxysql".to_owned());
+    evidence.push_str(&format!("; @@version_comment is `{comment}`"));
+    ConnectionPath {
+        pooling,
+        proxy,
+        evidence,
     }
 }
 
@@ -55,6 +110,22 @@ pub(super) fn number(v: &Value) -> Option<u64> {
 }
 
 impl Catalog for MyCatalog {
+    fn connection_path(&mut self) -> Result<rivet_schema::plan::ConnectionPath, SourceError> {
+        let comment: Option<Value> = self
+            .conn
+            .query_first("SELECT @@version_comment LIMIT 1")
+            .map_err(query_err("probing for a proxy: @@version_comment"))?;
+        let first = self.connection_id()?;
+        let second = self.connection_id()?;
+        let other = MyCatalog::connect(&self.settings)?.connection_id()?;
+        let third = self.connection_id()?;
+        Ok(judge_path(
+            [first, second, third],
+            other,
+            &comment.as_ref().map(text).unwrap_or_default(),
+        ))
+    }
+
     /// A chunk here is one streamed SELECT held open while rows are decoded; a quarter
     /// of PostgreSQL's target (which reads through COPY) keeps each statement well
     /// under a second.
@@ -369,5 +440,26 @@ impl Catalog for MyCatalog {
             .query_first(scoped_select(self.flavor, &sql, statement_timeout_ms))
             .map_err(query_err("reading the cursor high-water mark (MAX)"))?;
         Ok(value.flatten())
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::judge_path;
+    use rivet_schema::plan::Pooling;
+
+    #[test]
+    fn proxysql_is_named_and_multiplexing_is_transaction_pooling() {
+        let p = judge_path([5, 5, 5], 6, "MariaDB Server");
+        assert_eq!((p.pooling, p.proxy), (Pooling::Session, None));
+        let p = judge_path([5, 9, 5], 6, "(ProxySQL)");
+        assert_eq!(p.pooling, Pooling::Transaction);
+        assert_eq!(p.proxy.as_deref(), Some("proxysql"));
+        assert!(
+            p.evidence.contains("changed between statements"),
+            "{}",
+            p.evidence
+        );
+        assert_eq!(judge_path([5, 5, 5], 5, "x").pooling, Pooling::Transaction);
     }
 }

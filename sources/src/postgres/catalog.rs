@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use tokio_postgres::Client;
+use tokio_postgres::{Client, GenericClient, Transaction};
 
 use super::types::{resolve, select_expr, PgSession, PgTypeRow};
 use super::{error_text, quote_ident};
@@ -26,7 +26,7 @@ type RelationRow = (String, String, u32, f64, i64, Vec<String>);
 
 /// Describes every requested table, in request order.
 async fn describe_tables(
-    client: &mut Client,
+    client: &impl GenericClient,
     requests: &[TableRequest],
 ) -> Result<Vec<TableInfo>, SourceError> {
     if requests.is_empty() {
@@ -148,7 +148,7 @@ async fn describe_tables(
 
 /// Every `pg_type` row reachable from `roots` through domains and array elements.
 async fn type_closure(
-    client: &mut Client,
+    client: &impl GenericClient,
     roots: &[u32],
 ) -> Result<HashMap<u32, PgTypeRow>, SourceError> {
     let rows = client
@@ -193,7 +193,7 @@ async fn type_closure(
 }
 
 /// Session settings that change how a type reads (`money`'s fractional digits).
-async fn session_facts(client: &mut Client) -> Result<PgSession, SourceError> {
+async fn session_facts(client: &impl GenericClient) -> Result<PgSession, SourceError> {
     let row = client
         .query_one("SELECT scale(0::money::numeric)", &[])
         .await
@@ -209,7 +209,10 @@ async fn session_facts(client: &mut Client) -> Result<PgSession, SourceError> {
 
 /// Describes a query's result columns without running it (a prepared statement).
 /// Nullability is unknown for query results, so every column is nullable.
-async fn describe_query(client: &mut Client, sql: &str) -> Result<Vec<SourceColumn>, SourceError> {
+async fn describe_query(
+    client: &impl GenericClient,
+    sql: &str,
+) -> Result<Vec<SourceColumn>, SourceError> {
     let stmt = client
         .prepare(sql)
         .await
@@ -286,14 +289,16 @@ async fn key_bounds(
         .query(sql.as_str(), &[])
         .await
         .map_err(query_err("reading chunk key bounds (min/max)"))?;
-    tx.commit()
-        .await
-        .map_err(query_err("ending the key-bounds transaction"))?;
+    // Rows hold their named statement: read them (and let them go) before the commit,
+    // or the statement is closed after it, on whichever session a pooler hands out.
     let mut out = vec![(None, None); requests.len()];
     for r in rows {
         let i: i32 = r.get(0);
         out[i as usize] = (r.get(1), r.get(2));
     }
+    tx.commit()
+        .await
+        .map_err(query_err("ending the key-bounds transaction"))?;
     Ok(out)
 }
 
@@ -304,14 +309,45 @@ async fn key_bounds(
 pub struct PgCatalog {
     pub(super) runtime: tokio::runtime::Runtime,
     pub(super) client: Client,
+    /// Kept to open the second connection of the pooler probe.
+    settings: crate::ConnectionSettings,
 }
 
 impl PgCatalog {
     /// Opens the catalog connection (see [`super::open`]).
     pub fn connect(settings: &crate::ConnectionSettings) -> Result<Self, SourceError> {
         let (runtime, client) = super::open(settings)?;
-        Ok(PgCatalog { runtime, client })
+        Ok(PgCatalog {
+            runtime,
+            client,
+            settings: settings.clone(),
+        })
     }
+
+    /// The settings the connection was opened with.
+    pub(super) fn settings(&self) -> &crate::ConnectionSettings {
+        &self.settings
+    }
+}
+
+/// Starts the `READ ONLY` transaction a catalog call runs in (see [`read_tx!`]).
+pub(super) async fn begin_read<'c>(
+    client: &'c mut Client,
+    what: &str,
+) -> Result<Transaction<'c>, SourceError> {
+    client
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .await
+        .map_err(query_err(&format!("starting the transaction for {what}")))
+}
+
+/// Commits a transaction started by [`begin_read`].
+pub(super) async fn end_read(tx: Transaction<'_>, what: &str) -> Result<(), SourceError> {
+    tx.commit()
+        .await
+        .map_err(query_err(&format!("ending the transaction for {what}")))
 }
 
 /// The database's identity: the cluster's `system_identifier` (from
@@ -319,7 +355,7 @@ impl PgCatalog {
 /// has its primary's), the database name and its oid. Where EXECUTE on
 /// `pg_control_system()` was revoked, the fact says so instead of guessing, and the
 /// database name and oid still tell databases apart.
-async fn identity(client: &mut Client) -> Result<SourceIdentity, SourceError> {
+async fn identity(client: &impl GenericClient) -> Result<SourceIdentity, SourceError> {
     let row = client
         .query_one(
             "SELECT current_database()::text, \
@@ -353,6 +389,10 @@ async fn identity(client: &mut Client) -> Result<SourceIdentity, SourceError> {
 }
 
 impl Catalog for PgCatalog {
+    fn connection_path(&mut self) -> Result<rivet_schema::plan::ConnectionPath, SourceError> {
+        super::pooler::probe(self)
+    }
+
     fn cdc_facts(
         &mut self,
         schema: &str,
@@ -360,29 +400,29 @@ impl Catalog for PgCatalog {
         slot: &str,
         publication: &str,
     ) -> Result<crate::CdcFacts, SourceError> {
-        self.runtime.block_on(super::cdc::facts(
-            &self.client,
-            schema,
-            table,
-            slot,
-            publication,
-        ))
+        read_tx!(self, "reading the change-capture settings", |tx| {
+            super::cdc::facts(&tx, schema, table, slot, publication).await?
+        })
     }
 
     fn identity(&mut self) -> Result<SourceIdentity, SourceError> {
-        self.runtime.block_on(identity(&mut self.client))
+        read_tx!(self, "reading the database's identity", |tx| identity(&tx)
+            .await?)
     }
 
     fn describe_tables(
         &mut self,
         requests: &[TableRequest],
     ) -> Result<Vec<TableInfo>, SourceError> {
-        self.runtime
-            .block_on(describe_tables(&mut self.client, requests))
+        read_tx!(self, "reading table definitions", |tx| {
+            describe_tables(&tx, requests).await?
+        })
     }
 
     fn describe_query(&mut self, sql: &str) -> Result<Vec<SourceColumn>, SourceError> {
-        self.runtime.block_on(describe_query(&mut self.client, sql))
+        read_tx!(self, "describing the export's query", |tx| {
+            describe_query(&tx, sql).await?
+        })
     }
 
     fn key_bounds(
@@ -402,20 +442,20 @@ impl Catalog for PgCatalog {
             return Ok(Err("a query has no pages of its own".into()));
         };
         let qualified = format!("{}.{}", quote_ident(schema), quote_ident(name));
-        let row = self
-            .runtime
-            .block_on(self.client.query_one(
-                "SELECT current_setting('server_version_num')::int, c.relkind::text, \
-                        pg_relation_size(c.oid) / current_setting('block_size')::int8, \
-                        current_setting('block_size')::int8 \
-                 FROM pg_class c WHERE c.oid = $1::text::regclass",
-                &[&qualified],
-            ))
-            .map_err(query_err("reading the table's size in pages"))?;
-        let version: i32 = row.get(0);
-        let kind: String = row.get(1);
-        let pages: i64 = row.get(2);
-        let page_bytes: i64 = row.get(3);
+        let (version, kind, pages, page_bytes): (i32, String, i64, i64) =
+            read_tx!(self, "reading the table's size in pages", |tx| {
+                let row = tx
+                    .query_one(
+                        "SELECT current_setting('server_version_num')::int, c.relkind::text, \
+                                pg_relation_size(c.oid) / current_setting('block_size')::int8, \
+                                current_setting('block_size')::int8 \
+                         FROM pg_class c WHERE c.oid = $1::text::regclass",
+                        &[&qualified],
+                    )
+                    .await
+                    .map_err(query_err("reading the table's size in pages"))?;
+                (row.get(0), row.get(1), row.get(2), row.get(3))
+            })?;
         Ok(if version < 140_000 {
             Err(format!(
                 "the server is PostgreSQL {}, and TID range scans need 14 or later",
@@ -435,10 +475,11 @@ impl Catalog for PgCatalog {
             "SELECT 1 FROM {} LIMIT 0",
             relation.from_clause(quote_ident)
         );
-        self.runtime
-            .block_on(self.client.query(sql.as_str(), &[]))
-            .map(|_| ())
-            .map_err(query_err("reading the relation (SELECT … LIMIT 0)"))
+        read_tx!(self, "reading the relation", |tx| {
+            tx.query(sql.as_str(), &[])
+                .await
+                .map_err(query_err("reading the relation (SELECT … LIMIT 0)"))?;
+        })
     }
 
     fn max_value(
@@ -466,14 +507,15 @@ impl Catalog for PgCatalog {
             ))
             .await
             .map_err(query_err("setting statement_timeout"))?;
-            let row = tx
+            let max: Option<String> = tx
                 .query_one(sql.as_str(), &[])
                 .await
-                .map_err(query_err("reading the cursor high-water mark (max)"))?;
+                .map_err(query_err("reading the cursor high-water mark (max)"))?
+                .get(0);
             tx.commit()
                 .await
                 .map_err(query_err("ending the high-water mark transaction"))?;
-            Ok(row.get(0))
+            Ok(max)
         })
     }
 }

@@ -43,7 +43,7 @@ fn lsn_of(text: Option<String>) -> Option<u64> {
 
 /// The facts `rivet plan` seals for a `cdc` export.
 pub(crate) async fn facts(
-    client: &tokio_postgres::Client,
+    client: &impl tokio_postgres::GenericClient,
     schema: &str,
     table: &str,
     slot: &str,
@@ -118,6 +118,32 @@ fn unmet(what: String) -> SourceError {
     }
 }
 
+/// One statement as a single unnamed Parse/Bind/Execute/Sync exchange with text
+/// parameters, returning its first row: no named prepared statement outlives it, so it
+/// is safe outside a transaction behind a transaction-pooling proxy (where the next
+/// message may reach another server session). Setup, teardown and slot advance run
+/// outside transactions because a slot cannot be created in one that has written.
+async fn unnamed(
+    client: &tokio_postgres::Client,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Option<tokio_postgres::Row>, tokio_postgres::Error> {
+    let typed: Vec<_> = params
+        .iter()
+        .map(|p| (*p, tokio_postgres::types::Type::TEXT))
+        .collect();
+    Ok(client.query_typed(sql, &typed).await?.into_iter().next())
+}
+
+/// The error for a statement that always returns a row and returned none.
+fn no_row(context: &'static str) -> impl FnOnce() -> SourceError {
+    move || SourceError::Query {
+        context: context.into(),
+        detail: "the server returned no row".into(),
+        transient: false,
+    }
+}
+
 /// Creates the publication and the `pgoutput` slot of each export, skipping those that
 /// exist (a slot of another plugin or database is an error). Checks the prerequisites
 /// first and returns one line per object created or found.
@@ -127,8 +153,7 @@ pub fn setup(
 ) -> Result<Vec<String>, SourceError> {
     let (runtime, client) = super::open(settings)?;
     runtime.block_on(async {
-        let row = client
-            .query_one(
+        let row = unnamed(&client,
                 "SELECT current_setting('wal_level'), \
                         (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user), \
                         current_user::text, current_setting('max_replication_slots')::int, \
@@ -136,7 +161,8 @@ pub fn setup(
                 &[],
             )
             .await
-            .map_err(q("checking the prerequisites of change capture".into()))?;
+            .map_err(q("checking the prerequisites of change capture".into()))?
+            .ok_or_else(no_row("checking the prerequisites of change capture"))?;
         let (wal_level, replication, user, max_slots, used): (String, bool, String, i32, i32) =
             (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
         let db: String = row.get(5);
@@ -153,10 +179,10 @@ pub fn setup(
         }
         let mut out = Vec::new();
         let mut new_slots = 0;
-        let default_schema: String = client
-            .query_one("SELECT current_schema()::text", &[])
+        let default_schema: String = unnamed(&client,"SELECT current_schema()::text", &[])
             .await
             .map_err(q("reading the default schema".into()))?
+            .ok_or_else(no_row("reading the default schema"))?
             .get(0);
         for o in objects {
             let o = &CdcObjects {
@@ -164,8 +190,7 @@ pub fn setup(
                 ..o.clone()
             };
             let schema = o.schema.as_deref().unwrap_or_default();
-            let exists: Option<bool> = client
-                .query_one(
+            let exists: Option<bool> = unnamed(&client,
                     "SELECT (SELECT EXISTS (SELECT 1 FROM pg_publication_tables t WHERE t.pubname = $1 \
                               AND t.schemaname = $2 AND t.tablename = $3) \
                              FROM pg_publication WHERE pubname = $1)",
@@ -173,6 +198,7 @@ pub fn setup(
                 )
                 .await
                 .map_err(q(format!("export {}: reading publication `{}`", o.export, o.publication)))?
+                .ok_or_else(no_row("reading the publication"))?
                 .get(0);
             let table = format!("{}.{}", quote_ident(schema), quote_ident(&o.table));
             match exists {
@@ -206,8 +232,7 @@ pub fn setup(
                     out.push(format!("export {}: created publication `{}` for {}.{}", o.export, o.publication, schema, o.table));
                 }
             }
-            let slot: Option<(String, String)> = client
-                .query_opt(
+            let slot: Option<(String, String)> = unnamed(&client,
                     "SELECT COALESCE(plugin, ''), COALESCE(database, '') FROM pg_replication_slots WHERE slot_name = $1",
                     &[&o.slot],
                 )
@@ -232,8 +257,7 @@ pub fn setup(
                             max_slots + objects.len() as i32
                         )));
                     }
-                    client
-                        .query_one(
+                    unnamed(&client,
                             "SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')",
                             &[&o.slot],
                         )
@@ -257,8 +281,7 @@ pub fn teardown(
     runtime.block_on(async {
         let mut out = Vec::new();
         for o in objects {
-            let dropped = client
-                .query_opt(
+            let dropped = unnamed(&client,
                     "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1",
                     &[&o.slot],
                 )
@@ -296,8 +319,7 @@ pub fn advance_slot(
 ) -> Result<(), SourceError> {
     let (runtime, client) = super::open(settings)?;
     runtime.block_on(async {
-        let confirmed: Option<String> = client
-            .query_opt(
+        let confirmed: Option<String> = unnamed(&client,
                 "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
                 &[&slot],
             )
@@ -312,8 +334,7 @@ pub fn advance_slot(
         if lsn_of(confirmed).is_some_and(|c| c >= end) {
             return Ok(());
         }
-        client
-            .query_one(
+        unnamed(&client,
                 "SELECT end_lsn::text FROM pg_replication_slot_advance($1, $2::text::pg_lsn)",
                 &[&slot, &lsn_text(end)],
             )
@@ -332,7 +353,7 @@ struct Mapping {
 
 /// Reads one window of changes into batches (see the module docs).
 pub(crate) async fn read_window(
-    client: &tokio_postgres::Client,
+    client: &mut tokio_postgres::Client,
     req: &ChunkRead,
     w: &CdcWindow,
     label: &str,
@@ -341,13 +362,22 @@ pub(crate) async fn read_window(
 ) -> Result<ReadStats, ReadFailure> {
     let ntable = req.columns.len() - 4;
     let mut batcher = Batcher::new(req, label);
-    let slot_row = client
+    // One transaction holds the settings (SET LOCAL) and the driver's prepared
+    // statements, so nothing outlives the window read or leaks through a pooler.
+    let tx = client
+        .transaction()
+        .await
+        .map_err(q(format!("{label}: starting the window's transaction")))?;
+    // Read out of the row at once: a row holds its statement, which must be closed
+    // inside this transaction (a pooler may hand the next one another session).
+    let slot_row: Option<(Option<String>, String)> = tx
         .query_opt(
             "SELECT confirmed_flush_lsn::text, COALESCE(wal_status, '') FROM pg_replication_slots WHERE slot_name = $1",
             &[&w.slot],
         )
         .await
-        .map_err(q(format!("{label}: reading slot `{}`", w.slot)))?;
+        .map_err(q(format!("{label}: reading slot `{}`", w.slot)))?
+        .map(|r| (r.get(0), r.get(1)));
     let Some(slot_row) = slot_row else {
         return Err(SourceError::Query {
             context: label.to_owned(),
@@ -356,8 +386,7 @@ pub(crate) async fn read_window(
         }
         .into());
     };
-    let confirmed = lsn_of(slot_row.get(0));
-    let wal_status: String = slot_row.get(1);
+    let (confirmed, wal_status) = (lsn_of(slot_row.0), slot_row.1);
     if wal_status == "lost" {
         return Err(SourceError::Query {
             context: label.to_owned(),
@@ -379,17 +408,19 @@ pub(crate) async fn read_window(
         }
         .into());
     }
-    client
-        .batch_execute(&format!(
-            "SET statement_timeout = {}; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
-             SET TimeZone = 'UTC'; SET extra_float_digits = 1",
-            req.statement_timeout_ms
-        ))
-        .await
-        .map_err(q(format!("{label}: setting the session's timeouts and output formats")))?;
+    tx.batch_execute(&format!(
+        "SET LOCAL statement_timeout = {}; SET LOCAL DateStyle = 'ISO, YMD'; \
+         SET LOCAL IntervalStyle = 'postgres'; SET LOCAL TimeZone = 'UTC'; \
+         SET LOCAL extra_float_digits = 1",
+        req.statement_timeout_ms
+    ))
+    .await
+    .map_err(q(format!(
+        "{label}: setting the read's timeouts and output formats"
+    )))?;
     let end = lsn_text(w.end);
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&w.slot, &end, &w.publication];
-    let rows = client
+    let rows = tx
         .query_raw(
             "SELECT data FROM pg_logical_slot_peek_binary_changes($1::text::name, $2::text::pg_lsn, NULL, \
              'proto_version', '1', 'publication_names', $3::text, 'binary', 'true')",
@@ -397,7 +428,7 @@ pub(crate) async fn read_window(
         )
         .await
         .map_err(q(format!("{label}: reading the log window through slot `{}`", w.slot)))?;
-    futures_util::pin_mut!(rows);
+    let mut rows = Box::pin(rows);
     let mut mapping: Option<Mapping> = None;
     // The transaction being read: commit position, time, xid, whether it is in the
     // window, and the sequence number of its next change.
@@ -569,6 +600,10 @@ pub(crate) async fn read_window(
         batcher.cut(false, decoders, sink)?;
     }
     batcher.cut(true, decoders, sink)?;
+    drop(rows);
+    tx.commit()
+        .await
+        .map_err(q(format!("{label}: ending the window's transaction")))?;
     let nulled_values = req
         .columns
         .iter()

@@ -1,8 +1,9 @@
 //! PostgreSQL health from the statistics views (`pg_stat_activity`, `pg_locks` through
 //! `pg_blocking_pids`, `pg_replication_slots`, `pg_stat_statements` when installed,
-//! `pg_stat_checkpointer` or `pg_stat_bgwriter`), and EXPLAIN of a chunk's SELECT. The
-//! session is opened with `default_transaction_read_only=on`, so every statement runs
-//! in a read-only transaction the server enforces.
+//! `pg_stat_checkpointer` or `pg_stat_bgwriter`), and EXPLAIN of a chunk's SELECT. Every
+//! statement runs in a `READ ONLY` transaction of its own, which the server enforces and
+//! which a transaction-pooling proxy passes through (pgBouncer refuses the startup
+//! option `default_transaction_read_only` would need).
 
 use serde_json::{Map, Value};
 use tokio_postgres::types::Type;
@@ -120,8 +121,24 @@ fn row_json(row: &Row) -> Result<HealthRow, String> {
     Ok(out)
 }
 
+/// Runs one statement in a `READ ONLY` transaction of its own, as an unnamed statement:
+/// the rows outlive the transaction, and an unnamed statement needs no close that could
+/// reach another pooled session.
+async fn in_read_only(client: &Client, sql: &str) -> Result<Vec<Row>, tokio_postgres::Error> {
+    client.batch_execute("BEGIN READ ONLY").await?;
+    let rows = client.query_typed(sql, &[]).await;
+    let end = client
+        .batch_execute(if rows.is_ok() { "COMMIT" } else { "ROLLBACK" })
+        .await;
+    let rows = rows?;
+    end?;
+    Ok(rows)
+}
+
 async fn rows(client: &Client, sql: &str) -> Result<Vec<HealthRow>, String> {
-    let rows = client.query(sql, &[]).await.map_err(|e| error_text(&e))?;
+    let rows = in_read_only(client, sql)
+        .await
+        .map_err(|e| error_text(&e))?;
     rows.iter().map(row_json).collect()
 }
 
@@ -136,14 +153,20 @@ async fn one<T>(client: &Client, what: &str, sql: &str) -> Result<T, SourceError
 where
     T: for<'a> tokio_postgres::types::FromSql<'a>,
 {
-    client
-        .query_one(sql, &[])
+    let rows = in_read_only(client, sql)
         .await
-        .and_then(|r| r.try_get::<_, T>(0))
         .map_err(|e| SourceError::Query {
             context: format!("source health: {what}"),
             detail: error_text(&e),
             transient: super::is_transient(&e),
+        })?;
+    rows.first()
+        .ok_or("the server returned no row".to_owned())
+        .and_then(|r| r.try_get::<_, T>(0).map_err(|e| e.to_string()))
+        .map_err(|detail| SourceError::Query {
+            context: format!("source health: {what}"),
+            detail,
+            transient: false,
         })
 }
 
@@ -155,7 +178,7 @@ async fn report(client: &Client) -> Result<HealthReport, SourceError> {
         "SELECT current_setting('server_version_num')::int8",
     )
     .await?;
-    let read_only: String = one(client, "session mode", "SHOW transaction_read_only").await?;
+    let read_only: String = one(client, "transaction mode", "SHOW transaction_read_only").await?;
     let mut sections = vec![
         section(client, "active_queries", ACTIVE_SQL).await,
         section(client, "lock_waits", LOCK_WAITS_SQL).await,
@@ -172,17 +195,17 @@ async fn report(client: &Client) -> Result<HealthReport, SourceError> {
             format!("wal_status needs PostgreSQL 13 or later; this server is {version}"),
         )
     });
-    let pgss: Option<String> = client
-        .query_opt(
-            "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pg_stat_statements'",
-            &[],
-        )
-        .await
+    let pgss: Option<String> = in_read_only(
+        client,
+        "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pg_stat_statements'",
+    )
+    .await
         .map_err(|e| SourceError::Query {
             context: "source health: pg_stat_statements".into(),
             detail: error_text(&e),
             transient: super::is_transient(&e),
         })?
+        .first()
         .map(|r| r.get(0));
     sections.push(match pgss {
         Some(schema) => section(
@@ -241,7 +264,7 @@ fn pressure(sections: &[HealthSection]) -> Pressure {
 
 /// Reads the health report on a read-only session.
 pub fn health(settings: &ConnectionSettings) -> Result<HealthReport, SourceError> {
-    let (rt, client) = super::open_read_only(settings)?;
+    let (rt, client) = super::open(settings)?;
     rt.block_on(report(&client))
 }
 
@@ -250,10 +273,10 @@ pub fn explain(
     settings: &ConnectionSettings,
     req: &ChunkRead,
 ) -> Result<ChunkExplain, SourceError> {
-    let (rt, client) = super::open_read_only(settings)?;
+    let (rt, client) = super::open(settings)?;
     let sql = super::select_sql(req);
     let lines = rt
-        .block_on(client.query(format!("EXPLAIN {sql}").as_str(), &[]))
+        .block_on(in_read_only(&client, &format!("EXPLAIN {sql}")))
         .map_err(|e| SourceError::Query {
             context: "EXPLAIN of the chunk's SELECT".into(),
             detail: error_text(&e),

@@ -2,12 +2,36 @@
 //! `COPY … TO STDOUT (FORMAT binary)` (key-range chunks) or a server-side cursor
 //! (whole-relation reads), both decoded straight into Arrow.
 
+/// Runs `$body` (which may `.await?`) inside one `READ ONLY` transaction on a
+/// [`PgCatalog`]'s connection, bound to `$tx`. The driver prepares every statement
+/// under a name, and a transaction-pooling proxy (pgBouncer in transaction mode) hands
+/// the client another server session after every transaction: a statement prepared
+/// outside a transaction may be executed on a session that never saw it, or leak into
+/// one another client then uses. Inside one transaction, parse, execute and close all
+/// reach the same session, and the server itself refuses any write. A `Row` holds its
+/// statement, which is closed when the last row goes: `$body` must read what it needs
+/// out of its rows and return owned values, never rows.
+macro_rules! read_tx {
+    ($cat:expr, $what:expr, |$tx:ident| $body:expr) => {{
+        let what: &str = $what;
+        let client = &mut $cat.client;
+        $cat.runtime.block_on(async {
+            let $tx = $crate::postgres::catalog::begin_read(client, what).await?;
+            #[allow(clippy::let_unit_value)]
+            let out = $body;
+            $crate::postgres::catalog::end_read($tx, what).await?;
+            Ok::<_, $crate::error::SourceError>(out)
+        })
+    }};
+}
+
 mod catalog;
 pub mod cdc;
 mod copy_binary;
 pub mod decode;
 pub mod health;
 pub mod pgoutput;
+mod pooler;
 mod read;
 mod reader;
 mod survey;
@@ -176,20 +200,6 @@ pub(crate) fn open(
     settings: &ConnectionSettings,
 ) -> Result<(tokio::runtime::Runtime, tokio_postgres::Client), SourceError> {
     open_with(settings, driver_config(settings)?)
-}
-
-/// Opens a session whose every transaction is read-only, enforced by the server
-/// (`default_transaction_read_only=on` in the startup options, after any the URL sets).
-pub(crate) fn open_read_only(
-    settings: &ConnectionSettings,
-) -> Result<(tokio::runtime::Runtime, tokio_postgres::Client), SourceError> {
-    let mut config = driver_config(settings)?;
-    let options = match config.get_options() {
-        Some(o) if !o.trim().is_empty() => format!("{o} -c default_transaction_read_only=on"),
-        _ => "-c default_transaction_read_only=on".to_owned(),
-    };
-    config.options(&options);
-    open_with(settings, config)
 }
 
 fn open_with(

@@ -144,7 +144,7 @@ impl ChunkSource for ChunkReader {
         };
         if let Some(w) = &req.cdc {
             return self.runtime.block_on(super::cdc::read_window(
-                &self.client,
+                &mut self.client,
                 req,
                 w,
                 label,

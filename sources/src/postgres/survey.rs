@@ -49,11 +49,10 @@ fn schema_of(t: &TableRequest) -> String {
 
 impl Survey for PgCatalog {
     fn list_tables(&mut self, schemas: &[String]) -> Result<Vec<TableRequest>, SourceError> {
-        let rows = self
-            .runtime
-            .block_on(self.client.query(LIST_TABLES_SQL, &[&schemas]))
-            .map_err(query_err("listing tables from pg_class"))?;
-        Ok(rows
+        read_tx!(self, "listing tables", |tx| tx
+            .query(LIST_TABLES_SQL, &[&schemas])
+            .await
+            .map_err(query_err("listing tables from pg_class"))?
             .iter()
             .map(|r| TableRequest {
                 schema: Some(r.get(0)),
@@ -65,34 +64,38 @@ impl Survey for PgCatalog {
     fn indexes(&mut self, tables: &[TableRequest]) -> Result<Vec<Vec<IndexFacts>>, SourceError> {
         let schemas: Vec<String> = tables.iter().map(schema_of).collect();
         let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
-        let rows = self
-            .runtime
-            .block_on(self.client.query(INDEXES_SQL, &[&schemas, &names]))
-            .map_err(query_err("reading index keys from pg_index"))?;
-        let mut out = vec![Vec::new(); tables.len()];
-        for r in &rows {
-            let ord: i64 = r.get(0);
-            if let Some(slot) = out.get_mut(ord as usize - 1) {
-                slot.push(IndexFacts {
-                    name: r.get(1),
-                    unique: r.get(2),
-                    columns: r.get(3),
-                });
+        read_tx!(self, "reading index keys", |tx| {
+            let rows = tx
+                .query(INDEXES_SQL, &[&schemas, &names])
+                .await
+                .map_err(query_err("reading index keys from pg_index"))?;
+            let mut out = vec![Vec::new(); tables.len()];
+            for r in &rows {
+                let ord: i64 = r.get(0);
+                if let Some(slot) = out.get_mut(ord as usize - 1) {
+                    slot.push(IndexFacts {
+                        name: r.get(1),
+                        unique: r.get(2),
+                        columns: r.get(3),
+                    });
+                }
             }
-        }
-        Ok(out)
+            out
+        })
     }
 
     fn connections(&mut self) -> Result<ConnectionHeadroom, SourceError> {
-        let row = self
-            .runtime
-            .block_on(self.client.query_one(CONNECTIONS_SQL, &[]))
-            .map_err(query_err("reading max_connections and pg_stat_activity"))?;
-        let n = |i: usize| row.get::<_, i64>(i).max(0) as u64;
-        Ok(ConnectionHeadroom {
-            max_connections: n(0),
-            reserved: n(1),
-            in_use: n(2),
+        read_tx!(self, "reading the connection headroom", |tx| {
+            let row = tx
+                .query_one(CONNECTIONS_SQL, &[])
+                .await
+                .map_err(query_err("reading max_connections and pg_stat_activity"))?;
+            let n = |i: usize| row.get::<_, i64>(i).max(0) as u64;
+            ConnectionHeadroom {
+                max_connections: n(0),
+                reserved: n(1),
+                in_use: n(2),
+            }
         })
     }
 
@@ -102,15 +105,11 @@ impl Survey for PgCatalog {
         column: &str,
     ) -> Result<Option<Vec<i64>>, SourceError> {
         let schema = schema_of(table);
-        let row = self
-            .runtime
-            .block_on(
-                self.client
-                    .query_opt(HISTOGRAM_SQL, &[&schema, &table.name, &column]),
-            )
-            .map_err(query_err("reading histogram_bounds from pg_stats"))?;
-        Ok(row
-            .and_then(|r| r.get::<_, Option<String>>(0))
-            .and_then(|t| parse_int_array(&t)))
+        let bounds: Option<String> = read_tx!(self, "reading a key histogram", |tx| tx
+            .query_opt(HISTOGRAM_SQL, &[&schema, &table.name, &column])
+            .await
+            .map_err(query_err("reading histogram_bounds from pg_stats"))?
+            .and_then(|r| r.get(0)))?;
+        Ok(bounds.and_then(|t| parse_int_array(&t)))
     }
 }

@@ -372,3 +372,42 @@ pub fn sort_batch(batch: &RecordBatch, column: &str) -> RecordBatch {
         .collect();
     RecordBatch::try_new(Arc::clone(&batch.schema()), cols).unwrap()
 }
+
+/// Makes a pooler behind `url` open `n` server sessions at once (one transaction per
+/// client, all overlapping), so that with `server_round_robin` the next transactions of
+/// one client are handed different sessions: what a pooler under load does anyway.
+pub fn warm_pool(url: &str, n: usize) {
+    let threads: Vec<_> = (0..n)
+        .map(|_| {
+            let url = url.to_owned();
+            std::thread::spawn(move || {
+                connect(&url)
+                    .batch_execute("SELECT pg_sleep(0.3)")
+                    .expect("an overlapping transaction through the pooler");
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+/// Asserts that no server session of the pool behind `url` holds a prepared statement:
+/// one that outlived its transaction would be executed, or collide, on the session a
+/// transaction pooler hands the next client. Asks over the simple protocol (a prepared
+/// statement of the check's own would be one), on more sessions than the pool holds.
+pub fn assert_no_statement_left_in_the_pool(url: &str) {
+    let mut probe = connect(url);
+    for _ in 0..8 {
+        let rows = probe
+            .simple_query(
+                "SELECT string_agg(name || ': ' || statement, '; ') FROM pg_prepared_statements",
+            )
+            .unwrap();
+        let leaked = rows.iter().find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+            _ => None,
+        });
+        assert_eq!(leaked, None, "prepared statements left on a pooled session");
+    }
+}
