@@ -689,6 +689,7 @@ server_round_robin = 1
 default_pool_size = 4
 min_pool_size = 3
 max_client_conn = 200
+stats_users = $PG_READER
 pidfile = $PGB_DIR/pgbouncer.pid
 logfile = $PGB_DIR/pgbouncer.log
 EOF

@@ -128,6 +128,18 @@ pub fn judge(load: PlannedLoad, health: &HealthReport) -> Assessment {
             }
         }
     }
+    for s in health.sections.iter().filter(|s| s.name == "pooler") {
+        let n = |row: &rivet_sources::health::HealthRow, k: &str| {
+            row.get(k).and_then(|v| v.as_i64()).unwrap_or(0)
+        };
+        let waiting: i64 = s.rows.iter().map(|r| n(r, "cl_waiting")).sum();
+        let maxwait = s.rows.iter().map(|r| n(r, "maxwait")).max().unwrap_or(0);
+        if waiting > 0 {
+            cautions.push(format!(
+                "{waiting} client(s) wait for a server session in pgBouncer (the longest for {maxwait} s): its pools are saturated, and this plan's connections would queue behind them"
+            ));
+        }
+    }
     let unread: Vec<&str> = health
         .sections
         .iter()
@@ -222,6 +234,31 @@ mod tests {
         );
         assert!(
             a.reasons[1].contains("2 session(s) are waiting on locks"),
+            "{:?}",
+            a.reasons
+        );
+    }
+
+    #[test]
+    fn clients_waiting_in_pgbouncer_are_a_caution() {
+        let pool = |waiting: i64, maxwait: i64| {
+            let mut row = serde_json::Map::new();
+            row.insert("cl_waiting".into(), waiting.into());
+            row.insert("maxwait".into(), maxwait.into());
+            row
+        };
+        let quiet = vec![HealthSection::rows("pooler", vec![pool(0, 0)])];
+        assert_eq!(
+            judge(load(2), &health(Pressure::default(), quiet)).verdict,
+            "safe"
+        );
+        let busy = vec![HealthSection::rows("pooler", vec![pool(3, 7), pool(2, 1)])];
+        let a = judge(load(2), &health(Pressure::default(), busy));
+        assert_eq!(a.verdict, "caution");
+        assert!(
+            a.reasons[0].contains(
+                "5 client(s) wait for a server session in pgBouncer (the longest for 7 s)"
+            ),
             "{:?}",
             a.reasons
         );

@@ -449,3 +449,62 @@ fn an_mcp_client_reads_mariadb_health_and_explains_a_chunk() {
         );
     }
 }
+
+#[test]
+fn source_health_through_pgbouncer_shows_its_pools() {
+    let direct = require_pg!();
+    let Some(pooled) = live_env("RIVET_TEST_PGBOUNCER_URL", "pgBouncer") else {
+        return;
+    };
+    crate::common::warm_pool(&pooled, 3);
+    let p = Project::new(&pooled);
+    p.config(
+        "source:\n  type: postgres\n  url_env: DATABASE_URL\nexports:\n\
+         \x20 - name: orders\n    table: rivet_fixture.no_pk\n    destination: { type: local, path: out/orders }\n",
+    );
+    let report = mcp_session(
+        p.dir(),
+        &[("DATABASE_URL", pooled.as_str())],
+        &[("source_health", json!({"config": "rivet.yaml"}))],
+    );
+    let health = json_of(&report, 0);
+    let pooler = section(&health, "pooler");
+    assert_eq!(pooler["available"], true, "{pooler}");
+    let ours = pooler["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["database"] == "rivet_fixture_db" && r["user"] == "rivet_reader")
+        .unwrap_or_else(|| panic!("no pool of rivet_reader in {pooler}"));
+    assert_eq!(ours["pool_mode"], "transaction", "{ours}");
+    assert!(ours["cl_waiting"].is_i64(), "{ours}");
+    assert!(
+        ours["sv_active"].as_i64().unwrap()
+            + ours["sv_idle"].as_i64().unwrap()
+            + ours["sv_used"].as_i64().unwrap()
+            >= 1,
+        "{ours}"
+    );
+    assert!(
+        !all_text(&report).contains("rivet-test-pw"),
+        "a password was echoed"
+    );
+    // Directly, the section says there is no pooler on the path.
+    let d = Project::new(&direct);
+    d.config(&std::fs::read_to_string(p.path("rivet.yaml")).unwrap());
+    let report = mcp_session(
+        d.dir(),
+        &[("DATABASE_URL", direct.as_str())],
+        &[("source_health", json!({"config": "rivet.yaml"}))],
+    );
+    let health = json_of(&report, 0);
+    let pooler = section(&health, "pooler");
+    assert_eq!(pooler["available"], false, "{pooler}");
+    assert!(
+        pooler["note"]
+            .as_str()
+            .unwrap()
+            .contains("no transaction pooler"),
+        "{pooler}"
+    );
+}

@@ -37,8 +37,17 @@ fn q(context: String) -> impl Fn(tokio_postgres::Error) -> SourceError {
     }
 }
 
-fn lsn_of(text: Option<String>) -> Option<u64> {
-    text.and_then(|t| rivet_schema::plan::parse_lsn(&t).ok())
+/// A log position the server printed (`pg_lsn` as text); one that does not parse is an
+/// error naming `what`, never an absent position.
+fn lsn_of(text: Option<String>, what: &str) -> Result<Option<u64>, SourceError> {
+    text.map(|t| {
+        rivet_schema::plan::parse_lsn(&t).map_err(|detail| SourceError::Query {
+            context: format!("reading {what}"),
+            detail: format!("the server printed `{t}`: {detail}"),
+            transient: false,
+        })
+    })
+    .transpose()
 }
 
 /// The facts `rivet plan` seals for a `cdc` export.
@@ -84,17 +93,22 @@ pub(crate) async fn facts(
         replica_identity: row
             .get::<_, Option<String>>(2)
             .and_then(|s| s.bytes().next())
-            .unwrap_or(b'd'),
+            .ok_or_else(|| SourceError::TableNotFound {
+                table: format!("{schema}.{table}"),
+            })?,
         publication: row.get(3),
-        slot: slot_row.map(|r| SlotFacts {
-            plugin: r.get(0),
-            database: r.get(1),
-            slot_type: r.get(2),
-            confirmed_flush: lsn_of(r.get(3)),
-            restart_lsn: lsn_of(r.get(4)),
-            wal_status: r.get(5),
-            safe_wal_size: r.get(6),
-        }),
+        slot: match slot_row {
+            None => None,
+            Some(r) => Some(SlotFacts {
+                plugin: r.get(0),
+                database: r.get(1),
+                slot_type: r.get(2),
+                confirmed_flush: lsn_of(r.get(3), &format!("slot `{slot}`'s confirmed_flush_lsn"))?,
+                restart_lsn: lsn_of(r.get(4), &format!("slot `{slot}`'s restart_lsn"))?,
+                wal_status: r.get(5),
+                safe_wal_size: r.get(6),
+            }),
+        },
     })
 }
 
@@ -331,7 +345,9 @@ pub fn advance_slot(
                 transient: false,
             })?
             .get(0);
-        if lsn_of(confirmed).is_some_and(|c| c >= end) {
+        if lsn_of(confirmed, &format!("slot `{slot}`'s confirmed_flush_lsn"))?
+            .is_some_and(|c| c >= end)
+        {
             return Ok(());
         }
         unnamed(&client,
@@ -386,7 +402,11 @@ pub(crate) async fn read_window(
         }
         .into());
     };
-    let (confirmed, wal_status) = (lsn_of(slot_row.0), slot_row.1);
+    let confirmed = lsn_of(
+        slot_row.0,
+        &format!("slot `{}`'s confirmed_flush_lsn", w.slot),
+    )?;
+    let wal_status = slot_row.1;
     if wal_status == "lost" {
         return Err(SourceError::Query {
             context: label.to_owned(),

@@ -262,10 +262,100 @@ fn pressure(sections: &[HealthSection]) -> Pressure {
     crate::health::pressure_of(sections, "query_seconds", slots_at_risk)
 }
 
-/// Reads the health report on a read-only session.
+/// Reads the health report, each statement in a read-only transaction, plus the
+/// pooler's own figures when the source is reached through one.
 pub fn health(settings: &ConnectionSettings) -> Result<HealthReport, SourceError> {
     let (rt, client) = super::open(settings)?;
-    rt.block_on(report(&client))
+    let mut report = rt.block_on(report(&client))?;
+    report.sections.push(pooler_section(settings));
+    Ok(report)
+}
+
+/// The integer columns of pgBouncer's `SHOW POOLS` (1.18 and later); every other
+/// column is text.
+const POOL_NUMBERS: &[&str] = &[
+    "cl_active",
+    "cl_waiting",
+    "cl_active_cancel_req",
+    "cl_waiting_cancel_req",
+    "cl_cancel_req",
+    "sv_active",
+    "sv_active_cancel",
+    "sv_being_canceled",
+    "sv_idle",
+    "sv_used",
+    "sv_tested",
+    "sv_login",
+    "maxwait",
+    "maxwait_us",
+];
+
+/// `SHOW POOLS` from pgBouncer's console (database `pgbouncer`, simple protocol only),
+/// with the source's credentials: the user must be in pgBouncer's `stats_users` or
+/// `admin_users`.
+fn pgbouncer_pools(settings: &ConnectionSettings) -> Result<Vec<HealthRow>, String> {
+    let mut config = super::driver_config(settings).map_err(|e| e.to_string())?;
+    config.dbname("pgbouncer");
+    let (rt, client) = super::open_with(settings, config).map_err(|e| e.to_string())?;
+    let messages = rt
+        .block_on(client.simple_query("SHOW POOLS"))
+        .map_err(|e| error_text(&e))?;
+    let mut out = Vec::new();
+    for m in messages {
+        let tokio_postgres::SimpleQueryMessage::Row(row) = m else {
+            continue;
+        };
+        let mut r = HealthRow::new();
+        for (i, col) in row.columns().iter().enumerate() {
+            let text = row.get(i);
+            let v = match text {
+                None => Value::Null,
+                Some(t) if POOL_NUMBERS.contains(&col.name()) => {
+                    Value::from(t.parse::<i64>().map_err(|_| {
+                        format!(
+                            "SHOW POOLS column `{}` is `{t}`, not an integer",
+                            col.name()
+                        )
+                    })?)
+                }
+                Some(t) => Value::from(t),
+            };
+            r.insert(col.name().to_owned(), v);
+        }
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// The `pooler` section: pgBouncer's pools when a transaction pooler was found on the
+/// path, else why there is nothing to show.
+fn pooler_section(settings: &ConnectionSettings) -> HealthSection {
+    use rivet_schema::plan::Pooling;
+    let path = match super::PgCatalog::connect(settings)
+        .and_then(|mut c| super::pooler::probe(&mut c))
+    {
+        Ok(p) => p,
+        Err(e) => return HealthSection::missing("pooler", format!("cannot probe the path: {e}")),
+    };
+    if path.pooling == Pooling::Session && path.proxy.is_none() {
+        return HealthSection::missing(
+            "pooler",
+            format!("no transaction pooler on the path ({})", path.evidence),
+        );
+    }
+    match pgbouncer_pools(settings) {
+        Ok(rows) => HealthSection::rows("pooler", rows).with_note(
+            "pgBouncer SHOW POOLS: cl_waiting clients wait for a server session, maxwait is the longest wait in seconds; sv_active + sv_idle + sv_used are the server sessions open",
+        ),
+        Err(why) => HealthSection::missing(
+            "pooler",
+            format!(
+                "transaction pooling{} ({}), but pgBouncer's console (database `pgbouncer`) did not answer SHOW POOLS: {why}; add this user to pgBouncer's stats_users to see its pools",
+                path.proxy.as_deref().map_or(String::new(), |p| format!(" through {p}")),
+                path.evidence
+            ),
+        ),
+    }
 }
 
 /// EXPLAIN (without ANALYZE: nothing is executed) of the SELECT a chunk read sends.
