@@ -15,6 +15,9 @@
 #   BENCH_KEEP=1       keep the Parquet files of every run (default: deleted after checks)
 #   BENCH_MARIADB_BUFFER_POOL_MB  raise MariaDB's innodb_buffer_pool_size to at least
 #                      this for the run, restored on exit; 0 leaves it alone  [4096]
+#   BENCH_PEERS        other tools measured in the same interleaved rounds   ["duckdb connectorx"]
+#                      (DuckDB CLI with its postgres/mysql extensions, ConnectorX streaming
+#                      into pyarrow's Parquet writer; both from PyPI into $BENCH_DIR/peers)
 #   RIVET_BIN          use this rivet binary instead of building one
 set -euo pipefail
 
@@ -29,12 +32,20 @@ MY_BUFFER_POOL_MB=${BENCH_MARIADB_BUFFER_POOL_MB:-4096}
 SPEC_VERSION=1     # bump when a PostgreSQL table's column definitions below change
 MY_SPEC_VERSION=1  # the same for the MariaDB tables
 MY_BATCH_ROWS=500000   # rows per INSERT ... SELECT when building a MariaDB table
+PEERS=${BENCH_PEERS-duckdb connectorx}
+DUCKDB_VERSION=1.4.4
+DUCKDB_EXT_VERSION=1.4.4.20260205
+CONNECTORX_VERSION=0.4.6
+PYARROW_VERSION=26.0.1
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 now() { date +%s.%N; }
 
 has_engine() { [[ " $ENGINES " == *" $1 "* ]]; }
+for p in $PEERS; do
+    case $p in duckdb | connectorx) ;; *) die "unknown peer '$p' in BENCH_PEERS (expected duckdb, connectorx)" ;; esac
+done
 for e in $ENGINES; do
     case $e in postgres | mariadb) ;; *) die "unknown engine '$e' in BENCH_ENGINES (expected postgres, mariadb)" ;; esac
 done
@@ -442,6 +453,116 @@ EOF
     log "$e $t $variant round $r: $rows rows, $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}') s, peak RSS $rss MB, longest statement $stmt_ms ms, longest xact $xact s${xact_hi:+ (NOW() - trx_started: $xact_hi s)}"
 }
 
+# --- peers ---------------------------------------------------------------------
+# Each peer writes zstd Parquet from the same table over the same reader account, timed
+# like Rivet (wall clock of the whole command, peak RSS from /usr/bin/time), with the
+# same longest-statement and transaction measurements on the server.
+PEER_PY=
+ensure_peers() {
+    [[ -n ${PEERS// /} ]] || return 0
+    local venv=$BENCH_DIR/peers
+    if [[ ! -x $venv/bin/python ]]; then python3 -m venv "$venv" >&2; fi
+    local want=("pyarrow==$PYARROW_VERSION")
+    if [[ " $PEERS " == *" duckdb "* ]]; then
+        want+=("duckdb-cli==$DUCKDB_VERSION" "duckdb-ext-postgres==$DUCKDB_EXT_VERSION" "duckdb-ext-mysql==$DUCKDB_EXT_VERSION")
+    fi
+    if [[ " $PEERS " == *" connectorx "* ]]; then want+=("connectorx==$CONNECTORX_VERSION"); fi
+    if ! "$venv/bin/python" -m pip show -q "${want[@]%%==*}" >/dev/null 2>&1; then
+        log "installing peers into $venv: ${want[*]}"
+        "$venv/bin/python" -m pip install -q "${want[@]}" >&2
+    fi
+    PEER_PY=$venv/bin/python
+    DUCKDB_BIN=$venv/bin/duckdb
+    # The duckdb-cli wheel installs the executable without its execute bit.
+    if [[ -f $DUCKDB_BIN && ! -x $DUCKDB_BIN ]]; then chmod +x "$DUCKDB_BIN"; fi
+    DUCKDB_EXT_DIR=$(find "$venv" -type d -path '*duckdb_ext/extensions' | head -n 1)
+}
+
+# postgres://user:pw@host:port/db -> the parts, for tools that want key=value strings.
+url_part() { "$PEER_PY" -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print({"user": u.unquote(p.username or ""), "password": u.unquote(p.password or ""), "host": p.hostname, "port": p.port, "db": p.path.lstrip("/")}[sys.argv[2]])' "$1" "$2"; }
+
+peer_command() {   # peer_command ENGINE TABLE TOOL OUTFILE -> prints the argv, one per line
+    local e=$1 t=$2 tool=$3 out=$4 ext attach
+    case $tool in
+        duckdb)
+            case $e in
+                postgres)
+                    ext=$(find "$DUCKDB_EXT_DIR" -name 'postgres_scanner.duckdb_extension' | head -n 1)
+                    attach="ATTACH '$RIVET_TEST_PG_URL' AS src (TYPE postgres, READ_ONLY)" ;;
+                mariadb)
+                    ext=$(find "$DUCKDB_EXT_DIR" -name 'mysql_scanner.duckdb_extension' | head -n 1)
+                    attach="ATTACH 'host=$MY_HOST port=$MY_PORT user=$MY_READER password=$MY_READER_PW database=rivet_bench' AS src (TYPE mysql, READ_ONLY)" ;;
+            esac
+            [[ -f $ext ]] || die "the DuckDB $e extension is not in $DUCKDB_EXT_DIR"
+            printf '%s\n' "$DUCKDB_BIN" -batch -c "LOAD '$ext'; $attach; COPY (SELECT * FROM src.rivet_bench.$t) TO '$out' (FORMAT parquet, COMPRESSION zstd);" ;;
+        connectorx)
+            local conn
+            case $e in
+                postgres) conn=$RIVET_TEST_PG_URL ;;
+                mariadb) conn="mysql://$MY_READER:$MY_READER_PW@$MY_HOST:$MY_PORT/rivet_bench" ;;
+            esac
+            printf '%s\n' "$PEER_PY" -c '
+import sys, connectorx as cx, pyarrow.parquet as pq
+conn, query, out = sys.argv[1:4]
+reader = cx.read_sql(conn, query, return_type="arrow_stream", batch_size=65536)
+writer = None
+for batch in reader:
+    if writer is None:
+        writer = pq.ParquetWriter(out, batch.schema, compression="zstd")
+    writer.write_batch(batch)
+if writer is not None:
+    writer.close()
+' "$conn" "SELECT * FROM rivet_bench.$t" "$out" ;;
+    esac
+}
+
+run_peer() {       # run_peer ENGINE TABLE TOOL ROUND -> one line in $RESULTS
+    local e=$1 t=$2 tool=$3 r=$4 variant
+    case $tool in
+        duckdb) variant="duckdb $DUCKDB_VERSION" ;;
+        connectorx) variant="connectorx $CONNECTORX_VERSION" ;;
+    esac
+    local dir=$BENCH_DIR/runs/$e-$t-$tool-r$r
+    rm -rf "$dir" && mkdir -p "$dir/out"
+    local out=$dir/out/part-00000.parquet cmd=()
+    mapfile -t cmd < <(peer_command "$e" "$t" "$tool" "$out")
+    case $e in
+        postgres)
+            admin -c "SELECT pg_stat_statements_reset()" >/dev/null
+            start_sampler "$dir/xact-samples.txt" ;;
+        mariadb)
+            my_slow_log_on "$dir/slow.log"
+            my_start_sampler "$dir/xact-samples.txt" ;;
+    esac
+    local t0 t1
+    t0=$(now)
+    /usr/bin/time -v -o "$dir/run.time" "${cmd[@]}" >"$dir/run.log" 2>&1 \
+        || { stop_sampler; tail -n 20 "$dir/run.log" >&2; die "$tool failed for $e $t; see $dir"; }
+    t1=$(now)
+    stop_sampler
+    if [[ $e == mariadb ]]; then my_slow_log_off; fi
+    local rows want bytes rss stmt_ms stmt_txt xact xact_hi=
+    rows=$("$PEER_PY" -c 'import sys, pyarrow.parquet as pq; print(pq.ParquetFile(sys.argv[1]).metadata.num_rows)' "$out")
+    want=${COUNT[$e/$t]}
+    [[ $rows == "$want" ]] || die "ROW COUNT MISMATCH for $e $t ($variant, round $r): the Parquet file has $rows rows, the table $want"
+    bytes=$(stat -c %s "$out")
+    rss=$(max_rss_mb "$dir/run.time")
+    case $e in
+        postgres)
+            stmt_ms=$(admin -c "SELECT round(max(max_exec_time)::numeric, 1) FROM pg_stat_statements WHERE userid = 'rivet_reader'::regrole")
+            stmt_txt=$(admin -c "SELECT left(regexp_replace(query, '\s+', ' ', 'g'), 60) FROM pg_stat_statements
+                                  WHERE userid = 'rivet_reader'::regrole ORDER BY max_exec_time DESC LIMIT 1" | tr '\t' ' ')
+            xact=$(awk '$1 + 0 > m {m = $1 + 0} END {printf "%.2f", m}' "$dir/xact-samples.txt") ;;
+        mariadb)
+            IFS=$'\t' read -r stmt_ms stmt_txt < <(my_slowest_statement "$dir/slow.log" "$MY_READER")
+            IFS=$'\t' read -r xact xact_hi < <(my_xact_seconds "$dir/xact-samples.txt") ;;
+    esac
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$e" "$t" "$variant" "$r" \
+        "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')" "$rss" "$bytes" "$stmt_ms" "$xact" "$stmt_txt" "$xact_hi" >>"$RESULTS"
+    if [[ ${BENCH_KEEP:-0} != 1 ]]; then rm -f "$out"; fi
+    log "$e $t $variant round $r: $rows rows, $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}') s, peak RSS $rss MB, longest statement $stmt_ms ms"
+}
+
 # --- main ---------------------------------------------------------------------
 mkdir -p "$BENCH_DIR"
 RESULTS=$BENCH_DIR/raw.tsv
@@ -471,6 +592,7 @@ if has_engine mariadb; then
     done
 fi
 
+ensure_peers
 for e in $ENGINES; do
     for t in $TABLES; do
         for ((r = 1; r <= RUNS; r++)); do   # interleaved, so drift hits every variant alike
@@ -478,6 +600,7 @@ for e in $ENGINES; do
             run_baseline "$e" "$t" "$r"
             run_rivet "$e" "$t" 1 "$r"
             run_rivet "$e" "$t" 2 "$r"
+            for tool in $PEERS; do run_peer "$e" "$t" "$tool" "$r"; done
         done
     done
 done

@@ -17,6 +17,7 @@ mod show;
 mod tuning;
 
 pub use clash::destination_clashes;
+pub use compile::cdc::slot_warnings;
 pub use compile::{compile, plan_from_config, planned_destination, PlanInputs};
 pub use diff::{diff_plans, PlanDiff};
 pub use error::PlanError;

@@ -67,6 +67,9 @@ pub fn plan(config_path: &Path, out: &Path, state: &Path, as_of: Option<&str>) -
     write_plan_file(out, &plan)?;
     crate::say!("planned {}", rivet_planner::summary_line(&plan));
     crate::say!("wrote {} (sha256:{})", out.display(), plan.seal.digest);
+    for w in rivet_planner::slot_warnings(&plan) {
+        eprintln!("warning: {w}");
+    }
     crate::say!(
         "review it with `rivet plan show {}`, then run `rivet apply {}`",
         out.display(),

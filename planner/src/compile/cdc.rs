@@ -167,3 +167,75 @@ pub(super) fn plan_cdc(
         },
     ))
 }
+
+/// Warnings about the WAL each `cdc` export's slot holds back, from the facts sealed in
+/// the plan (see [`slot_warnings_of`]).
+pub fn slot_warnings(plan: &rivet_schema::Plan) -> Vec<String> {
+    plan.body
+        .exports
+        .iter()
+        .filter_map(|e| e.cdc.as_ref().map(|c| slot_warnings_of(&e.name, c)))
+        .flatten()
+        .collect()
+}
+
+/// A slot whose `wal_status` is `unreserved` loses WAL at the next checkpoint,
+/// `extended` retains more than `max_wal_size`, and a `safe_wal_size` below the window's
+/// own pending bytes means less headroom is left than this window already needed. One
+/// line per finding, naming the export, slot and what to do.
+fn slot_warnings_of(export: &str, c: &rivet_schema::plan::PlannedCdc) -> Vec<String> {
+    let mib = |b: u64| format!("{:.1} MiB", b as f64 / 1_048_576.0);
+    let mut out = Vec::new();
+    match c.wal_status.as_str() {
+        "unreserved" => out.push(format!(
+            "export {export}: slot `{}` is unreserved (wal_status): WAL it still needs will be removed at the next checkpoint, and the slot will be lost; apply this plan now, or raise max_slot_wal_keep_size",
+            c.slot
+        )),
+        "extended" => out.push(format!(
+            "export {export}: slot `{}` retains {} of WAL, more than max_wal_size (wal_status extended); apply windows more often, or the server's disk fills",
+            c.slot,
+            mib(c.slot_pending_bytes)
+        )),
+        _ => {}
+    }
+    if let Some(safe) = c.safe_wal_bytes {
+        if safe < 0 || (safe as u64) < c.slot_pending_bytes {
+            out.push(format!(
+                "export {export}: only {} more WAL may be written before slot `{}` is lost (safe_wal_size), less than the {} this window already holds; apply this plan soon, or raise max_slot_wal_keep_size",
+                mib(safe.max(0) as u64),
+                c.slot,
+                mib(c.slot_pending_bytes)
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use super::slot_warnings_of;
+    use rivet_schema::plan::PlannedCdc;
+
+    fn slot(status: &str, pending: u64, safe: Option<i64>) -> PlannedCdc {
+        PlannedCdc {
+            slot: "s".into(),
+            publication: "p".into(),
+            slot_pending_bytes: pending,
+            wal_status: status.into(),
+            safe_wal_bytes: safe,
+        }
+    }
+
+    #[test]
+    fn retention_near_the_limit_warns_and_a_healthy_slot_does_not() {
+        assert!(slot_warnings_of("e", &slot("reserved", 1 << 20, Some(1 << 30))).is_empty());
+        assert!(slot_warnings_of("e", &slot("reserved", 1 << 20, None)).is_empty());
+        let w = slot_warnings_of("e", &slot("unreserved", 1 << 20, Some(-5)));
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("slot `s` is unreserved"), "{w:?}");
+        assert!(w[1].contains("only 0.0 MiB more WAL"), "{w:?}");
+        let w = slot_warnings_of("e", &slot("extended", 3 << 20, Some(2 << 20)));
+        assert!(w[0].contains("retains 3.0 MiB of WAL"), "{w:?}");
+        assert!(w[1].contains("only 2.0 MiB more WAL"), "{w:?}");
+    }
+}

@@ -4,7 +4,7 @@
 //! seal. Everything the planner learns from the source comes through the `Catalog`
 //! trait, so plans can be compiled offline against an in-memory catalog.
 
-mod cdc;
+pub(crate) mod cdc;
 mod chunking;
 mod columns;
 mod describe;
