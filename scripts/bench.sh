@@ -473,6 +473,19 @@ ensure_peers() {
     fi
     PEER_PY=$venv/bin/python
     DUCKDB_BIN=$venv/bin/duckdb
+    # ConnectorX streams Arrow batches (one connection) into pyarrow's Parquet writer.
+    CX_SCRIPT=$venv/cx_to_parquet.py
+    cat >"$CX_SCRIPT" <<'PY'
+import sys
+import connectorx as cx
+import pyarrow.parquet as pq
+conn, query, out = sys.argv[1:4]
+reader = cx.read_sql(conn, query, return_type="arrow_stream", batch_size=65536)
+writer = pq.ParquetWriter(out, reader.schema, compression="zstd")
+for batch in reader:
+    writer.write_batch(batch)
+writer.close()
+PY
     # The duckdb-cli wheel installs the executable without its execute bit.
     if [[ -f $DUCKDB_BIN && ! -x $DUCKDB_BIN ]]; then chmod +x "$DUCKDB_BIN"; fi
     DUCKDB_EXT_DIR=$(find "$venv" -type d -path '*duckdb_ext/extensions' | head -n 1)
@@ -501,18 +514,7 @@ peer_command() {   # peer_command ENGINE TABLE TOOL OUTFILE -> prints the argv, 
                 postgres) conn=$RIVET_TEST_PG_URL ;;
                 mariadb) conn="mysql://$MY_READER:$MY_READER_PW@$MY_HOST:$MY_PORT/rivet_bench" ;;
             esac
-            printf '%s\n' "$PEER_PY" -c '
-import sys, connectorx as cx, pyarrow.parquet as pq
-conn, query, out = sys.argv[1:4]
-reader = cx.read_sql(conn, query, return_type="arrow_stream", batch_size=65536)
-writer = None
-for batch in reader:
-    if writer is None:
-        writer = pq.ParquetWriter(out, batch.schema, compression="zstd")
-    writer.write_batch(batch)
-if writer is not None:
-    writer.close()
-' "$conn" "SELECT * FROM rivet_bench.$t" "$out" ;;
+            printf '%s\n' "$PEER_PY" "$CX_SCRIPT" "$conn" "SELECT * FROM rivet_bench.$t" "$out" ;;
     esac
 }
 
