@@ -377,6 +377,34 @@ trap cleanup EXIT
 
 max_rss_mb() { awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2 / 1024}' "$1"; }
 
+# What the server saw of one run, for every tool alike: the longest statement of the
+# reader account (pg_stat_statements, or MariaDB's slow log with long_query_time = 0)
+# and the longest transaction (sampled every 100 ms).
+server_watch_start() {   # server_watch_start ENGINE DIR
+    case $1 in
+        postgres)
+            admin -c "SELECT pg_stat_statements_reset()" >/dev/null
+            start_sampler "$2/xact-samples.txt" ;;
+        mariadb)
+            my_slow_log_on "$2/slow.log"
+            my_start_sampler "$2/xact-samples.txt" ;;
+    esac
+}
+stmt_ms= stmt_txt= xact= xact_hi=
+server_watch_read() {    # server_watch_read ENGINE DIR -> stmt_ms stmt_txt xact xact_hi
+    stmt_ms= stmt_txt= xact= xact_hi=
+    case $1 in
+        postgres)
+            stmt_ms=$(admin -c "SELECT round(max(max_exec_time)::numeric, 1) FROM pg_stat_statements WHERE userid = 'rivet_reader'::regrole")
+            stmt_txt=$(admin -c "SELECT left(regexp_replace(query, '\s+', ' ', 'g'), 60) FROM pg_stat_statements
+                                  WHERE userid = 'rivet_reader'::regrole ORDER BY max_exec_time DESC LIMIT 1" | tr '\t' ' ')
+            xact=$(awk '$1 + 0 > m {m = $1 + 0} END {printf "%.2f", m}' "$2/xact-samples.txt") ;;
+        mariadb)
+            IFS=$'\t' read -r stmt_ms stmt_txt < <(my_slowest_statement "$2/slow.log" "$MY_READER")
+            IFS=$'\t' read -r xact xact_hi < <(my_xact_seconds "$2/xact-samples.txt") ;;
+    esac
+}
+
 run_baseline() {   # run_baseline ENGINE TABLE ROUND -> one line in $RESULTS
     local e=$1 t=$2 r=$3 t0 t1
     t0=$(now)
@@ -411,14 +439,7 @@ exports:
     compression: zstd
     destination: { type: local, path: $dir/out }
 EOF
-    case $e in
-        postgres)
-            admin -c "SELECT pg_stat_statements_reset()" >/dev/null
-            start_sampler "$dir/xact-samples.txt" ;;
-        mariadb)
-            my_slow_log_on "$dir/slow.log"
-            my_start_sampler "$dir/xact-samples.txt" ;;
-    esac
+    server_watch_start "$e" "$dir"
     local t0 t1
     t0=$(now)
     (cd "$dir" && DATABASE_URL=$url /usr/bin/time -v -o "$dir/plan.time" \
@@ -431,22 +452,13 @@ EOF
     if [[ $e == mariadb ]]; then my_slow_log_off; fi
 
     # Verify the row count, then measure.
-    local rows want bytes rss stmt_ms stmt_txt xact xact_hi=
+    local rows want bytes rss
     rows=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rows"])' "$dir/out/manifest.json")
     want=${COUNT[$e/$t]}
     [[ $rows == "$want" ]] || die "ROW COUNT MISMATCH for $e $t ($variant, round $r): manifest says $rows, table has $want"
     bytes=$(find "$dir/out" -name 'part-*.parquet' -printf '%s\n' | awk '{s += $1} END {print s + 0}')
     rss=$(printf '%s\n%s\n' "$(max_rss_mb "$dir/plan.time")" "$(max_rss_mb "$dir/apply.time")" | sort -g | tail -n 1)
-    case $e in
-        postgres)
-            stmt_ms=$(admin -c "SELECT round(max(max_exec_time)::numeric, 1) FROM pg_stat_statements WHERE userid = 'rivet_reader'::regrole")
-            stmt_txt=$(admin -c "SELECT left(regexp_replace(query, '\s+', ' ', 'g'), 60) FROM pg_stat_statements
-                                  WHERE userid = 'rivet_reader'::regrole ORDER BY max_exec_time DESC LIMIT 1" | tr '\t' ' ')
-            xact=$(awk '$1 + 0 > m {m = $1 + 0} END {printf "%.2f", m}' "$dir/xact-samples.txt") ;;
-        mariadb)
-            IFS=$'\t' read -r stmt_ms stmt_txt < <(my_slowest_statement "$dir/slow.log" "$MY_READER")
-            IFS=$'\t' read -r xact xact_hi < <(my_xact_seconds "$dir/xact-samples.txt") ;;
-    esac
+    server_watch_read "$e" "$dir"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$e" "$t" "$variant" "$r" \
         "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')" "$rss" "$bytes" "$stmt_ms" "$xact" "$stmt_txt" "$xact_hi" >>"$RESULTS"
     if [[ ${BENCH_KEEP:-0} != 1 ]]; then find "$dir/out" -name 'part-*.parquet' -delete; fi
@@ -528,14 +540,7 @@ run_peer() {       # run_peer ENGINE TABLE TOOL ROUND -> one line in $RESULTS
     rm -rf "$dir" && mkdir -p "$dir/out"
     local out=$dir/out/part-00000.parquet cmd=()
     mapfile -t cmd < <(peer_command "$e" "$t" "$tool" "$out")
-    case $e in
-        postgres)
-            admin -c "SELECT pg_stat_statements_reset()" >/dev/null
-            start_sampler "$dir/xact-samples.txt" ;;
-        mariadb)
-            my_slow_log_on "$dir/slow.log"
-            my_start_sampler "$dir/xact-samples.txt" ;;
-    esac
+    server_watch_start "$e" "$dir"
     local t0 t1
     t0=$(now)
     /usr/bin/time -v -o "$dir/run.time" "${cmd[@]}" >"$dir/run.log" 2>&1 \
@@ -543,22 +548,13 @@ run_peer() {       # run_peer ENGINE TABLE TOOL ROUND -> one line in $RESULTS
     t1=$(now)
     stop_sampler
     if [[ $e == mariadb ]]; then my_slow_log_off; fi
-    local rows want bytes rss stmt_ms stmt_txt xact xact_hi=
+    local rows want bytes rss
     rows=$("$PEER_PY" -c 'import sys, pyarrow.parquet as pq; print(pq.ParquetFile(sys.argv[1]).metadata.num_rows)' "$out")
     want=${COUNT[$e/$t]}
     [[ $rows == "$want" ]] || die "ROW COUNT MISMATCH for $e $t ($variant, round $r): the Parquet file has $rows rows, the table $want"
     bytes=$(stat -c %s "$out")
     rss=$(max_rss_mb "$dir/run.time")
-    case $e in
-        postgres)
-            stmt_ms=$(admin -c "SELECT round(max(max_exec_time)::numeric, 1) FROM pg_stat_statements WHERE userid = 'rivet_reader'::regrole")
-            stmt_txt=$(admin -c "SELECT left(regexp_replace(query, '\s+', ' ', 'g'), 60) FROM pg_stat_statements
-                                  WHERE userid = 'rivet_reader'::regrole ORDER BY max_exec_time DESC LIMIT 1" | tr '\t' ' ')
-            xact=$(awk '$1 + 0 > m {m = $1 + 0} END {printf "%.2f", m}' "$dir/xact-samples.txt") ;;
-        mariadb)
-            IFS=$'\t' read -r stmt_ms stmt_txt < <(my_slowest_statement "$dir/slow.log" "$MY_READER")
-            IFS=$'\t' read -r xact xact_hi < <(my_xact_seconds "$dir/xact-samples.txt") ;;
-    esac
+    server_watch_read "$e" "$dir"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$e" "$t" "$variant" "$r" \
         "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')" "$rss" "$bytes" "$stmt_ms" "$xact" "$stmt_txt" "$xact_hi" >>"$RESULTS"
     if [[ ${BENCH_KEEP:-0} != 1 ]]; then rm -f "$out"; fi
