@@ -41,6 +41,15 @@ impl Check {
         }
     }
 
+    fn warn(what: &str, detail: String, fix: &str) -> Check {
+        Check {
+            level: Level::Warn,
+            what: what.to_owned(),
+            detail,
+            fix: fix.to_owned(),
+        }
+    }
+
     fn fail(what: &str, detail: String, fix: &str) -> Check {
         Check {
             level: Level::Fail,
@@ -59,6 +68,9 @@ pub struct ExportTarget {
     pub table: Option<String>,
     pub query: Option<String>,
     pub destination: PlannedDestination,
+    /// The slot and publication of a `cdc` export, checked live (existence, `wal_status`,
+    /// WAL retained and not yet confirmed).
+    pub cdc: Option<(String, String)>,
 }
 
 /// What the source's statistics say an export will read, for the free-space check.
@@ -132,23 +144,107 @@ fn check_source_into(
                 .map_err(|err| err.to_string()),
             (None, None) => Err("no table or query".into()),
         };
-        checks.push(match relation {
+        let check = match relation {
             Err(m) => Check::fail(
                 &what,
                 settings.redact(&m),
                 "check the table name (exact, case-sensitive; schema.table) or the query",
             ),
-            Ok(rel) => match catalog.can_read(&rel) {
-                Ok(()) => Check::pass(&what, format!("{} is readable", describe(&rel))),
-                Err(err) => Check::fail(
-                    &what,
-                    settings.redact(&err.to_string()),
-                    "grant SELECT on it to the user Rivet connects as",
-                ),
-            },
-        });
+            Ok(rel) => {
+                let readable = match catalog.can_read(&rel) {
+                    Ok(()) => Check::pass(&what, format!("{} is readable", describe(&rel))),
+                    Err(err) => Check::fail(
+                        &what,
+                        settings.redact(&err.to_string()),
+                        "grant SELECT on it to the user Rivet connects as",
+                    ),
+                };
+                if let (Some((slot, publication)), RelationRef::Table { schema, name }) =
+                    (&e.cdc, &rel)
+                {
+                    checks.push(readable);
+                    let what = format!("export {} slot", e.name);
+                    match catalog.cdc_facts(schema, name, slot, publication) {
+                        Ok(f) => slot_check(&what, &e.name, slot, publication, &f),
+                        Err(err) => Check::fail(
+                            &what,
+                            settings.redact(&err.to_string()),
+                            "see docs/cdc.md for what change capture needs",
+                        ),
+                    }
+                } else {
+                    readable
+                }
+            }
+        };
+        checks.push(check);
     }
     checks
+}
+
+/// The live state of a `cdc` export's slot: missing objects and a lost slot fail; a
+/// slot whose WAL is at risk warns; otherwise the lag (WAL not yet confirmed) and the
+/// WAL retained are shown.
+fn slot_check(
+    what: &str,
+    export: &str,
+    slot: &str,
+    publication: &str,
+    f: &rivet_sources::CdcFacts,
+) -> Check {
+    let setup = "run `rivet cdc setup -c <config>` (docs/cdc.md)";
+    if f.wal_level != "logical" {
+        return Check::fail(
+            what,
+            format!("wal_level is `{}`, not `logical`", f.wal_level),
+            "run `ALTER SYSTEM SET wal_level = logical;` as a superuser and restart PostgreSQL",
+        );
+    }
+    let Some(s) = &f.slot else {
+        return Check::fail(what, format!("slot `{slot}` does not exist"), setup);
+    };
+    if f.publication != Some(true) {
+        return Check::fail(
+            what,
+            format!("publication `{publication}` is missing or does not hold the table"),
+            setup,
+        );
+    }
+    let lost = format!(
+        "`rivet cdc teardown`, `rivet cdc setup`, `rivet state reset-cursor {export}`, then take a new snapshot (docs/cdc.md)"
+    );
+    if s.wal_status == "lost" {
+        return Check::fail(
+            what,
+            format!("slot `{slot}` is lost (wal_status): the server removed WAL it needed"),
+            &lost,
+        );
+    }
+    let behind = |lsn: Option<u64>| {
+        lsn.map_or("unknown".to_owned(), |l| {
+            human_bytes(f.current_lsn.saturating_sub(l))
+        })
+    };
+    let mut detail = format!(
+        "slot `{slot}` (wal_status {}): {} not yet confirmed (lag), {} of WAL retained",
+        s.wal_status,
+        behind(s.confirmed_flush),
+        behind(s.restart_lsn)
+    );
+    if let Some(safe) = s.safe_wal_size {
+        detail.push_str(&format!(
+            "; {} more may be written before the slot is lost (safe_wal_size)",
+            human_bytes(safe.max(0) as u64)
+        ));
+    }
+    match s.wal_status.as_str() {
+        "unreserved" | "extended" => Check::warn(
+            what,
+            detail,
+            "plan and apply a window now, or raise max_slot_wal_keep_size; a forgotten slot fills the server's disk",
+        ),
+        _ => Check::pass(what, detail),
+    }
 }
 
 fn describe(r: &RelationRef) -> String {

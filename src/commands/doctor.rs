@@ -18,6 +18,12 @@ pub fn doctor(config_path: &Path) -> Result<Status> {
             table: e.table.clone(),
             query: e.query.clone(),
             destination: rivet_planner::planned_destination(e, None),
+            cdc: (e.mode == rivet_schema::config::ExportMode::Cdc).then(|| {
+                (
+                    rivet_schema::config::CdcConfig::slot_name(e.cdc.as_ref(), &e.name),
+                    rivet_schema::config::CdcConfig::publication_name(e.cdc.as_ref(), &e.name),
+                )
+            }),
         })
         .collect();
     let rt = rivet_executor::dest::runtime()?;

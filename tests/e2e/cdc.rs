@@ -199,6 +199,17 @@ fn cdc_window_replayed_by_key_equals_the_source_and_the_next_window_starts_where
         .assert()
         .code(2)
         .stderr(predicates::str::contains("rivet cdc setup"));
+    // doctor checks the slot live: missing before setup (exit 1, with the fix) …
+    t.project
+        .rivet()
+        .args(["doctor", "-c", "rivet.yaml"])
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains(format!(
+            "FAIL  export changes slot: slot `{}` does not exist",
+            t.slot
+        )))
+        .stdout(predicates::str::contains("fix: run `rivet cdc setup"));
     t.project
         .rivet()
         .args(["cdc", "setup", "-c", "rivet.yaml"])
@@ -238,6 +249,16 @@ fn cdc_window_replayed_by_key_equals_the_source_and_the_next_window_starts_where
     .unwrap();
     t.exec("UPDATE T.t SET id = 40000 WHERE id = 7;");
 
+    // … and, with changes waiting, its lag and retained WAL.
+    t.project
+        .rivet()
+        .args(["doctor", "-c", "rivet.yaml"])
+        .assert()
+        .success()
+        .stdout(predicates::str::is_match(format!(
+            r"PASS  export changes slot: slot `{}` \(wal_status reserved\): [0-9.]+ (MB|kB|B) not yet confirmed \(lag\), [0-9.]+ (MB|kB|B) of WAL retained",
+            t.slot
+        )).unwrap());
     t.project.plan();
     let (lower, upper) = t.window("plan.json");
     assert_eq!(
