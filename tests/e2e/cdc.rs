@@ -489,3 +489,37 @@ fn cdc_through_a_transaction_pooler_sets_up_reads_and_confirms_a_window() {
         &without_iv(&replay(&changes)),
     );
 }
+
+#[test]
+fn a_column_retyped_inside_the_window_is_never_written_under_the_planned_type() {
+    let Some(mut t) = CdcTable::new("retyped", "id int PRIMARY KEY, n int") else {
+        return;
+    };
+    t.project
+        .rivet()
+        .args(["cdc", "setup", "-c", "rivet.yaml"])
+        .assert()
+        .success();
+    let before = t.confirmed_flush();
+    // Retyped and back: the table has its planned shape again when apply starts, but
+    // the log in between carries `real` values for `n` — four bytes, like int4, so a
+    // decoder that trusted the plan would write 1.5 as the integer 1069547520.
+    t.exec(
+        "INSERT INTO T.t VALUES (1, 1);
+         ALTER TABLE T.t ALTER COLUMN n TYPE real;
+         INSERT INTO T.t VALUES (2, 1.5);
+         ALTER TABLE T.t ALTER COLUMN n TYPE int USING round(n)::int;",
+    );
+    t.project.plan();
+    t.project
+        .rivet()
+        .args(["apply", "plan.json"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(
+            "column `n` of ",
+        ))
+        .stderr(predicates::str::contains("changed type inside the window"));
+    assert!(!t.project.path("out/window-00001/_SUCCESS").exists());
+    assert_eq!(t.confirmed_flush(), before, "the slot did not move");
+}

@@ -428,6 +428,24 @@ pub(crate) async fn read_window(
         }
         .into());
     }
+    // The type of every planned column now: apply checked before reading that these
+    // are the planned types (schema drift), so a relation message in the window that
+    // names another type means the column was retyped inside the window, and its
+    // values must not be decoded as the planned type.
+    let qualified = format!("{}.{}", quote_ident(&w.schema), quote_ident(&w.table));
+    let planned_types: std::collections::HashMap<String, u32> = tx
+        .query(
+            "SELECT attname::text, atttypid FROM pg_attribute \
+             WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped",
+            &[&qualified],
+        )
+        .await
+        .map_err(q(format!(
+            "{label}: reading the column types of {qualified}"
+        )))?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
     tx.batch_execute(&format!(
         "SET LOCAL statement_timeout = {}; SET LOCAL DateStyle = 'ISO, YMD'; \
          SET LOCAL IntervalStyle = 'postgres'; SET LOCAL TimeZone = 'UTC'; \
@@ -509,7 +527,21 @@ pub(crate) async fn read_window(
                 }
                 let mut targets = Vec::with_capacity(columns.len());
                 for c in &columns {
-                    targets.push(req.columns[..ntable].iter().position(|p| p.name == c.name));
+                    let target = req.columns[..ntable].iter().position(|p| p.name == c.name);
+                    if target.is_some() && planned_types.get(&c.name) != Some(&c.type_oid) {
+                        return Err(bad(format!(
+                            "column `{}` of {}.{} changed type inside the window {} (type oid {} in the log, {} when the window was read); its values are never written under the planned type: plan again and take a new snapshot of the table",
+                            c.name,
+                            w.schema,
+                            w.table,
+                            at(),
+                            c.type_oid,
+                            planned_types
+                                .get(&c.name)
+                                .map_or("the column is gone".to_owned(), |o| format!("oid {o}"))
+                        )));
+                    }
+                    targets.push(target);
                 }
                 for (i, p) in req.columns[..ntable].iter().enumerate() {
                     if !targets.contains(&Some(i)) {
