@@ -2,6 +2,9 @@
 //! compiles to and the source's catalog and statistics — no rows are read. [`gather`]
 //! collects the facts per export (live), [`assess`] turns facts into findings (pure, so
 //! every rule is tested offline).
+//!
+//! Over 500 lines only with its tests: the rules are under 400, the offline test of each
+//! rule follows them.
 
 use rivet_schema::config::{Config, DestinationKind};
 use rivet_schema::plan::{PlannedMode, Relation, WindowKind};

@@ -1,6 +1,9 @@
 //! Batched catalog introspection: one round trip per kind of fact (relations with their
 //! keys and statistics, columns, the closure of types involved, key bounds), however
 //! many tables the config names.
+//!
+//! Why one long file: each `Catalog` method and the batched query it runs sit together,
+//! with the one transaction helper they all go through ([`begin_read`], `read_tx!`).
 
 use std::collections::HashMap;
 
