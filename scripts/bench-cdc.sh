@@ -27,15 +27,9 @@ now() { date +%s.%N; }
 
 [[ $CHANGES =~ ^[1-9][0-9]*$ ]] || die "BENCH_CDC_CHANGES must be a positive number"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive number"
-if [[ -n ${RIVET_BIN:-} ]]; then
-    [[ -x $RIVET_BIN ]] || die "RIVET_BIN=$RIVET_BIN is not an executable"
-else
-    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/rivet-target}
-    log "building rivet (release) into $CARGO_TARGET_DIR"
-    (cd "$REPO_ROOT" && cargo build --release --locked --bin rivet >&2)
-    RIVET_BIN=$CARGO_TARGET_DIR/release/rivet
-fi
-RIVET_BIN=$(realpath "$RIVET_BIN")
+# shellcheck source=lib/bench-bin.sh
+source "$REPO_ROOT/scripts/lib/bench-bin.sh"
+resolve_rivet_bin
 [[ -x /usr/bin/time ]] || die "/usr/bin/time is missing (Debian package 'time')"
 RECV=/usr/lib/postgresql/15/bin/pg_recvlogical
 [[ -x $RECV ]] || RECV=$(command -v pg_recvlogical) || die "pg_recvlogical is missing (postgresql-client-15)"

@@ -22,13 +22,9 @@ die() { log "$*"; exit 1; }
 [[ $N =~ ^[0-9]+$ && $N -gt 0 ]] || die "BENCH_MANY_TABLES must be a positive number"
 [[ $ROWS =~ ^[0-9]+$ ]] || die "BENCH_MANY_ROWS must be a number"
 
-if [[ -z ${RIVET_BIN:-} ]]; then
-    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/rivet-target}
-    log "building rivet (release) into $CARGO_TARGET_DIR"
-    (cd "$REPO_ROOT" && cargo build --release --locked --bin rivet >&2)
-    RIVET_BIN=$CARGO_TARGET_DIR/release/rivet
-fi
-[[ -x $RIVET_BIN ]] || die "RIVET_BIN=$RIVET_BIN is not an executable"
+# shellcheck source=lib/bench-bin.sh
+source "$REPO_ROOT/scripts/lib/bench-bin.sh"
+resolve_rivet_bin
 eval "$("$REPO_ROOT/scripts/test-env.sh")"
 PSQL=$(command -v psql || echo /usr/lib/postgresql/15/bin/psql)
 admin() { PGOPTIONS="-c client_min_messages=warning" "$PSQL" "$RIVET_TEST_PG_ADMIN_URL" -X -q -At -v ON_ERROR_STOP=1 "$@"; }

@@ -53,15 +53,9 @@ done
 [[ $MY_BUFFER_POOL_MB =~ ^[0-9]+$ ]] || die "BENCH_MARIADB_BUFFER_POOL_MB must be a number of MiB"
 
 # --- rivet binary and database ------------------------------------------------
-if [[ -n ${RIVET_BIN:-} ]]; then
-    [[ -x $RIVET_BIN ]] || die "RIVET_BIN=$RIVET_BIN is not an executable"
-else
-    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/rivet-target}
-    log "building rivet (release) into $CARGO_TARGET_DIR"
-    (cd "$REPO_ROOT" && cargo build --release --locked --bin rivet >&2)
-    RIVET_BIN=$CARGO_TARGET_DIR/release/rivet
-fi
-RIVET_BIN=$(realpath "$RIVET_BIN")
+# shellcheck source=lib/bench-bin.sh
+source "$REPO_ROOT/scripts/lib/bench-bin.sh"
+resolve_rivet_bin
 [[ -x /usr/bin/time ]] || die "/usr/bin/time is missing (Debian package 'time')"
 
 eval "$("$REPO_ROOT/scripts/test-env.sh")"
