@@ -56,6 +56,15 @@ impl CdcTable {
         }
     }
 
+    /// `rivet cdc setup -c rivet.yaml`, which must succeed.
+    fn setup(&self) -> assert_cmd::assert::Assert {
+        self.project
+            .rivet()
+            .args(["cdc", "setup", "-c", "rivet.yaml"])
+            .assert()
+            .success()
+    }
+
     fn exec(&mut self, sql: &str) {
         let sql = sql.replace("T.", &format!("{}.", self.schema));
         self.client
@@ -210,12 +219,7 @@ fn cdc_window_replayed_by_key_equals_the_source_and_the_next_window_starts_where
             t.slot
         )))
         .stdout(predicates::str::contains("fix: run `rivet cdc setup"));
-    t.project
-        .rivet()
-        .args(["cdc", "setup", "-c", "rivet.yaml"])
-        .assert()
-        .success()
-        .stdout(predicates::str::contains("created slot"));
+    t.setup().stdout(predicates::str::contains("created slot"));
     let before = t.confirmed_flush();
     // Rows that are deleted again and a truncate that empties the table.
     t.exec(
@@ -338,11 +342,7 @@ fn cdc_killed_apply_leaves_the_slot_and_position_and_resumes_the_same_window() {
     let Some(mut t) = CdcTable::new("crash", "id int PRIMARY KEY, n int, txt text") else {
         return;
     };
-    t.project
-        .rivet()
-        .args(["cdc", "setup", "-c", "rivet.yaml"])
-        .assert()
-        .success();
+    t.setup();
     for k in 0..4 {
         t.exec(&format!(
             "INSERT INTO T.t SELECT i, i, repeat('x', 50) FROM generate_series({} + 1, {} + 100000) i;",
@@ -428,11 +428,7 @@ fn cdc_prerequisites_are_refused_with_the_fix() {
         .stderr(
             predicates::str::contains("REPLICATION").and(predicates::str::contains("ALTER ROLE")),
         );
-    t.project
-        .rivet()
-        .args(["cdc", "setup", "-c", "rivet.yaml"])
-        .assert()
-        .success();
+    t.setup();
     t.exec("ALTER TABLE T.t REPLICA IDENTITY DEFAULT;");
     t.project
         .rivet()
@@ -457,12 +453,7 @@ fn cdc_through_a_transaction_pooler_sets_up_reads_and_confirms_a_window() {
     };
     let mut t = CdcTable::reached_through("pooled", COLUMNS, &direct, &pooled);
     crate::common::warm_pool(&pooled, 3);
-    t.project
-        .rivet()
-        .args(["cdc", "setup", "-c", "rivet.yaml"])
-        .assert()
-        .success()
-        .stdout(predicates::str::contains("created slot"));
+    t.setup().stdout(predicates::str::contains("created slot"));
     t.exec(
         "INSERT INTO T.t (id, n, txt) SELECT i, i, 'row ' || i FROM generate_series(1, 500) i;
          UPDATE T.t SET n = -n WHERE id <= 100;
@@ -495,11 +486,7 @@ fn a_column_retyped_inside_the_window_is_never_written_under_the_planned_type() 
     let Some(mut t) = CdcTable::new("retyped", "id int PRIMARY KEY, n int") else {
         return;
     };
-    t.project
-        .rivet()
-        .args(["cdc", "setup", "-c", "rivet.yaml"])
-        .assert()
-        .success();
+    t.setup();
     let before = t.confirmed_flush();
     // Retyped and back: the table has its planned shape again when apply starts, but
     // the log in between carries `real` values for `n` — four bytes, like int4, so a
@@ -516,9 +503,7 @@ fn a_column_retyped_inside_the_window_is_never_written_under_the_planned_type() 
         .args(["apply", "plan.json"])
         .assert()
         .failure()
-        .stderr(predicates::str::contains(
-            "column `n` of ",
-        ))
+        .stderr(predicates::str::contains("column `n` of "))
         .stderr(predicates::str::contains("changed type inside the window"));
     assert!(!t.project.path("out/window-00001/_SUCCESS").exists());
     assert_eq!(t.confirmed_flush(), before, "the slot did not move");
