@@ -508,3 +508,34 @@ fn source_health_through_pgbouncer_shows_its_pools() {
         "{pooler}"
     );
 }
+
+/// SQL Server through MCP: health from the DMVs, and `explain_chunk` with the estimated
+/// plan (SHOWPLAN_XML) of a chunk's batch. Needs a real server, like tests/e2e/mssql.rs.
+#[test]
+#[ignore = "needs a real SQL Server: set RIVET_TEST_MSSQL_URL (docs/sources/mssql.md)"]
+fn an_mcp_client_reads_sql_server_health_and_its_estimated_plan() {
+    let url = std::env::var("RIVET_TEST_MSSQL_URL")
+        .expect("RIVET_TEST_MSSQL_URL is not set (docs/sources/mssql.md)");
+    let p = Project::new(&url);
+    p.config(
+        "source:\n  type: mssql\n  url_env: DATABASE_URL\nexports:\n\
+         \x20 - name: objects\n    query: SELECT object_id, name FROM sys.objects\n    destination: { type: local, path: out/objects }\n",
+    );
+    p.plan_to("p.json", &[]);
+    let plan = p.path("p.json").display().to_string();
+    let report = mcp_session(
+        p.dir(),
+        &[("DATABASE_URL", url.as_str())],
+        &[
+            ("source_health", json!({"plan": plan})),
+            ("explain_chunk", json!({"plan": plan, "export": "objects"})),
+        ],
+    );
+    let health = json_of(&report, 0);
+    assert_eq!(health["engine"], "mssql", "{health}");
+    assert_eq!(section(&health, "connections")["available"], true, "{health}");
+    let explain = json_of(&report, 1);
+    let xml = explain["plan"][0]["showplan_xml"].as_str().unwrap_or_default();
+    assert!(xml.contains("<ShowPlanXML"), "{explain}");
+    assert!(explain["sql"].as_str().unwrap().contains("sys"), "{explain}");
+}

@@ -139,14 +139,80 @@ pub fn health(settings: &ConnectionSettings) -> Result<HealthReport, SourceError
     })
 }
 
-/// The batch a chunk read sends, with its parameters. SQL Server's estimated plan is
-/// not read here (SHOWPLAN needs a batch of its own and cannot take the bound
-/// parameters); the note says so.
+/// The batch `explain_chunk` asks SQL Server to plan: the chunk's SELECT with its bound
+/// parameters declared as local variables of the same names holding the same values
+/// (`DECLARE @P1 bigint = 5, @P2 nvarchar(max) = N'…';`), since a SHOWPLAN batch
+/// cannot take bound parameters. Values are encoded literals (integers as digits, text
+/// as `N'…'` with quotes doubled); nothing is substituted into the SELECT's text.
+pub fn showplan_batch(sql: &str, params: &[super::reader::MsParam]) -> String {
+    use super::reader::MsParam;
+    if params.is_empty() {
+        return sql.to_owned();
+    }
+    let decls: Vec<String> = params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| match p {
+            MsParam::Int(v) => format!("@P{} bigint = {v}", i + 1),
+            MsParam::Text(t) => format!("@P{} nvarchar(max) = N'{}'", i + 1, t.replace('\'', "''")),
+        })
+        .collect();
+    format!("DECLARE {};\n{sql}", decls.join(", "))
+}
+
+/// The batch a chunk read sends, with its parameters, and SQL Server's estimated plan
+/// (`SET SHOWPLAN_XML ON`: the batch is compiled, not run) on a read-intent session.
 pub fn explain(
-    _settings: &ConnectionSettings,
+    settings: &ConnectionSettings,
     req: &ChunkRead,
 ) -> Result<ChunkExplain, SourceError> {
     let (sql, params) = super::reader::chunk_batch(req);
+    let batch = showplan_batch(&sql, &params);
+    let (rt, mut client) = super::connect_read_intent(settings)?;
+    let q = |what: &str| {
+        let what = what.to_owned();
+        move |e: tiberius::error::Error| SourceError::Query {
+            context: format!("EXPLAIN of the chunk's batch: {what}"),
+            detail: e.to_string(),
+            transient: false,
+        }
+    };
+    let plans: Vec<String> = rt.block_on(async {
+        client
+            .simple_query("SET SHOWPLAN_XML ON")
+            .await
+            .map_err(q("SET SHOWPLAN_XML ON"))?
+            .into_results()
+            .await
+            .map_err(q("SET SHOWPLAN_XML ON"))?;
+        let results = client
+            .simple_query(batch.as_str())
+            .await
+            .map_err(q("compiling the batch"))?
+            .into_results()
+            .await
+            .map_err(q("reading the plan"))?;
+        client
+            .simple_query("SET SHOWPLAN_XML OFF")
+            .await
+            .map_err(q("SET SHOWPLAN_XML OFF"))?
+            .into_results()
+            .await
+            .map_err(q("SET SHOWPLAN_XML OFF"))?;
+        let mut plans = Vec::new();
+        for row in results.iter().flatten() {
+            let xml: Option<&str> = row.try_get(0).map_err(q("reading the plan's XML"))?;
+            plans.extend(xml.map(str::to_owned));
+        }
+        Ok::<_, SourceError>(plans)
+    })?;
+    if plans.is_empty() {
+        return Err(SourceError::Query {
+            context: "EXPLAIN of the chunk's batch".into(),
+            detail: "SET SHOWPLAN_XML ON returned no plan".into(),
+            transient: false,
+        });
+    }
     Ok(ChunkExplain {
         engine: "mssql".into(),
         sql,
@@ -157,8 +223,15 @@ pub fn explain(
                 super::reader::MsParam::Text(t) => t.clone(),
             })
             .collect(),
-        plan: Vec::new(),
-        note: Some("rivet-mcp does not read SQL Server's estimated plan yet; run the batch with SET SHOWPLAN_XML ON in a client to see it".into()),
+        plan: plans
+            .into_iter()
+            .map(|xml| {
+                let mut m = Map::new();
+                m.insert("showplan_xml".into(), Value::from(xml));
+                m
+            })
+            .collect(),
+        note: Some("SQL Server's estimated plan (SHOWPLAN_XML) of the chunk's SELECT, with the bounds declared as local variables; apply binds them as parameters, which may estimate differently".into()),
     })
 }
 
@@ -189,6 +262,18 @@ mod tests {
         assert!(ACTIVE_REQUESTS_SQL.contains("r.session_id <> @@SPID"));
         assert!(BLOCKING_SQL.contains("r.blocking_session_id <> 0"));
         assert!(IDLE_IN_TRANSACTION_SQL.contains("open_transaction_count > 0"));
+    }
+
+    #[test]
+    fn the_showplan_batch_declares_the_parameters_as_encoded_literals() {
+        use crate::mssql::reader::MsParam;
+        let sql = "SELECT [a] FROM [dbo].[t] WHERE [a] >= @P1 AND [b] < @P2";
+        assert_eq!(showplan_batch(sql, &[]), sql);
+        let b = showplan_batch(sql, &[MsParam::Int(-5), MsParam::Text("it's @P1".into())]);
+        assert_eq!(
+            b,
+            format!("DECLARE @P1 bigint = -5, @P2 nvarchar(max) = N'it''s @P1';\n{sql}")
+        );
     }
 
     #[test]
