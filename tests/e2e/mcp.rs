@@ -533,9 +533,18 @@ fn an_mcp_client_reads_sql_server_health_and_its_estimated_plan() {
     );
     let health = json_of(&report, 0);
     assert_eq!(health["engine"], "mssql", "{health}");
-    assert_eq!(section(&health, "connections")["available"], true, "{health}");
+    assert_eq!(
+        section(&health, "connections")["available"],
+        true,
+        "{health}"
+    );
     let explain = json_of(&report, 1);
-    let xml = explain["plan"][0]["showplan_xml"].as_str().unwrap_or_default();
+    let xml = explain["plan"][0]["showplan_xml"]
+        .as_str()
+        .unwrap_or_default();
     assert!(xml.contains("<ShowPlanXML"), "{explain}");
-    assert!(explain["sql"].as_str().unwrap().contains("sys"), "{explain}");
+    assert!(
+        explain["sql"].as_str().unwrap().contains("sys"),
+        "{explain}"
+    );
 }
