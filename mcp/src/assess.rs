@@ -129,11 +129,20 @@ pub fn judge(load: PlannedLoad, health: &HealthReport) -> Assessment {
         }
     }
     for s in health.sections.iter().filter(|s| s.name == "pooler") {
-        let n = |row: &rivet_sources::health::HealthRow, k: &str| {
-            row.get(k).and_then(|v| v.as_i64()).unwrap_or(0)
-        };
-        let waiting: i64 = s.rows.iter().map(|r| n(r, "cl_waiting")).sum();
-        let maxwait = s.rows.iter().map(|r| n(r, "maxwait")).max().unwrap_or(0);
+        let n =
+            |row: &rivet_sources::health::HealthRow, k: &str| row.get(k).and_then(|v| v.as_i64());
+        if s.rows.iter().any(|r| n(r, "cl_waiting").is_none()) {
+            cautions.push(
+                "pgBouncer's SHOW POOLS has no cl_waiting figure here, so clients waiting for a server session are not known".into(),
+            );
+        }
+        let waiting: i64 = s.rows.iter().filter_map(|r| n(r, "cl_waiting")).sum();
+        let maxwait = s
+            .rows
+            .iter()
+            .filter_map(|r| n(r, "maxwait"))
+            .max()
+            .unwrap_or(0);
         if waiting > 0 {
             cautions.push(format!(
                 "{waiting} client(s) wait for a server session in pgBouncer (the longest for {maxwait} s): its pools are saturated, and this plan's connections would queue behind them"
@@ -251,6 +260,14 @@ mod tests {
         assert_eq!(
             judge(load(2), &health(Pressure::default(), quiet)).verdict,
             "safe"
+        );
+        let unknown = vec![HealthSection::rows("pooler", vec![serde_json::Map::new()])];
+        let a = judge(load(2), &health(Pressure::default(), unknown));
+        assert_eq!(a.verdict, "caution");
+        assert!(
+            a.reasons[0].contains("no cl_waiting figure"),
+            "{:?}",
+            a.reasons
         );
         let busy = vec![HealthSection::rows("pooler", vec![pool(3, 7), pool(2, 1)])];
         let a = judge(load(2), &health(Pressure::default(), busy));

@@ -148,6 +148,12 @@ pub(super) fn plan_cdc(
         ));
     }
     let end = facts.current_lsn.max(start);
+    let restart = s.restart_lsn.ok_or_else(|| {
+        cfg_err(
+            at("cdc.slot"),
+            format!("slot `{slot}` has no restart_lsn, so the WAL it holds cannot be measured; it may have been invalidated: check `SELECT * FROM pg_replication_slots WHERE slot_name = '{slot}'`, and if it is lost run `rivet cdc teardown`, `rivet cdc setup` and take a new snapshot (docs/cdc.md)"),
+        )
+    })?;
     Ok((
         PlannedWindow {
             kind: WindowKind::Cdc,
@@ -161,7 +167,7 @@ pub(super) fn plan_cdc(
         PlannedCdc {
             slot,
             publication,
-            slot_pending_bytes: s.restart_lsn.map_or(0, |r| end.saturating_sub(r)),
+            slot_pending_bytes: end.saturating_sub(restart),
             wal_status: s.wal_status,
             safe_wal_bytes: s.safe_wal_size,
         },
