@@ -107,6 +107,37 @@ pub trait Catalog {
     ) -> Result<Option<String>, SourceError>;
 }
 
+/// The pooling verdict from the server-session ids one client connection saw over three
+/// round trips and the id a second connection saw meanwhile: a direct connection keeps
+/// its session for life and two live connections never share one, so a change, or a
+/// shared id, means a transaction pooler. `session` names the server session
+/// (`server backend`), `probe` the function read (`pg_backend_pid`), `unit` the round
+/// trips (`transactions`). The evidence names no id: plans stay deterministic.
+pub(crate) fn pooling_verdict<T: PartialEq>(
+    own: [T; 3],
+    other: T,
+    (session, probe, unit): (&str, &str, &str),
+) -> (rivet_schema::plan::Pooling, String) {
+    use rivet_schema::plan::Pooling;
+    let [a, b, c] = own;
+    if a != b || b != c {
+        (
+            Pooling::Transaction,
+            format!("the {session} ({probe}) changed between {unit} on one connection"),
+        )
+    } else if other == a {
+        (
+            Pooling::Transaction,
+            format!("a second client connection was served by the first one's {session} while the first stayed open"),
+        )
+    } else {
+        (
+            Pooling::Session,
+            format!("one {session} served three {unit} on one connection, and a second connection had its own"),
+        )
+    }
+}
+
 /// An identity from `(name, value)` facts.
 pub(crate) fn identity_of<'a>(
     facts: impl IntoIterator<Item = (&'a str, String)>,

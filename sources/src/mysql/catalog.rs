@@ -48,34 +48,28 @@ impl MyCatalog {
 }
 
 /// The verdict from the connection ids one client connection saw over three statements
-/// and the id a second connection saw meanwhile, and the version comment (ProxySQL
-/// answers `SELECT @@version_comment LIMIT 1` itself, with its own name).
-fn judge_path(own: [u64; 3], other: u64, comment: &str) -> rivet_schema::plan::ConnectionPath {
-    use rivet_schema::plan::{ConnectionPath, Pooling};
-    let [a, b, c] = own;
-    let (pooling, mut evidence) = if a != b || b != c {
-        (
-            Pooling::Transaction,
-            "the server connection id (CONNECTION_ID()) changed between statements on one connection".to_owned(),
-        )
-    } else if other == a {
-        (
-            Pooling::Transaction,
-            "a second client connection was served by the first one's server connection".to_owned(),
-        )
-    } else {
-        (
-            Pooling::Session,
-            "one server connection served three statements, and a second connection had its own"
-                .to_owned(),
-        )
-    };
+/// and the id a second connection saw meanwhile (see
+/// [`crate::source::pooling_verdict`]), and the version comment: ProxySQL answers
+/// `SELECT @@version_comment LIMIT 1` itself, with its own name. A server that gives no
+/// comment (NULL) names no proxy, and the evidence says so.
+fn judge_path(
+    own: [u64; 3],
+    other: u64,
+    comment: Option<&str>,
+) -> rivet_schema::plan::ConnectionPath {
+    let (pooling, mut evidence) = crate::source::pooling_verdict(
+        own,
+        other,
+        ("server connection", "CONNECTION_ID()", "statements"),
+    );
     let proxy = comment
-        .to_ascii_lowercase()
-        .contains("proxysql")
+        .is_some_and(|c| c.to_ascii_lowercase().contains("proxysql"))
         .then(|| "proxysql".to_owned());
-    evidence.push_str(&format!("; @@version_comment is `{comment}`"));
-    ConnectionPath {
+    evidence.push_str(&match comment {
+        Some(c) => format!("; @@version_comment is `{c}`"),
+        None => "; @@version_comment is NULL".to_owned(),
+    });
+    rivet_schema::plan::ConnectionPath {
         pooling,
         proxy,
         evidence,
@@ -122,7 +116,11 @@ impl Catalog for MyCatalog {
         Ok(judge_path(
             [first, second, third],
             other,
-            &comment.as_ref().map(text).unwrap_or_default(),
+            comment
+                .filter(|v| *v != Value::NULL)
+                .as_ref()
+                .map(text)
+                .as_deref(),
         ))
     }
 
@@ -450,9 +448,9 @@ mod path_tests {
 
     #[test]
     fn proxysql_is_named_and_multiplexing_is_transaction_pooling() {
-        let p = judge_path([5, 5, 5], 6, "MariaDB Server");
+        let p = judge_path([5, 5, 5], 6, Some("MariaDB Server"));
         assert_eq!((p.pooling, p.proxy), (Pooling::Session, None));
-        let p = judge_path([5, 9, 5], 6, "(ProxySQL)");
+        let p = judge_path([5, 9, 5], 6, Some("(ProxySQL)"));
         assert_eq!(p.pooling, Pooling::Transaction);
         assert_eq!(p.proxy.as_deref(), Some("proxysql"));
         assert!(
@@ -460,6 +458,6 @@ mod path_tests {
             "{}",
             p.evidence
         );
-        assert_eq!(judge_path([5, 5, 5], 5, "x").pooling, Pooling::Transaction);
+        assert_eq!(judge_path([5, 5, 5], 5, None).pooling, Pooling::Transaction);
     }
 }

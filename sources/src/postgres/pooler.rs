@@ -43,26 +43,13 @@ pub(super) fn probe(cat: &mut PgCatalog) -> Result<ConnectionPath, SourceError> 
 }
 
 /// The verdict from the pids one connection saw over three transactions and the pid a
-/// second connection saw meanwhile. The evidence names no pid: plans are deterministic.
+/// second connection saw meanwhile (see [`crate::source::pooling_verdict`]).
 fn judge(own: [i32; 3], other: i32) -> (Pooling, String) {
-    let [a, b, c] = own;
-    if a != b || b != c {
-        (
-            Pooling::Transaction,
-            "the server backend (pg_backend_pid) changed between transactions on one connection"
-                .into(),
-        )
-    } else if other == a {
-        (
-            Pooling::Transaction,
-            "a second client connection was served by the first one's server backend while the first stayed open".into(),
-        )
-    } else {
-        (
-            Pooling::Session,
-            "one server backend served three transactions on one connection, and a second connection had its own".into(),
-        )
-    }
+    crate::source::pooling_verdict(
+        own,
+        other,
+        ("server backend", "pg_backend_pid", "transactions"),
+    )
 }
 
 /// Names the pooler when it gives itself away: pgBouncer refuses a startup packet
