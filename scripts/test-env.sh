@@ -28,7 +28,8 @@
 #
 # MariaDB 10.11 instance: 127.0.0.1:33306 (never the machine's own 3306), binlog
 # in ROW format, utf8mb4_bin; admin is root without a password over the socket
-# $ENV_DIR/my/sock; the reader may create databases named rivet_t_<anything>.
+# $ENV_DIR/my/sock; the reader may create databases named rivet_t_<anything>, and
+# rivet_my_cdc (RIVET_TEST_MYSQL_CDC_URL) has a replica's grants for binlog capture.
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -79,6 +80,7 @@ MY_ARGS_FILE=$MY_DIR/server.args
 MY_HOST=127.0.0.1
 MY_PORT=33306
 MY_READER=rivet_reader
+MY_CDC=rivet_my_cdc
 MY_READER_PW=rivet-test-my-Qx7
 MY_DB=rivet_fixture
 # Scratch databases the reader may create and drop (LIKE pattern, `_` escaped).
@@ -526,8 +528,14 @@ my_setup_database() {
         sql+="ALTER USER '$MY_READER'@'$host' IDENTIFIED BY '$MY_READER_PW';"
         sql+="GRANT SELECT, SHOW VIEW ON \`$MY_DB\`.* TO '$MY_READER'@'$host';"
         sql+="GRANT ALL PRIVILEGES ON \`$MY_SCRATCH_PATTERN\`.* TO '$MY_READER'@'$host';"
+        # Binary log capture: a replica's grants, and its own scratch tables.
+        sql+="CREATE USER IF NOT EXISTS '$MY_CDC'@'$host' IDENTIFIED BY '$MY_READER_PW';"
+        sql+="ALTER USER '$MY_CDC'@'$host' IDENTIFIED BY '$MY_READER_PW';"
+        sql+="GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '$MY_CDC'@'$host';"
+        sql+="GRANT SELECT, SHOW VIEW ON \`$MY_DB\`.* TO '$MY_CDC'@'$host';"
+        sql+="GRANT ALL PRIVILEGES ON \`$MY_SCRATCH_PATTERN\`.* TO '$MY_CDC'@'$host';"
     done
-    my_admin -e "$sql" >&2 || die "could not set up the MariaDB database and user"
+    my_admin -e "$sql" >&2 || die "could not set up the MariaDB database and users"
 
     [[ -f $MY_SEED ]] || die "seed file not found: $MY_SEED"
     local want have="" present
@@ -732,6 +740,7 @@ export RIVET_TEST_PYTHON='$ENV_DIR/py/bin/python'
 export RIVET_TEST_PG_TLS_URL='postgres://$PG_TLS_USER:$PG_TLS_PW@$PG_HOST:$PG_PORT/$PG_DB'
 export RIVET_TEST_PG_CA='$PG_CA'
 export RIVET_TEST_MYSQL_URL='mysql://$MY_READER:$MY_READER_PW@$MY_HOST:$MY_PORT/$MY_DB'
+export RIVET_TEST_MYSQL_CDC_URL='mysql://$MY_CDC:$MY_READER_PW@$MY_HOST:$MY_PORT/$MY_DB'
 export RIVET_TEST_MYSQL_ADMIN_SOCKET='$MY_SOCK'
 export RIVET_TEST_PG_TYPES_URL='postgres://$PG_READER:$PG_READER_PW@$PG_HOST:$PG_PORT/$PG_TYPES_DB'
 export RIVET_TEST_MYSQL_TYPES_URL='mysql://$MY_READER:$MY_READER_PW@$MY_HOST:$MY_PORT/$MY_TYPES_DB'

@@ -7,13 +7,15 @@ use clap::{Args, Parser, Subcommand};
 /// What `rivet cdc` does.
 #[derive(Debug, Subcommand)]
 pub enum CdcAction {
-    /// Create the slot (`pgoutput`) and publication of every `cdc` export that lacks them.
+    /// Create the slot (`pgoutput`) and publication of every PostgreSQL `cdc` export that
+    /// lacks them; for MySQL/MariaDB, check the binary log's prerequisites.
     Setup {
         /// Config file.
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
-    /// Drop the slot and publication of every `cdc` export.
+    /// Drop the slot and publication of every PostgreSQL `cdc` export (MySQL/MariaDB:
+    /// nothing is held on the server).
     Teardown {
         /// Config file.
         #[arg(short, long, value_name = "FILE")]
@@ -224,8 +226,10 @@ pub enum Command {
     },
     /// Create or drop the replication slot and publication of `cdc` exports.
     ///
-    /// PostgreSQL only (docs/cdc.md); plan and apply never create them. Exit 2 when a
-    /// prerequisite (wal_level, REPLICATION, table ownership, free slots) is missing.
+    /// PostgreSQL: plan and apply never create them. MySQL/MariaDB: nothing is created;
+    /// setup checks log_bin, binlog_format=ROW, binlog_row_image=FULL and the grants
+    /// (docs/cdc.md). Exit 2 when a prerequisite (wal_level, REPLICATION, table
+    /// ownership, free slots, binary log settings) is missing.
     #[command(after_long_help = "Examples:
   rivet cdc setup -c rivet.yaml
   rivet cdc teardown -c rivet.yaml            # drops the slot: the next window needs a new snapshot")]

@@ -6,21 +6,22 @@
 
 use std::sync::Mutex;
 
-use rivet_schema::plan::{parse_lsn, PlannedExport, WindowKind};
+use rivet_schema::plan::{parse_lsn, PlannedCdc, PlannedExport, WindowKind};
 use rivet_sources::ConnectionSettings;
 
 use crate::error::ExecError;
 use crate::state::StateStore;
 
 /// Confirms a finalized `cdc` export's slot up to its window's end, and journals it.
-/// Does nothing for other exports.
+/// Does nothing for other exports, nor for binary log exports: the server keeps no
+/// position for them, the state database's committed position is the only one.
 pub fn confirm_slot(
     e: &PlannedExport,
     settings: &ConnectionSettings,
     state: &Mutex<StateStore>,
     run_id: &str,
 ) -> Result<(), ExecError> {
-    let (Some(cdc), Some(end)) = (
+    let (Some(PlannedCdc::Slot(cdc)), Some(end)) = (
         e.cdc.as_ref(),
         e.window
             .as_ref()

@@ -163,14 +163,26 @@ fn check_source_into(
                     (&e.cdc, &rel)
                 {
                     checks.push(readable);
-                    let what = format!("export {} slot", e.name);
-                    match catalog.cdc_facts(schema, name, slot, publication) {
-                        Ok(f) => slot_check(&what, &e.name, slot, publication, &f),
-                        Err(err) => Check::fail(
-                            &what,
-                            settings.redact(&err.to_string()),
-                            "see docs/cdc.md for what change capture needs",
-                        ),
+                    if settings.kind == rivet_schema::config::SourceKind::Mysql {
+                        let what = format!("export {} binary log", e.name);
+                        match catalog.binlog_facts(schema, name) {
+                            Ok(f) => binlog_check(&what, &f),
+                            Err(err) => Check::fail(
+                                &what,
+                                settings.redact(&err.to_string()),
+                                "see docs/cdc.md#mysql-and-mariadb for what binary log capture needs",
+                            ),
+                        }
+                    } else {
+                        let what = format!("export {} slot", e.name);
+                        match catalog.cdc_facts(schema, name, slot, publication) {
+                            Ok(f) => slot_check(&what, &e.name, slot, publication, &f),
+                            Err(err) => Check::fail(
+                                &what,
+                                settings.redact(&err.to_string()),
+                                "see docs/cdc.md for what change capture needs",
+                            ),
+                        }
                     }
                 } else {
                     readable
@@ -180,6 +192,65 @@ fn check_source_into(
         checks.push(check);
     }
     checks
+}
+
+/// The binary log as a MySQL/MariaDB `cdc` export needs it: on, ROW, FULL images,
+/// columns the row images are decoded for; the log's end, size and expiry are shown.
+fn binlog_check(what: &str, f: &rivet_sources::BinlogFacts) -> Check {
+    if !f.log_bin {
+        return Check::fail(
+            what,
+            "binary logging is off (log_bin=OFF)".into(),
+            "start the server with `log_bin` and `binlog_format=ROW` (docs/cdc.md#mysql-and-mariadb)",
+        );
+    }
+    if !f.binlog_format.eq_ignore_ascii_case("ROW") {
+        return Check::fail(
+            what,
+            format!("binlog_format is `{}`", f.binlog_format),
+            "run `SET GLOBAL binlog_format = 'ROW';` and set it in the server's configuration",
+        );
+    }
+    if !f.row_image.eq_ignore_ascii_case("FULL") {
+        return Check::fail(
+            what,
+            format!("binlog_row_image is `{}`", f.row_image),
+            "run `SET GLOBAL binlog_row_image = 'FULL';` and set it in the server's configuration",
+        );
+    }
+    let problems: Vec<String> = f
+        .columns
+        .iter()
+        .filter_map(rivet_sources::mysql::binlog::column_problem)
+        .collect();
+    if !problems.is_empty() {
+        return Check::fail(
+            what,
+            problems.join("; "),
+            "leave these columns out with `columns:` (docs/cdc.md#types)",
+        );
+    }
+    let bytes: u64 = f.files.iter().map(|(_, b)| b).sum();
+    let kept = f
+        .retention_seconds
+        .map_or("kept until purged by hand".to_owned(), |s| {
+            format!("expiring after {:.1} day(s)", s as f64 / 86_400.0)
+        });
+    let detail = format!(
+        "ROW, FULL images; log end {}; {} file(s), {} on the server (oldest {}), {kept}",
+        f.current,
+        f.files.len(),
+        human_bytes(bytes),
+        f.files.first().map_or("none", |(n, _)| n.as_str())
+    );
+    if f.retention_seconds.is_none() {
+        return Check::warn(
+            what,
+            detail,
+            "without an expiry the binary log grows until purged by hand; set binlog_expire_logs_seconds above your longest gap between applies",
+        );
+    }
+    Check::pass(what, detail)
 }
 
 /// The live state of a `cdc` export's slot: missing objects and a lost slot fail; a

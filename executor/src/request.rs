@@ -5,10 +5,11 @@
 
 use rivet_schema::config::BatchMemoryPolicy;
 use rivet_schema::plan::{
-    cdc_columns, parse_lsn, PlannedChunk, PlannedExport, Relation, WindowKind,
+    cdc_columns, parse_lsn, BinlogPos, PlannedCdc, PlannedChunk, PlannedExport, Relation,
+    WindowKind, CDC_COLUMNS,
 };
 use rivet_sources::{
-    CdcWindow, ChunkRead, RangeFilter, ReadColumn, RelationRef, SqlValue, WindowFilter,
+    CdcLog, CdcWindow, ChunkRead, RangeFilter, ReadColumn, RelationRef, SqlValue, WindowFilter,
 };
 
 use crate::error::ExecError;
@@ -71,15 +72,15 @@ fn cdc_window(e: &PlannedExport) -> Result<Option<CdcWindow>, ExecError> {
     ) else {
         return Ok(None);
     };
-    let bound = |which: &str, text: Option<&String>| {
-        text.ok_or_else(|| format!("no {which} position"))
-            .and_then(|t| parse_lsn(t))
-            .map_err(|detail| {
-                ExecError::Internal(format!(
-                    "export {}: the plan's log window {which} cannot be read: {detail}; plan again with this version of rivet",
-                    e.name
-                ))
-            })
+    let unreadable = |which: &str, detail: String| {
+        ExecError::Internal(format!(
+            "export {}: the plan's log window {which} cannot be read: {detail}; plan again with this version of rivet",
+            e.name
+        ))
+    };
+    let text = |which: &str, t: Option<&String>| {
+        t.cloned()
+            .ok_or_else(|| unreadable(which, format!("no {which} position")))
     };
     let Relation::Table { schema, name } = &e.relation else {
         return Err(ExecError::Internal(format!(
@@ -87,14 +88,28 @@ fn cdc_window(e: &PlannedExport) -> Result<Option<CdcWindow>, ExecError> {
             e.name
         )));
     };
+    let (lower, upper) = (
+        text("start", w.lower.as_ref())?,
+        text("end", w.upper.as_ref())?,
+    );
+    let log = match cdc {
+        PlannedCdc::Slot(s) => CdcLog::Slot {
+            slot: s.slot.clone(),
+            publication: s.publication.clone(),
+            start: parse_lsn(&lower).map_err(|d| unreadable("start", d))?,
+            end: parse_lsn(&upper).map_err(|d| unreadable("end", d))?,
+        },
+        PlannedCdc::Binlog(b) => CdcLog::Binlog {
+            server_id: b.server_id,
+            start: BinlogPos::parse(&lower).map_err(|d| unreadable("start", d))?,
+            end: BinlogPos::parse(&upper).map_err(|d| unreadable("end", d))?,
+        },
+    };
     Ok(Some(CdcWindow {
         schema: schema.clone(),
         table: name.clone(),
-        slot: cdc.slot.clone(),
-        publication: cdc.publication.clone(),
-        start: bound("start", w.lower.as_ref())?,
-        end: bound("end", w.upper.as_ref())?,
         key: e.primary_key.clone(),
+        log,
     }))
 }
 
@@ -114,6 +129,7 @@ pub fn chunk_read(e: &PlannedExport, c: &PlannedChunk) -> Result<ChunkRead, Exec
         })
         .collect();
     if cdc.is_some() {
+        let txid_nullable = e.cdc.as_ref().is_some_and(PlannedCdc::txid_nullable);
         columns.extend(
             cdc_columns()
                 .into_iter()
@@ -121,7 +137,7 @@ pub fn chunk_read(e: &PlannedExport, c: &PlannedChunk) -> Result<ChunkRead, Exec
                     name: name.to_owned(),
                     wire_type: wire.to_owned(),
                     logical,
-                    nullable: false,
+                    nullable: txid_nullable && name == CDC_COLUMNS[3],
                     select_expr: None,
                 }),
         );

@@ -609,11 +609,14 @@ pub fn export_schema(export: &rivet_schema::plan::PlannedExport) -> SchemaRef {
                     c.nullable || cdc,
                 )
             })
-            .chain(
-                change_columns
-                    .iter()
-                    .map(|(name, wire, logical)| (*name, logical, *wire, false)),
-            ),
+            .chain(change_columns.iter().map(|(name, wire, logical)| {
+                let nullable = *name == rivet_schema::plan::CDC_COLUMNS[3]
+                    && export
+                        .cdc
+                        .as_ref()
+                        .is_some_and(rivet_schema::plan::PlannedCdc::txid_nullable);
+                (*name, logical, *wire, nullable)
+            })),
     );
     if export.meta_columns.is_empty() {
         return Arc::new(base);

@@ -45,6 +45,10 @@ pub struct SourceArgs {
     pub config: Option<String>,
     /// Path to a sealed plan.json; its `source` section is used.
     pub plan: Option<String>,
+    /// MySQL/MariaDB: the state database whose committed binary log positions are
+    /// compared with the log on the server (default: `.rivet_state.db` beside the
+    /// plan or config, when there is one).
+    pub state: Option<String>,
 }
 
 /// One sealed plan.
@@ -107,11 +111,61 @@ fn settings_of(args: &SourceArgs) -> Result<ConnectionSettings, ToolError> {
     Ok(ConnectionSettings::resolve(&source)?)
 }
 
-/// `source_health`.
+/// `source_health`; on MySQL/MariaDB with a state database, also Rivet's committed
+/// binary log positions against the log on the server.
 pub fn source_health(args: SourceArgs) -> Result<Answer, ToolError> {
     let settings = settings_of(&args)?;
-    let report = rivet_sources::source_health(&settings)?;
+    let mut report = rivet_sources::source_health(&settings)?;
+    if settings.kind == rivet_schema::config::SourceKind::Mysql {
+        if let Some(section) = binlog_positions(&args, &settings)? {
+            report.sections.push(section);
+        }
+    }
     Ok(Answer::json(&report, Some(&settings)))
+}
+
+/// The `rivet_binlog_positions` section: None when no state database is named or
+/// found beside the plan or config (nothing applied yet); an explicitly named state
+/// database that does not exist is an error.
+fn binlog_positions(
+    args: &SourceArgs,
+    settings: &ConnectionSettings,
+) -> Result<Option<rivet_sources::health::HealthSection>, ToolError> {
+    let path = match (&args.state, args.plan.as_ref().or(args.config.as_ref())) {
+        (Some(state), _) => {
+            let p = PathBuf::from(state);
+            if !p.exists() {
+                return Err(ToolError::Usage(format!("no state database at {state}")));
+            }
+            p
+        }
+        (None, Some(file)) => {
+            let p = Path::new(file).parent().map_or_else(
+                || PathBuf::from(".rivet_state.db"),
+                |d| d.join(".rivet_state.db"),
+            );
+            if !p.exists() {
+                return Ok(None);
+            }
+            p
+        }
+        (None, None) => return Ok(None),
+    };
+    let store = rivet_executor::StateStore::open_read_only(&path)?;
+    let mut positions = Vec::new();
+    for (export, c) in store.cursors()? {
+        if c.value_type == rivet_schema::plan::CursorType::Binlog {
+            let pos = rivet_schema::plan::BinlogPos::parse(&c.position).map_err(|d| {
+                ToolError::Worker(format!(
+                    "export {export}: the state database's binary log position cannot be read: {d}"
+                ))
+            })?;
+            positions.push((export, pos));
+        }
+    }
+    Ok(Some(rivet_sources::mysql::binlog::checkpoint_section(
+        settings, &positions,
+    )))
 }
 
 /// `plan_show`: the reviewable tree and its JSON form.

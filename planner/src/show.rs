@@ -119,18 +119,35 @@ fn render_export(out: &mut String, e: &PlannedExport) {
         _ => match &e.window {
             Some(w) => {
                 let _ = writeln!(out, "    mode {}", window_text(w));
-                if let Some(c) = &e.cdc {
-                    let _ = writeln!(
-                        out,
-                        "    slot {} (wal_status {}): {} byte(s) of WAL retained{}; publication {}",
-                        c.slot,
-                        c.wal_status,
-                        c.slot_pending_bytes,
-                        c.safe_wal_bytes.map_or(String::new(), |b| format!(
-                            ", {b} byte(s) before max_slot_wal_keep_size"
-                        )),
-                        c.publication
-                    );
+                match &e.cdc {
+                    Some(rivet_schema::plan::PlannedCdc::Slot(c)) => {
+                        let _ = writeln!(
+                            out,
+                            "    slot {} (wal_status {}): {} byte(s) of WAL retained{}; publication {}",
+                            c.slot,
+                            c.wal_status,
+                            c.slot_pending_bytes,
+                            c.safe_wal_bytes.map_or(String::new(), |b| format!(
+                                ", {b} byte(s) before max_slot_wal_keep_size"
+                            )),
+                            c.publication
+                        );
+                    }
+                    Some(rivet_schema::plan::PlannedCdc::Binlog(b)) => {
+                        let _ = writeln!(
+                            out,
+                            "    binary log as replica {} (row image {}): {} byte(s) in the window; oldest file on the server {}, {}",
+                            b.server_id,
+                            b.row_image,
+                            b.window_bytes,
+                            b.oldest_file,
+                            b.retention_seconds.map_or("kept until purged by hand".to_owned(), |s| format!(
+                                "files expire after {:.1} day(s)",
+                                s as f64 / 86_400.0
+                            ))
+                        );
+                    }
+                    None => {}
                 }
             }
             None => {

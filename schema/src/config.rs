@@ -435,7 +435,7 @@ pub struct ExportConfig {
 /// Where a `cdc` export reads the log from. The reference tool's keys are recognized:
 /// `checkpoint` (a file) is replaced by the state database, `until_current: true` is
 /// what every sealed window does (it ends at the log position read at plan time), and
-/// `server_id` belongs to MySQL binlog capture, which this version does not do.
+/// `server_id` is the replica id MySQL/MariaDB binary log capture registers with.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CdcConfig {
@@ -456,8 +456,9 @@ pub struct CdcConfig {
     /// Continuous capture (`false`) is not offered; schedule `rivet run` instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until_current: Option<bool>,
-    /// MySQL replica id for binlog capture; not supported in this version (PostgreSQL
-    /// uses `slot`). Refused.
+    /// MySQL/MariaDB: the replica id apply registers with to read the binary log
+    /// (1 to 4294967295; default derived from the table and export, so exports never
+    /// share one). PostgreSQL uses `slot` instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_id: Option<u32>,
 }

@@ -17,7 +17,7 @@ use crate::types::LogicalType;
 
 /// The plan format this build writes and reads. Bump it when an older executor must
 /// refuse plans made by a newer planner.
-pub const PLAN_FORMAT_VERSION: u32 = 6;
+pub const PLAN_FORMAT_VERSION: u32 = 7;
 
 /// A plan file as written to disk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -518,12 +518,32 @@ pub enum WindowKind {
     Cdc,
 }
 
-/// The replication objects and slot health a `cdc` export was planned with. The slot
-/// figures are what the reviewer sees in `plan show`; apply reads the log through the
-/// slot and publication named here, and nothing else.
+/// Where a `cdc` export reads its log window from, per engine: a PostgreSQL logical
+/// replication slot, or the MySQL/MariaDB binary log. The figures are what the
+/// reviewer sees in `plan show`; apply reads the log through what is named here, and
+/// nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "log", rename_all = "snake_case")]
+pub enum PlannedCdc {
+    /// PostgreSQL: a `pgoutput` slot and its publication.
+    Slot(PlannedSlot),
+    /// MySQL/MariaDB: the server's ROW binary log, read as a replica.
+    Binlog(PlannedBinlog),
+}
+
+impl PlannedCdc {
+    /// Whether `_rivet_txid` may be NULL: MySQL transactions logged without a GTID
+    /// (`gtid_mode=OFF`) have no id; PostgreSQL and MariaDB always give one.
+    pub fn txid_nullable(&self) -> bool {
+        matches!(self, PlannedCdc::Binlog(_))
+    }
+}
+
+/// The replication slot and publication of a PostgreSQL `cdc` export, and the slot's
+/// health at plan time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PlannedCdc {
+pub struct PlannedSlot {
     /// Logical replication slot (`pgoutput`).
     pub slot: String,
     /// Publication holding the table.
@@ -536,6 +556,31 @@ pub struct PlannedCdc {
     /// (`safe_wal_size`; absent when `max_slot_wal_keep_size` is unlimited).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub safe_wal_bytes: Option<i64>,
+}
+
+/// How a MySQL/MariaDB `cdc` export reads the binary log, and the log's retention at
+/// plan time. Nothing on the server holds the log for Rivet (there is no slot): the
+/// server purges files by age or by `PURGE BINARY LOGS`, so the plan records how much
+/// of the log the window spans and how long the server keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedBinlog {
+    /// The replica id apply registers with (`cdc.server_id`, or derived from the
+    /// source and export so two exports never share one).
+    pub server_id: u32,
+    /// `binlog_row_image` at plan time (always `FULL`: other images are refused).
+    pub row_image: String,
+    /// Bytes of binary log from the window's start to its end.
+    pub window_bytes: u64,
+    /// The oldest binary log file still on the server at plan time.
+    pub oldest_file: String,
+    /// How long the server keeps binary logs, in seconds (absent: until purged by hand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_seconds: Option<u64>,
+    /// The server's GTID position at plan time (MariaDB `gtid_binlog_pos`, MySQL
+    /// `gtid_executed`), for the reader; the window itself is file and offset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtid_position: Option<String>,
 }
 
 /// Names of the columns a `cdc` export adds after the table's columns.
@@ -557,6 +602,9 @@ pub enum CursorType {
     Text,
     /// A PostgreSQL log position, `16/B374D848` (a `cdc` window).
     Lsn,
+    /// A MySQL/MariaDB binary log position, `binlog.000042:1234` (file and byte
+    /// offset; a `cdc` window).
+    Binlog,
 }
 
 /// An incremental export's committed position, as kept in the state database and read
@@ -589,6 +637,55 @@ pub fn parse_lsn(text: &str) -> Result<u64, String> {
     Ok((u64::from(part(hi)?) << 32) | u64::from(part(lo)?))
 }
 
+/// A position in a MySQL/MariaDB binary log: the file's name and a byte offset in it.
+/// Positions order by the file's numeric suffix, then the offset.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BinlogPos {
+    /// The file's sequence number (its numeric extension), first so positions order.
+    pub index: u64,
+    pub file: String,
+    pub offset: u64,
+}
+
+impl BinlogPos {
+    /// A position from a file name such as `binlog.000042` and an offset; a name
+    /// without a numeric extension is an error (the server always writes one).
+    pub fn new(file: &str, offset: u64) -> Result<Self, String> {
+        let index = file
+            .rsplit_once('.')
+            .map(|(_, n)| n)
+            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse::<u64>().ok())
+            .ok_or_else(|| {
+                format!("`{file}` is not a binary log file name (like `binlog.000042`)")
+            })?;
+        if file.contains(':') {
+            return Err(format!(
+                "`{file}` is not a binary log file name (it holds `:`)"
+            ));
+        }
+        Ok(BinlogPos {
+            index,
+            file: file.to_owned(),
+            offset,
+        })
+    }
+
+    /// Reads `binlog.000042:1234` back (the inverse of the `Display` form).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("`{text}` is not a binary log position (like `binlog.000042:1234`)");
+        let (file, offset) = text.rsplit_once(':').ok_or_else(bad)?;
+        let offset = offset.parse::<u64>().map_err(|_| bad())?;
+        BinlogPos::new(file, offset).map_err(|d| format!("{}: {d}", bad()))
+    }
+}
+
+impl std::fmt::Display for BinlogPos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.offset)
+    }
+}
+
 /// The output columns a `cdc` export adds after the table's columns, with their wire
 /// and output types: the operation (`insert`, `update`, `delete`, `truncate`), the
 /// change's position (commit LSN and sequence in the transaction, both as fixed-width
@@ -619,6 +716,31 @@ mod tests {
             assert_eq!(parse_lsn(&lsn_text(lsn)).unwrap(), lsn);
         }
         assert_eq!(lsn_text(0x16_B374_D848), "16/B374D848");
+        let p = BinlogPos::parse("my-bin.log.000042:1234").unwrap();
+        assert_eq!(
+            (p.index, p.file.as_str(), p.offset),
+            (42, "my-bin.log.000042", 1234)
+        );
+        assert_eq!(p.to_string(), "my-bin.log.000042:1234");
+        assert!(
+            BinlogPos::parse("binlog.000009:99").unwrap()
+                < BinlogPos::parse("binlog.000010:4").unwrap()
+        );
+        assert!(
+            BinlogPos::parse("binlog.1000000:4").unwrap()
+                > BinlogPos::parse("binlog.999999:8").unwrap()
+        );
+        for bad in [
+            "",
+            "binlog.000001",
+            "binlog:4",
+            "binlog.:4",
+            "binlog.00a1:4",
+            "binlog.000001:-1",
+            "binlog.000001:",
+        ] {
+            assert!(BinlogPos::parse(bad).is_err(), "{bad}");
+        }
         for bad in ["", "16", "/1", "1/", "x/1", "1/123456789"] {
             assert!(parse_lsn(bad).is_err(), "{bad}");
         }

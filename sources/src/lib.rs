@@ -176,19 +176,69 @@ pub struct ChunkRead {
     pub cdc: Option<CdcWindow>,
 }
 
-/// The log window of a `cdc` read: the transactions of `table` whose commit position
-/// is in `[start, end)`, through `slot` and `publication`.
+/// The log window of a `cdc` read: the changes of `table` committed inside the window
+/// of `log`.
 #[derive(Debug, Clone)]
 pub struct CdcWindow {
     pub schema: String,
     pub table: String,
-    pub slot: String,
-    pub publication: String,
-    pub start: u64,
-    pub end: u64,
     /// Primary key columns: an update that changes them is written as a delete of the
     /// old key followed by the update, so replaying by key stays exact.
     pub key: Vec<String>,
+    pub log: CdcLog,
+}
+
+/// Which log a window is read from, with its bounds.
+#[derive(Debug, Clone)]
+pub enum CdcLog {
+    /// PostgreSQL: transactions whose commit LSN is in `[start, end)`, through `slot`
+    /// and `publication`.
+    Slot {
+        slot: String,
+        publication: String,
+        start: u64,
+        end: u64,
+    },
+    /// MySQL/MariaDB: the binary log's events from `start` up to `end` (both at
+    /// transaction boundaries), read as replica `server_id`.
+    Binlog {
+        server_id: u32,
+        start: rivet_schema::plan::BinlogPos,
+        end: rivet_schema::plan::BinlogPos,
+    },
+}
+
+/// What planning (and reading) a MySQL/MariaDB `cdc` export needs to know about the
+/// binary log and the table's columns as the log carries them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinlogFacts {
+    /// `log_bin` is ON.
+    pub log_bin: bool,
+    pub binlog_format: String,
+    pub row_image: String,
+    /// The server's own `server_id` (a replica id must differ from it).
+    pub server_id: u32,
+    /// The end of the log now (`SHOW MASTER STATUS`).
+    pub current: rivet_schema::plan::BinlogPos,
+    /// The binary log files on the server, oldest first, with their sizes.
+    pub files: Vec<(String, u64)>,
+    pub retention_seconds: Option<u64>,
+    pub gtid_position: Option<String>,
+    /// The table's columns in their ordinal order, as the log's row images hold them.
+    pub columns: Vec<BinlogColumn>,
+}
+
+/// One column of a table as a binary log row image carries it (by position, not by
+/// name), with what decoding needs: ENUM/SET labels and the character set of text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinlogColumn {
+    pub name: String,
+    /// `information_schema.COLUMNS.DATA_TYPE` (`int`, `varchar`, `enum`, ...).
+    pub data_type: String,
+    /// `COLUMN_TYPE` (`enum('a','b')`, `int(10) unsigned`, ...).
+    pub column_type: String,
+    /// `CHARACTER_SET_NAME` of text columns.
+    pub charset: Option<String>,
 }
 
 /// What planning a `cdc` export needs to know about the source's log.
@@ -287,7 +337,9 @@ impl SqlValue {
                 .num_days() as i32,
             ),
             CursorType::Text => SqlValue::Text(text.to_owned()),
-            CursorType::Lsn => return Err(format!("`{text}` is a log position, not a row bound")),
+            CursorType::Lsn | CursorType::Binlog => {
+                return Err(format!("`{text}` is a log position, not a row bound"))
+            }
         })
     }
 

@@ -95,6 +95,20 @@ pub trait Catalog {
             transient: false,
         })
     }
+    /// What planning a MySQL/MariaDB `cdc` export of `schema.table` needs to know about
+    /// the binary log. Engines without a binary log say so.
+    fn binlog_facts(
+        &mut self,
+        schema: &str,
+        table: &str,
+    ) -> Result<crate::BinlogFacts, SourceError> {
+        let _ = (schema, table);
+        Err(SourceError::Query {
+            context: "planning a `cdc` export".into(),
+            detail: "this engine has no binary log".into(),
+            transient: false,
+        })
+    }
     /// The largest value of `column` (`COALESCE(column, fallback)` when given) as text,
     /// under a statement timeout; None for an empty relation or all NULLs. Used for
     /// integer and text incremental cursors.

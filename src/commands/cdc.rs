@@ -1,6 +1,9 @@
 //! `rivet cdc setup|teardown -c rivet.yaml`: create or drop the replication slot and
-//! publication of every `cdc` export, explicitly — plan and apply never create them.
-//! An unmet prerequisite exits 2 with the requirement and the SQL that fixes it.
+//! publication of every PostgreSQL `cdc` export, explicitly — plan and apply never
+//! create them. MySQL/MariaDB capture needs nothing on the server: setup checks its
+//! prerequisites and says where capture starts; teardown says how to forget the
+//! position. An unmet prerequisite exits 2 with the requirement and the SQL that
+//! fixes it.
 
 use std::path::Path;
 
@@ -10,11 +13,11 @@ use rivet_sources::{CdcObjects, ConnectionSettings};
 
 use crate::exit::{Status, UsageError};
 
-fn objects(config_path: &Path) -> Result<(ConnectionSettings, Vec<CdcObjects>)> {
+fn objects(config_path: &Path) -> Result<(SourceKind, ConnectionSettings, Vec<CdcObjects>)> {
     let config = rivet_planner::load_config(config_path)?;
-    if config.source.kind != SourceKind::Postgres {
+    if config.source.kind == SourceKind::Mssql {
         return Err(UsageError(
-            "`rivet cdc` manages PostgreSQL slots and publications; change capture for MySQL/MariaDB and SQL Server is not done yet (docs/cdc.md)".into(),
+            "`rivet cdc` serves PostgreSQL slots and the MySQL/MariaDB binary log; SQL Server change tables are not read yet (docs/cdc.md)".into(),
         )
         .into());
     }
@@ -38,7 +41,11 @@ fn objects(config_path: &Path) -> Result<(ConnectionSettings, Vec<CdcObjects>)> 
         ))
         .into());
     }
-    Ok((ConnectionSettings::resolve(&config.source)?, out))
+    Ok((
+        config.source.kind,
+        ConnectionSettings::resolve(&config.source)?,
+        out,
+    ))
 }
 
 fn report(result: Result<Vec<String>, rivet_sources::SourceError>) -> Result<Status> {
@@ -55,11 +62,25 @@ fn report(result: Result<Vec<String>, rivet_sources::SourceError>) -> Result<Sta
 }
 
 pub fn setup(config_path: &Path) -> Result<Status> {
-    let (settings, objects) = objects(config_path)?;
-    report(rivet_sources::cdc_setup(&settings, &objects))
+    match objects(config_path)? {
+        (SourceKind::Mysql, settings, objects) => {
+            report(rivet_sources::mysql::binlog::setup(&settings, &objects))
+        }
+        (_, settings, objects) => report(rivet_sources::cdc_setup(&settings, &objects)),
+    }
 }
 
 pub fn teardown(config_path: &Path) -> Result<Status> {
-    let (settings, objects) = objects(config_path)?;
-    report(rivet_sources::cdc_teardown(&settings, &objects))
+    match objects(config_path)? {
+        (SourceKind::Mysql, _, objects) => report(Ok(objects
+            .iter()
+            .map(|o| {
+                format!(
+                    "export {}: nothing to drop on the server (binary log capture holds no slot); `rivet state reset-cursor {}` forgets its position",
+                    o.export, o.export
+                )
+            })
+            .collect())),
+        (_, settings, objects) => report(rivet_sources::cdc_teardown(&settings, &objects)),
+    }
 }

@@ -133,7 +133,7 @@ impl Drop for CdcTable {
 /// Replays a window's change rows by key (`id`): sorted by `_rivet_pos`, the last
 /// insert or update of a key is its row, a delete removes it, a truncate removes all.
 /// Returns the surviving rows without the change columns.
-fn replay(changes: &RecordBatch) -> RecordBatch {
+pub(crate) fn replay(changes: &RecordBatch) -> RecordBatch {
     let pos = changes
         .column_by_name("_rivet_pos")
         .unwrap()
@@ -182,7 +182,7 @@ fn without_iv(batch: &RecordBatch) -> RecordBatch {
     batch.project(&keep).unwrap()
 }
 
-fn ops(batch: &RecordBatch) -> HashMap<String, usize> {
+pub(crate) fn ops(batch: &RecordBatch) -> HashMap<String, usize> {
     let op = batch
         .column_by_name("_rivet_op")
         .unwrap()

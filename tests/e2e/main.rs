@@ -8,6 +8,7 @@ mod common;
 
 mod architecture;
 mod cdc;
+mod cdc_mysql;
 mod chunking;
 mod cli_output;
 mod cloud;

@@ -14,7 +14,11 @@ const CLIENT: &str = include_str!("mcp_client.py");
 
 /// Runs one MCP session: starts `rivet-mcp` in `dir` with `env` as its whole extra
 /// environment, makes `calls` in order, and returns the client's JSON report.
-fn mcp_session(dir: &std::path::Path, env: &[(&str, &str)], calls: &[(&str, Value)]) -> Value {
+pub(crate) fn mcp_session(
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+    calls: &[(&str, Value)],
+) -> Value {
     let python = live_env("RIVET_TEST_PYTHON", "the Python MCP client").unwrap_or_else(|| {
         panic!("RIVET_TEST_PYTHON is not set: eval \"$(scripts/test-env.sh env)\" first")
     });
@@ -62,7 +66,7 @@ fn mcp_session(dir: &std::path::Path, env: &[(&str, &str)], calls: &[(&str, Valu
 }
 
 /// The `i`-th call's first text block as JSON (tools answer JSON unless they render).
-fn json_of(report: &Value, i: usize) -> Value {
+pub(crate) fn json_of(report: &Value, i: usize) -> Value {
     let call = &report["calls"][i];
     assert_eq!(call["is_error"], false, "{call}");
     serde_json::from_str(call["texts"][0].as_str().unwrap())
@@ -76,7 +80,7 @@ fn text_of(report: &Value, i: usize, block: usize) -> String {
         .to_owned()
 }
 
-fn section<'a>(health: &'a Value, name: &str) -> &'a Value {
+pub(crate) fn section<'a>(health: &'a Value, name: &str) -> &'a Value {
     health["sections"]
         .as_array()
         .unwrap()

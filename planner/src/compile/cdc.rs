@@ -4,17 +4,19 @@
 //! the slot's health. Every prerequisite that would make apply fail or lose changes is
 //! refused here, with the SQL or command that fixes it.
 
-use rivet_schema::config::{CdcConfig, ExportConfig};
+use rivet_schema::config::{CdcConfig, ExportConfig, SourceKind};
 use rivet_schema::plan::{
-    lsn_text, parse_lsn, CursorType, PlannedCdc, PlannedColumn, PlannedWindow, Relation, WindowKind,
+    lsn_text, parse_lsn, BinlogPos, CursorType, PlannedBinlog, PlannedCdc, PlannedColumn,
+    PlannedSlot, PlannedWindow, Relation, WindowKind,
 };
 use rivet_sources::Catalog;
 
 use super::{cfg_err, PlanInputs};
 use crate::error::PlanError;
 
-/// The window and slot facts of a `cdc` export.
+/// The window and log facts of a `cdc` export, by engine.
 pub(super) fn plan_cdc(
+    kind: SourceKind,
     i: usize,
     e: &ExportConfig,
     relation: &Relation,
@@ -26,6 +28,16 @@ pub(super) fn plan_cdc(
     let Relation::Table { schema, name } = relation else {
         return Err(cfg_err(at("table"), "a `cdc` export reads one table"));
     };
+    refuse_converted(i, columns)?;
+    match kind {
+        SourceKind::Mysql => plan_binlog(i, e, schema, name, columns, catalog, inputs),
+        _ => plan_slot(i, e, schema, name, catalog, inputs),
+    }
+}
+
+/// Columns read through a server-side conversion cannot be captured: the log carries
+/// the stored value.
+fn refuse_converted(i: usize, columns: &[PlannedColumn]) -> Result<(), PlanError> {
     let converted: Vec<String> = columns
         .iter()
         .filter_map(|c| {
@@ -36,13 +48,26 @@ pub(super) fn plan_cdc(
         .collect();
     if !converted.is_empty() {
         return Err(cfg_err(
-            at("columns"),
+            format!("exports[{i}].columns"),
             format!(
                 "change capture decodes each value as the log carries it, and these columns are exported through a server-side conversion the log cannot apply: {}; leave them out with `columns:` (docs/cdc.md)",
                 converted.join(", ")
             ),
         ));
     }
+    Ok(())
+}
+
+/// The window of a PostgreSQL export, from its slot.
+fn plan_slot(
+    i: usize,
+    e: &ExportConfig,
+    schema: &str,
+    name: &str,
+    catalog: &mut dyn Catalog,
+    inputs: &PlanInputs,
+) -> Result<(PlannedWindow, PlannedCdc), PlanError> {
+    let at = |k: &str| format!("exports[{i}].{k}");
     let slot = CdcConfig::slot_name(e.cdc.as_ref(), &e.name);
     let publication = CdcConfig::publication_name(e.cdc.as_ref(), &e.name);
     let facts = catalog
@@ -164,13 +189,186 @@ pub(super) fn plan_cdc(
             upper: Some(lsn_text(end)),
             seq: Some(seq),
         },
-        PlannedCdc {
+        PlannedCdc::Slot(PlannedSlot {
             slot,
             publication,
             slot_pending_bytes: end.saturating_sub(restart),
             wal_status: s.wal_status,
             safe_wal_bytes: s.safe_wal_size,
+        }),
+    ))
+}
+
+/// The replica id an export registers with when `cdc.server_id` is not given: from a
+/// hash of the table and export, in the upper half of the id range (replicas set up by
+/// hand use small ids), so two exports never present the same id to the server (the
+/// server disconnects a replica when another registers with its id).
+pub fn derived_server_id(schema: &str, table: &str, export: &str) -> u32 {
+    let hex = rivet_schema::seal::sha256_hex(
+        format!("rivet-cdc\0{schema}\0{table}\0{export}").as_bytes(),
+    );
+    let n = u32::from_str_radix(&hex[..8], 16).expect("hex digits");
+    (n | 0x8000_0000).min(u32::MAX - 1)
+}
+
+/// The window of a MySQL/MariaDB export: from the committed binary log position (the
+/// first window starts and ends at the log's end now: it records where capture
+/// begins) to the log's end now. Every setting that would make a window unreadable or
+/// wrong is refused here with the statement that fixes it.
+fn plan_binlog(
+    i: usize,
+    e: &ExportConfig,
+    schema: &str,
+    name: &str,
+    columns: &[PlannedColumn],
+    catalog: &mut dyn Catalog,
+    inputs: &PlanInputs,
+) -> Result<(PlannedWindow, PlannedCdc), PlanError> {
+    let at = |k: &str| format!("exports[{i}].{k}");
+    let facts = catalog
+        .binlog_facts(schema, name)
+        .map_err(|source| PlanError::SourceFor {
+            what: format!("reading the binary log position of export `{}`", e.name),
+            source,
+        })?;
+    if !facts.log_bin {
+        return Err(cfg_err(
+            at("mode"),
+            "change capture reads the binary log, and binary logging is off (log_bin=OFF); start the server with `log_bin` and `binlog_format=ROW` (a restart), then plan again",
+        ));
+    }
+    if !facts.binlog_format.eq_ignore_ascii_case("ROW") {
+        return Err(cfg_err(
+            at("mode"),
+            format!(
+                "change capture needs binlog_format = ROW (it is `{}`): statement events cannot be read as rows; run `SET GLOBAL binlog_format = 'ROW';` and set it in the server's configuration (sessions already open keep their format until they reconnect)",
+                facts.binlog_format
+            ),
+        ));
+    }
+    if !facts.row_image.eq_ignore_ascii_case("FULL") {
+        return Err(cfg_err(
+            at("mode"),
+            format!(
+                "change capture needs binlog_row_image = FULL (it is `{}`): other images leave columns out of updates and deletes, and rivet never writes a value it was not sent as NULL; run `SET GLOBAL binlog_row_image = 'FULL';` and set it in the server's configuration",
+                facts.row_image
+            ),
+        ));
+    }
+    let problems: Vec<String> = columns
+        .iter()
+        .filter_map(|c| {
+            facts
+                .columns
+                .iter()
+                .find(|f| f.name == c.name)
+                .and_then(rivet_sources::mysql::binlog::column_problem)
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(cfg_err(
+            at("columns"),
+            format!(
+                "{}; leave these columns out with `columns:` or export the table with `incremental` (docs/cdc.md)",
+                problems.join("; ")
+            ),
+        ));
+    }
+    let server_id = e
+        .cdc
+        .as_ref()
+        .and_then(|c| c.server_id)
+        .unwrap_or_else(|| derived_server_id(schema, name, &e.name));
+    if server_id == facts.server_id {
+        return Err(cfg_err(
+            at("cdc.server_id"),
+            format!("server_id {server_id} is the source server's own id; choose another (any unused id from 1 to 4294967295)"),
+        ));
+    }
+    let (start, seq) = match inputs.cursors.get(&e.name) {
+        None => (facts.current.clone(), 1),
+        Some(c) if c.value_type == CursorType::Binlog => (
+            BinlogPos::parse(&c.position).map_err(|d| {
+                PlanError::Internal(format!(
+                    "export {}: the state database's binary log position cannot be read: {d}",
+                    e.name
+                ))
+            })?,
+            c.seq + 1,
+        ),
+        Some(c) => {
+            return Err(cfg_err(
+                at("mode"),
+                format!(
+                    "the state database holds an `{}` position for export `{}` from another mode; reset it with `rivet state reset-cursor {}` and take a new snapshot",
+                    c.column, e.name, e.name
+                ),
+            ))
+        }
+    };
+    let Some(oldest) = facts.files.first().map(|(f, _)| f.clone()) else {
+        return Err(cfg_err(at("mode"), "the server lists no binary log file (SHOW BINARY LOGS is empty); check that log_bin is on"));
+    };
+    if !facts.files.iter().any(|(f, _)| *f == start.file) {
+        return Err(cfg_err(
+            at("mode"),
+            format!(
+                "binary log {} holding the committed position {start} is no longer on the server (the oldest is {oldest}): the changes since cannot be read; reset the position with `rivet state reset-cursor {}` and take a new snapshot of {schema}.{name} (docs/cdc.md)",
+                start.file, e.name
+            ),
+        ));
+    }
+    if facts.current < start {
+        return Err(cfg_err(
+            at("mode"),
+            format!(
+                "the binary log ends at {} now, before the committed position {start}: the log was reset (RESET MASTER) or the source is another server; reset the position with `rivet state reset-cursor {}` and take a new snapshot",
+                facts.current, e.name
+            ),
+        ));
+    }
+    let end = facts.current.clone();
+    // Bytes of log the window spans: the rest of the start file, whole files between,
+    // and the end file up to the end.
+    let window_bytes: u64 = facts
+        .files
+        .iter()
+        .filter_map(|(f, size)| {
+            let p = BinlogPos::new(f, *size).ok()?;
+            if p.index < start.index || p.index > end.index {
+                return None;
+            }
+            let from = if p.index == start.index {
+                start.offset
+            } else {
+                0
+            };
+            let to = if p.index == end.index {
+                end.offset
+            } else {
+                *size
+            };
+            Some(to.saturating_sub(from))
+        })
+        .sum();
+    Ok((
+        PlannedWindow {
+            kind: WindowKind::Cdc,
+            column: "binlog".into(),
+            fallback_column: None,
+            value_type: CursorType::Binlog,
+            lower: Some(start.to_string()),
+            upper: Some(end.to_string()),
+            seq: Some(seq),
         },
+        PlannedCdc::Binlog(PlannedBinlog {
+            server_id,
+            row_image: facts.row_image.to_ascii_uppercase(),
+            window_bytes,
+            oldest_file: oldest,
+            retention_seconds: facts.retention_seconds,
+            gtid_position: facts.gtid_position,
+        }),
     ))
 }
 
@@ -180,7 +378,10 @@ pub fn slot_warnings(plan: &rivet_schema::Plan) -> Vec<String> {
     plan.body
         .exports
         .iter()
-        .filter_map(|e| e.cdc.as_ref().map(|c| slot_warnings_of(&e.name, c)))
+        .filter_map(|e| match e.cdc.as_ref() {
+            Some(PlannedCdc::Slot(c)) => Some(slot_warnings_of(&e.name, c)),
+            _ => None,
+        })
         .flatten()
         .collect()
 }
@@ -189,7 +390,7 @@ pub fn slot_warnings(plan: &rivet_schema::Plan) -> Vec<String> {
 /// `extended` retains more than `max_wal_size`, and a `safe_wal_size` below the window's
 /// own pending bytes means less headroom is left than this window already needed. One
 /// line per finding, naming the export, slot and what to do.
-fn slot_warnings_of(export: &str, c: &rivet_schema::plan::PlannedCdc) -> Vec<String> {
+fn slot_warnings_of(export: &str, c: &PlannedSlot) -> Vec<String> {
     let mib = |b: u64| format!("{:.1} MiB", b as f64 / 1_048_576.0);
     let mut out = Vec::new();
     match c.wal_status.as_str() {
@@ -220,10 +421,10 @@ fn slot_warnings_of(export: &str, c: &rivet_schema::plan::PlannedCdc) -> Vec<Str
 #[cfg(test)]
 mod slot_tests {
     use super::slot_warnings_of;
-    use rivet_schema::plan::PlannedCdc;
+    use rivet_schema::plan::PlannedSlot;
 
-    fn slot(status: &str, pending: u64, safe: Option<i64>) -> PlannedCdc {
-        PlannedCdc {
+    fn slot(status: &str, pending: u64, safe: Option<i64>) -> PlannedSlot {
+        PlannedSlot {
             slot: "s".into(),
             publication: "p".into(),
             slot_pending_bytes: pending,

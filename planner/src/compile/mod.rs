@@ -198,7 +198,15 @@ pub fn compile(
             Format::Csv => Compression::None,
         });
         let (window, cdc) = if e.mode == ExportMode::Cdc {
-            let (w, c) = self::cdc::plan_cdc(i, e, &d.relation, &columns, catalog, inputs)?;
+            let (w, c) = self::cdc::plan_cdc(
+                config.source.kind,
+                i,
+                e,
+                &d.relation,
+                &columns,
+                catalog,
+                inputs,
+            )?;
             (Some(w), Some(c))
         } else {
             (

@@ -93,16 +93,12 @@ fn cdc_problems(
         }
         return;
     }
-    match source.map(|s| s.kind) {
-        Some(crate::config::SourceKind::Mysql) => push(
+    let kind = source.map(|s| s.kind);
+    if kind == Some(crate::config::SourceKind::Mssql) {
+        push(
             at("mode"),
-            "mode `cdc` reads PostgreSQL logical replication slots only in this version; MySQL/MariaDB binlog capture is not done yet (docs/cdc.md); use `incremental` meanwhile",
-        ),
-        Some(crate::config::SourceKind::Mssql) => push(
-            at("mode"),
-            "mode `cdc` reads PostgreSQL logical replication slots only in this version; SQL Server change tables are not read yet (docs/cdc.md); use `incremental` meanwhile",
-        ),
-        _ => {}
+            "mode `cdc` reads PostgreSQL logical replication slots and the MySQL/MariaDB binary log in this version; SQL Server change tables are not read yet (docs/cdc.md); use `incremental` meanwhile",
+        );
     }
     if e.table.is_none() {
         push(
@@ -129,11 +125,29 @@ fn cdc_problems(
             "continuous capture is not offered: every run exports the sealed window up to the log position read at plan time (what `until_current: true` meant); remove the key and schedule `rivet run`",
         );
     }
-    if c.server_id.is_some() {
+    let mysql = kind == Some(crate::config::SourceKind::Mysql);
+    if c.server_id.is_some() && !mysql {
         push(
             at("cdc.server_id"),
-            "`server_id` is a MySQL binlog replica id, and binlog capture is not done yet; PostgreSQL capture uses `cdc.slot` (docs/cdc.md); remove the key",
+            "`server_id` is the replica id of MySQL/MariaDB binary log capture; PostgreSQL capture uses `cdc.slot` (docs/cdc.md); remove the key",
         );
+    }
+    if c.server_id == Some(0) {
+        push(
+            at("cdc.server_id"),
+            "a replica id is 1 to 4294967295 (0 means \"not a replica\" to the server)",
+        );
+    }
+    if mysql {
+        for (key, name) in [("cdc.slot", &c.slot), ("cdc.publication", &c.publication)] {
+            if name.is_some() {
+                push(
+                    at(key),
+                    "MySQL/MariaDB capture reads the binary log as a replica and has no slot or publication; remove the key (`cdc.server_id` names the replica id)",
+                );
+            }
+        }
+        return;
     }
     for (key, name) in [("cdc.slot", &c.slot), ("cdc.publication", &c.publication)] {
         if let Some(n) = name {

@@ -411,6 +411,14 @@ impl Catalog for MyCatalog {
             .collect()
     }
 
+    fn binlog_facts(
+        &mut self,
+        schema: &str,
+        table: &str,
+    ) -> Result<crate::BinlogFacts, SourceError> {
+        super::binlog::facts(&mut self.conn, schema, table)
+    }
+
     fn can_read(&mut self, relation: &RelationRef) -> Result<(), SourceError> {
         let sql = format!(
             "SELECT 1 FROM {} LIMIT 0",

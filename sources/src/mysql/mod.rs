@@ -7,6 +7,7 @@
 //! statement limit and UTC time zone ride on the statement itself (`SET STATEMENT … FOR`
 //! on MariaDB, optimizer hints on MySQL), so nothing leaks through ProxySQL-style poolers.
 
+pub mod binlog;
 mod catalog;
 pub mod health;
 mod reader;

@@ -21,22 +21,31 @@ use crate::{ChunkRead, ReadStats};
 pub struct MyReader {
     conn: mysql::Conn,
     flavor: Flavor,
+    /// Kept for the binary log reader, which needs a connection of its own.
+    settings: ConnectionSettings,
 }
 
 impl MyReader {
     pub fn connect(settings: &ConnectionSettings) -> Result<Self, SourceError> {
         let (conn, flavor) = connect(settings)?;
-        Ok(MyReader { conn, flavor })
+        Ok(MyReader {
+            conn,
+            flavor,
+            settings: settings.clone(),
+        })
     }
 }
 
-/// One column's builder and its conversion from binary-protocol values.
-struct Decoder {
+/// One column's builder and its conversion from binary-protocol values (also used by
+/// the binary log reader, whose values are first brought to the same form).
+pub(super) struct Decoder {
     col: Col,
     /// MySQL geometry: a 4-byte SRID before the WKB.
     geometry: bool,
+    /// BIT(n): the value is big-endian bytes, whatever they look like.
+    bit: bool,
     /// Zero or partial-zero dates written as NULL.
-    nulled: u64,
+    pub(super) nulled: u64,
 }
 
 fn bad(v: &Value, what: &str) -> String {
@@ -66,15 +75,16 @@ impl HasCol for Decoder {
 }
 
 impl Decoder {
-    fn new(logical: &LogicalType, wire: &str) -> Result<Self, String> {
+    pub(super) fn new(logical: &LogicalType, wire: &str) -> Result<Self, String> {
         Ok(Decoder {
             col: Col::new(logical)?,
             geometry: wire == "geometry",
+            bit: wire == "bit",
             nulled: 0,
         })
     }
 
-    fn append(&mut self, v: &Value) -> Result<usize, String> {
+    pub(super) fn append(&mut self, v: &Value) -> Result<usize, String> {
         if matches!(v, Value::NULL) {
             self.col.append_null();
             return Ok(0);
@@ -96,12 +106,12 @@ impl Decoder {
             Col::U16(b) => b.append_value(fit(int_of(v)?, "SMALLINT UNSIGNED")?),
             Col::U32(b) => b.append_value(fit(int_of(v)?, "INT UNSIGNED")?),
             Col::U64(b) => match v {
-                // BIT(n): big-endian bytes.
-                Value::Bytes(bits)
-                    if bits.len() <= 8
-                        && !bits.is_empty()
-                        && !bits.iter().all(u8::is_ascii_digit) =>
-                {
+                // BIT(n): big-endian bytes, decided by the planned wire type (never by
+                // whether the bytes happen to look like digits).
+                Value::Bytes(bits) if self.bit => {
+                    if bits.is_empty() || bits.len() > 8 {
+                        return Err(format!("a BIT value of {} byte(s)", bits.len()));
+                    }
                     b.append_value(bits.iter().fold(0u64, |acc, x| (acc << 8) | u64::from(*x)))
                 }
                 other => b.append_value(fit(int_of(other)?, "BIGINT UNSIGNED")?),
@@ -260,6 +270,34 @@ impl ChunkSource for MyReader {
         label: &str,
         sink: &mut dyn FnMut(RecordBatch) -> Result<(), SinkClosed>,
     ) -> Result<ReadStats, ReadFailure> {
+        if let Some(w) = &req.cdc {
+            let crate::CdcLog::Binlog {
+                server_id,
+                start,
+                end,
+            } = &w.log
+            else {
+                return Err(SourceError::Query {
+                    context: label.to_owned(),
+                    detail:
+                        "a MySQL/MariaDB source was handed a PostgreSQL slot window; plan again"
+                            .into(),
+                    transient: false,
+                }
+                .into());
+            };
+            return super::binlog::read_window(
+                &self.settings,
+                &mut self.conn,
+                req,
+                w,
+                *server_id,
+                start,
+                end,
+                label,
+                sink,
+            );
+        }
         req.refuse_postgres_only(label)?;
         let decode_err = |column: &str, detail: String| SourceError::Decode {
             relation: label.to_owned(),

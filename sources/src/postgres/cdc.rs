@@ -376,6 +376,21 @@ pub(crate) async fn read_window(
     decoders: &mut [ColumnDecoder],
     sink: &mut dyn FnMut(RecordBatch) -> Result<(), SinkClosed>,
 ) -> Result<ReadStats, ReadFailure> {
+    let crate::CdcLog::Slot {
+        slot,
+        publication,
+        start,
+        end,
+    } = &w.log
+    else {
+        return Err(SourceError::Query {
+            context: label.to_owned(),
+            detail: "a PostgreSQL source was handed a binary log window; plan again".into(),
+            transient: false,
+        }
+        .into());
+    };
+    let (start, end) = (*start, *end);
     let ntable = req.columns.len() - 4;
     let mut batcher = Batcher::new(req, label);
     // One transaction holds the settings (SET LOCAL) and the driver's prepared
@@ -389,40 +404,40 @@ pub(crate) async fn read_window(
     let slot_row: Option<(Option<String>, String)> = tx
         .query_opt(
             "SELECT confirmed_flush_lsn::text, COALESCE(wal_status, '') FROM pg_replication_slots WHERE slot_name = $1",
-            &[&w.slot],
+            &[slot],
         )
         .await
-        .map_err(q(format!("{label}: reading slot `{}`", w.slot)))?
+        .map_err(q(format!("{label}: reading slot `{}`", slot)))?
         .map(|r| (r.get(0), r.get(1)));
     let Some(slot_row) = slot_row else {
         return Err(SourceError::Query {
             context: label.to_owned(),
-            detail: format!("replication slot `{}` does not exist; run `rivet cdc setup -c <config>`, then take a new snapshot of the table: changes made while there was no slot are not in the log any more (docs/cdc.md)", w.slot),
+            detail: format!("replication slot `{}` does not exist; run `rivet cdc setup -c <config>`, then take a new snapshot of the table: changes made while there was no slot are not in the log any more (docs/cdc.md)", slot),
             transient: false,
         }
         .into());
     };
     let confirmed = lsn_of(
         slot_row.0,
-        &format!("slot `{}`'s confirmed_flush_lsn", w.slot),
+        &format!("slot `{}`'s confirmed_flush_lsn", slot),
     )?;
     let wal_status = slot_row.1;
     if wal_status == "lost" {
         return Err(SourceError::Query {
             context: label.to_owned(),
-            detail: format!("replication slot `{}` is lost (wal_status = lost): the server removed WAL it still needed; drop and recreate it (`rivet cdc teardown`, `rivet cdc setup`) and take a new snapshot of the table (docs/cdc.md)", w.slot),
+            detail: format!("replication slot `{}` is lost (wal_status = lost): the server removed WAL it still needed; drop and recreate it (`rivet cdc teardown`, `rivet cdc setup`) and take a new snapshot of the table (docs/cdc.md)", slot),
             transient: false,
         }
         .into());
     }
-    if let Some(c) = confirmed.filter(|c| *c > w.start) {
+    if let Some(c) = confirmed.filter(|c| *c > start) {
         return Err(SourceError::Query {
             context: label.to_owned(),
             detail: format!(
                 "replication slot `{}` is confirmed up to {}, past this window's start {}: the window was applied already, or the slot was advanced outside rivet, and its changes can no longer be read; plan again for the next window (a window whose `_SUCCESS` is missing needs a new snapshot, docs/cdc.md)",
-                w.slot,
+                slot,
                 lsn_text(c),
-                lsn_text(w.start)
+                lsn_text(start)
             ),
             transient: false,
         }
@@ -456,8 +471,8 @@ pub(crate) async fn read_window(
     .map_err(q(format!(
         "{label}: setting the read's timeouts and output formats"
     )))?;
-    let end = lsn_text(w.end);
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&w.slot, &end, &w.publication];
+    let end_text = lsn_text(end);
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [slot, &end_text, publication];
     let rows = tx
         .query_raw(
             "SELECT data FROM pg_logical_slot_peek_binary_changes($1::text::name, $2::text::pg_lsn, NULL, \
@@ -465,7 +480,7 @@ pub(crate) async fn read_window(
             params,
         )
         .await
-        .map_err(q(format!("{label}: reading the log window through slot `{}`", w.slot)))?;
+        .map_err(q(format!("{label}: reading the log window through slot `{}`", slot)))?;
     let mut rows = Box::pin(rows);
     let mut mapping: Option<Mapping> = None;
     // The transaction being read: commit position, time, xid, whether it is in the
@@ -501,7 +516,7 @@ pub(crate) async fn read_window(
                     final_lsn,
                     commit_ts,
                     xid,
-                    final_lsn >= w.start && final_lsn < w.end,
+                    final_lsn >= start && final_lsn < end,
                 ));
                 seq = 0;
             }

@@ -1,0 +1,271 @@
+//! Change capture from the MariaDB binary log: `rivet cdc setup` checks the
+//! prerequisites, the first window records where capture starts, the next window holds
+//! exactly the changes committed in it (every type, interleaved transactions, a key
+//! moved, a truncate), and replaying it by key equals the source table cell for cell
+//! through an independent client (PyMySQL). DDL inside a window fails the apply and
+//! keeps the position.
+
+use std::path::Path;
+
+use mysql::prelude::Queryable;
+
+use crate::cdc::{ops, replay};
+use crate::common::project::Project;
+use crate::common::{assert_matches_mysql, live_env};
+
+/// A database of its own, made and dropped by the change-capture user.
+struct Binlogged {
+    conn: mysql::Conn,
+    url: String,
+    db: String,
+    project: Project,
+}
+
+impl Binlogged {
+    fn new(name: &str, columns: &str) -> Option<Binlogged> {
+        let url = live_env(
+            "RIVET_TEST_MYSQL_CDC_URL",
+            "MariaDB (binary log capture user)",
+        )?;
+        let mut conn = mysql::Conn::new(mysql::Opts::from_url(&url).unwrap()).unwrap();
+        let db = format!("rivet_t_cdc_{name}_{}", std::process::id());
+        conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+            .unwrap();
+        conn.query_drop(format!("CREATE DATABASE `{db}`")).unwrap();
+        conn.query_drop(format!("CREATE TABLE `{db}`.t ({columns})"))
+            .unwrap();
+        let project = Project::new(&url);
+        project.config(&format!(
+            "source:\n  type: mysql\n  url_env: DATABASE_URL\nexports:\n  - name: changes\n    table: {db}.t\n    mode: cdc\n    cdc: {{ until_current: true }}\n    tuning: {{ batch_size: 1000 }}\n    destination: {{ type: local, path: out }}\n"
+        ));
+        Some(Binlogged {
+            conn,
+            url,
+            db,
+            project,
+        })
+    }
+
+    fn exec(&mut self, sql: &str) {
+        let sql = sql.replace("DB.", &format!("`{}`.", self.db));
+        self.conn
+            .query_drop(&sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    fn window(&self, plan: &str) -> (String, String) {
+        let plan: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(self.project.path(plan)).unwrap()).unwrap();
+        let w = &plan["body"]["exports"][0]["window"];
+        (
+            w["lower"].as_str().unwrap().to_owned(),
+            w["upper"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+impl Drop for Binlogged {
+    fn drop(&mut self) {
+        let _ = self
+            .conn
+            .query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.db));
+    }
+}
+
+/// Writes `batch` as one Parquet file `dir/part-00000.parquet` for the cell checker.
+fn write_parquet(dir: &Path, batch: &arrow::record_batch::RecordBatch) {
+    std::fs::create_dir_all(dir).unwrap();
+    let file = std::fs::File::create(dir.join("part-00000.parquet")).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    w.write(batch).unwrap();
+    w.close().unwrap();
+}
+
+const COLUMNS: &str = "id INT PRIMARY KEY, ti TINYINT, tu TINYINT UNSIGNED, su SMALLINT UNSIGNED, \
+     mi MEDIUMINT, mu MEDIUMINT UNSIGNED, iu INT UNSIGNED, bi BIGINT, bu BIGINT UNSIGNED, \
+     dec1 DECIMAL(20,6), f FLOAT, dbl DOUBLE, b1 BIT(1), b12 BIT(12), \
+     c CHAR(5), vc VARCHAR(300), lat VARCHAR(20) CHARACTER SET latin1, txt MEDIUMTEXT, \
+     bin BINARY(4), vb VARBINARY(10), bl BLOB, e ENUM('a','b c','it''s'), st SET('x','y','z'), \
+     d DATE, dt DATETIME(6), ts TIMESTAMP(3) NULL DEFAULT NULL, tm TIME(3), y YEAR, doc JSON, g POINT";
+
+#[test]
+fn binlog_window_replayed_by_key_equals_the_source_and_ddl_inside_a_window_is_refused() {
+    let Some(mut t) = Binlogged::new("replay", COLUMNS) else {
+        return;
+    };
+    t.project
+        .rivet()
+        .args(["cdc", "setup", "-c", "rivet.yaml"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "can be captured from the binary log",
+        ));
+    t.project
+        .rivet()
+        .args(["doctor", "-c", "rivet.yaml"])
+        .assert()
+        .stdout(predicates::str::contains(
+            "export changes binary log: ROW, FULL images; log end binlog.",
+        ));
+    // The first window records where capture starts: it is empty.
+    t.exec("INSERT INTO DB.t (id, ti) VALUES (99999, 1)");
+    t.project.plan();
+    let (lower1, upper1) = t.window("plan.json");
+    assert_eq!(
+        lower1, upper1,
+        "the first window starts and ends at the log's end"
+    );
+    t.project
+        .rivet()
+        .args(["plan", "show", "plan.json"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("binary log as replica"));
+    t.project.apply("plan.json");
+    assert!(t.project.path("out/window-00001/_SUCCESS").exists());
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(t.project.path("out/window-00001/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["rows"], 0, "{manifest}");
+
+    // Every type at its edges, then NULLs, in one transaction.
+    t.exec(
+        "INSERT INTO DB.t VALUES (1, -128, 255, 65535, -8388608, 16777215, 4294967295, \
+           -9223372036854775808, 18446744073709551615, -12345678901234.123456, 1.5, -2.5e300, \
+           b'1', b'101000000001', 'ab', 'ünï ✓ \"q\" ''s''', 'café €', REPEAT('x', 60000), \
+           0x00FF0001, 0x0102, 0xDEADBEEF, 'it''s', 'x,z', '2026-11-27', \
+           '2026-11-27 08:00:00.123456', '2026-11-27 08:00:01.5', '-838:59:59.99', 2155, \
+           '{\"k\": [1, 2.5, null], \"s\": \"é\"}', ST_GeomFromText('POINT(1 2)')), \
+         (2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, b'0', b'0', '', '', '', '', 0x00000000, '', '', \
+           'a', '', '1000-01-01', '1000-01-01 00:00:00', '1970-01-01 00:00:01', '00:00:00', 1901, \
+           '[]', ST_GeomFromText('POINT(0 0)'))",
+    );
+    t.exec("INSERT INTO DB.t (id) VALUES (3)");
+    // A large transaction, a delete of rows inserted in the window, a truncate-free
+    // update that moves a key, and interleaved transactions.
+    t.exec("INSERT INTO DB.t (id, vc) SELECT seq, CONCAT('row ', seq) FROM seq_10_to_5009");
+    t.exec("DELETE FROM DB.t WHERE id BETWEEN 100 AND 199");
+    t.exec("UPDATE DB.t SET id = 60000 WHERE id = 10");
+    let mut a = mysql::Conn::new(mysql::Opts::from_url(&t.url).unwrap()).unwrap();
+    a.query_drop(format!(
+        "START TRANSACTION; INSERT INTO `{db}`.t (id, vc) VALUES (70000, 'a'); UPDATE `{db}`.t SET vc = 'by a' WHERE id = 11;",
+        db = t.db
+    ))
+    .unwrap();
+    t.exec("UPDATE DB.t SET vc = NULL, e = 'b c' WHERE id = 12");
+    a.query_drop(format!(
+        "UPDATE `{db}`.t SET vc = 'a again' WHERE id = 13; COMMIT;",
+        db = t.db
+    ))
+    .unwrap();
+    t.project.plan_to("plan2.json", &[]);
+    let (lower2, upper2) = t.window("plan2.json");
+    assert_eq!(lower2, upper1, "window 2 starts where window 1 ended");
+    // Changes after planning belong to the next window.
+    t.exec("INSERT INTO DB.t (id) VALUES (80000)");
+    t.project.apply("plan2.json");
+    let changes = t.project.read_export("out/window-00002");
+    let counts = ops(&changes);
+    assert_eq!(
+        counts.get("insert"),
+        Some(&(2 + 1 + 5000 + 1)),
+        "{counts:?}"
+    );
+    assert_eq!(counts.get("delete"), Some(&(100 + 1)), "{counts:?}");
+    assert_eq!(counts.get("update"), Some(&(1 + 1 + 1 + 1)), "{counts:?}");
+    let pos = changes
+        .column_by_name("_rivet_pos")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::StringArray>()
+        .unwrap()
+        .clone();
+    assert!(pos.iter().all(|p| p.is_some_and(|p| p.len() == 42)));
+    // Replayed by key, window 1 + 2 is the table at the window's end: all but the row
+    // inserted after planning (and row 99999, written before capture started).
+    t.exec("CREATE TABLE DB.at_end AS SELECT * FROM DB.t WHERE id NOT IN (80000, 99999)");
+    let dir = tempfile::tempdir().unwrap();
+    write_parquet(dir.path(), &replay(&changes));
+    assert_matches_mysql(dir.path(), &t.url, &format!("`{}`.at_end", t.db), "id");
+
+    // The MCP server compares the committed position with the log on the server.
+    let plan2 = t.project.path("plan2.json").display().to_string();
+    let report = crate::mcp::mcp_session(
+        t.project.dir(),
+        &[("DATABASE_URL", &t.url)],
+        &[("source_health", serde_json::json!({"plan": plan2}))],
+    );
+    let health = crate::mcp::json_of(&report, 0);
+    let positions = crate::mcp::section(&health, "rivet_binlog_positions");
+    assert_eq!(positions["rows"][0]["export"], "changes", "{positions}");
+    assert_eq!(
+        positions["rows"][0]["position"],
+        upper2.as_str(),
+        "{positions}"
+    );
+    assert_eq!(positions["rows"][0]["readable"], true, "{positions}");
+    assert!(
+        positions["rows"][0]["bytes_after"].as_u64().unwrap() > 0,
+        "{positions}"
+    );
+
+    // A truncate is an op; DDL inside the next window fails the apply, names the
+    // statement, and leaves the position where it was.
+    t.exec("TRUNCATE TABLE DB.t");
+    t.project.plan_to("plan3.json", &[]);
+    t.project.apply("plan3.json");
+    let third = t.project.read_export("out/window-00003");
+    assert_eq!(ops(&third).get("truncate"), Some(&1), "{:?}", ops(&third));
+    assert_eq!(
+        ops(&third).get("insert"),
+        Some(&1),
+        "the row inserted after plan 2"
+    );
+    t.exec("INSERT INTO DB.t (id) VALUES (1); ALTER TABLE DB.t ADD COLUMN extra INT; INSERT INTO DB.t (id) VALUES (2)");
+    t.project.plan_to("plan4.json", &[]);
+    t.project
+        .rivet()
+        .args(["apply", "plan4.json"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("inside the window"));
+    assert!(!t.project.path("out/window-00004/_SUCCESS").exists());
+    let (lower4, _) = t.window("plan4.json");
+    t.project.plan_to("plan5.json", &[]);
+    assert_eq!(
+        t.window("plan5.json").0,
+        lower4,
+        "the failed window is planned again"
+    );
+}
+
+#[test]
+fn binlog_capture_keys_are_checked_per_engine() {
+    let Some(t) = Binlogged::new("keys", "id INT PRIMARY KEY, u UUID, t2 TIME(2)") else {
+        return;
+    };
+    t.project.config(&format!(
+        "source:\n  type: mysql\n  url_env: DATABASE_URL\nexports:\n  - name: changes\n    table: {}.t\n    mode: cdc\n    cdc: {{ slot: s }}\n    destination: {{ type: local, path: out }}\n",
+        t.db
+    ));
+    t.project
+        .rivet()
+        .args(["plan", "-c", "rivet.yaml", "-o", "plan.json"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("exports[0].cdc.slot"));
+    // A type the row images are not decoded for is refused at plan time, by name.
+    t.project.config(&format!(
+        "source:\n  type: mysql\n  url_env: DATABASE_URL\nexports:\n  - name: changes\n    table: {}.t\n    mode: cdc\n    cdc: {{ server_id: 777001 }}\n    destination: {{ type: local, path: out }}\n",
+        t.db
+    ));
+    t.project
+        .rivet()
+        .args(["plan", "-c", "rivet.yaml", "-o", "plan.json"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("`u` (uuid) is not decoded"))
+        .stderr(predicates::str::contains("`t2` (time(2)) cannot be read"));
+}
