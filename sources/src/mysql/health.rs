@@ -143,11 +143,10 @@ fn binlog(conn: &mut mysql::Conn) -> HealthSection {
             .find(|(n, _)| n == k)
             .and_then(|(_, v)| v.parse::<f64>().ok())
     };
-    let retention = match (get("binlog_expire_logs_seconds"), get("expire_logs_days")) {
-        (Some(s), _) if s > 0.0 => Some(s),
-        (_, Some(d)) if d > 0.0 => Some(d * 86_400.0),
-        _ => None,
-    };
+    let retention = super::binlog::retention_seconds(
+        get("binlog_expire_logs_seconds"),
+        get("expire_logs_days"),
+    );
     row.insert(
         "retention_seconds".into(),
         retention
