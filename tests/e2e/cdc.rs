@@ -329,7 +329,7 @@ fn cdc_window_replayed_by_key_equals_the_source_and_the_next_window_starts_where
     );
 }
 
-fn temp_file_in(dir: &Path) -> bool {
+pub(crate) fn temp_file_in(dir: &Path) -> bool {
     std::fs::read_dir(dir).is_ok_and(|entries| {
         entries
             .flatten()

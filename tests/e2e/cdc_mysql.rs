@@ -269,3 +269,76 @@ fn binlog_capture_keys_are_checked_per_engine() {
         .stderr(predicates::str::contains("`u` (uuid) is not decoded"))
         .stderr(predicates::str::contains("`t2` (time(2)) cannot be read"));
 }
+
+#[test]
+fn binlog_killed_apply_keeps_the_position_and_resumes_the_same_window() {
+    let Some(mut t) = Binlogged::new("crash", "id INT PRIMARY KEY, n INT, txt VARCHAR(100)") else {
+        return;
+    };
+    t.project.plan();
+    t.project.apply("plan.json");
+    for k in 0..4 {
+        t.exec(&format!(
+            "INSERT INTO DB.t SELECT seq, seq, REPEAT('x', 50) FROM seq_{}_to_{}",
+            k * 100_000 + 1,
+            (k + 1) * 100_000
+        ));
+    }
+    t.exec("UPDATE DB.t SET n = -n WHERE id % 7 = 0");
+    t.project.plan_to("plan2.json", &[]);
+    let (start, end) = t.window("plan2.json");
+    let dir = t.project.path("out/window-00002");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("rivet"))
+        .current_dir(t.project.dir())
+        .env("DATABASE_URL", t.project.url())
+        .args(["apply", "plan2.json"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !crate::cdc::temp_file_in(&dir) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "apply finished before it could be killed"
+        );
+        assert!(std::time::Instant::now() < deadline, "apply wrote nothing");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!dir.join("_SUCCESS").exists());
+    let state = rusqlite::Connection::open(t.project.path(".rivet_state.db")).unwrap();
+    let (position, seq): (String, i64) = state
+        .query_row(
+            "SELECT position, seq FROM cursors WHERE export = 'changes'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (position.as_str(), seq),
+        (start.as_str(), 1),
+        "no position moves without _SUCCESS"
+    );
+    drop(state);
+
+    t.project
+        .rivet()
+        .args(["apply", "plan2.json", "--resume"])
+        .assert()
+        .success();
+    assert!(dir.join("_SUCCESS").exists());
+    let changes = t.project.read_export("out/window-00002");
+    let counts = ops(&changes);
+    assert_eq!(counts.get("insert"), Some(&400_000), "{counts:?}");
+    assert_eq!(counts.get("update"), Some(&(400_000 / 7)), "{counts:?}");
+    let dir2 = tempfile::tempdir().unwrap();
+    write_parquet(dir2.path(), &replay(&changes));
+    assert_matches_mysql(dir2.path(), &t.url, &format!("`{}`.t", t.db), "id");
+    t.project.plan_to("plan3.json", &[]);
+    assert_eq!(
+        t.window("plan3.json").0,
+        end,
+        "the next window starts at this one's end"
+    );
+}
