@@ -126,6 +126,7 @@ fn build_manifest(e: &PlannedExport, ctx: &FinalizeContext<'_>) -> Result<Manife
         bytes: files.iter().map(|f| f.bytes).sum(),
         schema: columns,
         files,
+        handoff: e.handoff.clone(),
     })
 }
 

@@ -19,6 +19,10 @@ pub struct Manifest {
     pub bytes: u64,
     pub schema: Vec<ManifestColumn>,
     pub files: Vec<ManifestFile>,
+    /// A snapshot and a `cdc` export planned together: the position from which the
+    /// changes complete the snapshot (docs/cdc.md, "Starting from a snapshot").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<rivet_schema::plan::Handoff>,
 }
 
 /// One column of the files' schema.

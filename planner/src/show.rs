@@ -165,6 +165,19 @@ fn render_export(out: &mut String, e: &PlannedExport) {
             "    consistency snapshot: every chunk reads one snapshot, held by one more connection until the last chunk is read (VACUUM cannot remove rows deleted meanwhile)"
         );
     }
+    if let Some(h) = &e.handoff {
+        let _ = writeln!(
+            out,
+            "    handoff: snapshot by {}, continued by the changes of `{}` from {} (replay by key, last _rivet_pos wins)",
+            h.snapshot_exports
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            h.cdc_export,
+            h.position
+        );
+    }
     if let Some(original) = &e.repair_of {
         let _ = writeln!(
             out,

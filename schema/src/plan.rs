@@ -466,7 +466,28 @@ pub struct PlannedExport {
     /// Where a `cdc` export reads its log window from (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cdc: Option<PlannedCdc>,
+    /// A snapshot and a `cdc` export of the same table planned together: the position
+    /// from which the changes complete the snapshot (on both exports; absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<Handoff>,
     pub chunks: Vec<PlannedChunk>,
+}
+
+/// How a batch snapshot and a `cdc` export of one table fit together (docs/cdc.md,
+/// "Starting from a snapshot"): the snapshot is read after `position` (the change
+/// window's start, sealed before any apply), so the snapshot followed by every change
+/// at or after `position`, replayed by key with the last `_rivet_pos` winning and the
+/// snapshot's rows counting as older than every change, is the table with no gap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Handoff {
+    /// The batch exports of the table (full or chunked, in an earlier wave).
+    pub snapshot_exports: Vec<String>,
+    /// The `cdc` export whose windows continue them.
+    pub cdc_export: String,
+    /// The change window's start (its `window.lower`): changes at or after it complete
+    /// the snapshot; the ones the snapshot already holds replay to the same rows.
+    pub position: String,
 }
 
 /// A file a repair plan keeps, exactly as the manifest it came from recorded it.

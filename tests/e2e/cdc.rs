@@ -134,6 +134,15 @@ impl Drop for CdcTable {
 /// insert or update of a key is its row, a delete removes it, a truncate removes all.
 /// Returns the surviving rows without the change columns.
 pub(crate) fn replay(changes: &RecordBatch) -> RecordBatch {
+    replay_onto(None, changes)
+}
+
+/// [`replay`] over a snapshot: the snapshot's rows count as older than every change.
+pub(crate) fn replay_over(snapshot: &RecordBatch, changes: &RecordBatch) -> RecordBatch {
+    replay_onto(Some(snapshot), changes)
+}
+
+fn replay_onto(snapshot: Option<&RecordBatch>, changes: &RecordBatch) -> RecordBatch {
     let pos = changes
         .column_by_name("_rivet_pos")
         .unwrap()
@@ -144,15 +153,22 @@ pub(crate) fn replay(changes: &RecordBatch) -> RecordBatch {
         .unwrap()
         .as_string::<i32>()
         .clone();
+    // Rows by key: (from the snapshot?, row index).
+    let mut rows: HashMap<String, (bool, usize)> = HashMap::new();
+    if let Some(snap) = snapshot {
+        let id = snap.column_by_name("id").unwrap().clone();
+        for i in 0..snap.num_rows() {
+            rows.insert(crate::common::arrow_cell_text(&id, i).unwrap(), (true, i));
+        }
+    }
     let id = changes.column_by_name("id").unwrap().clone();
     let mut order: Vec<usize> = (0..changes.num_rows()).collect();
     order.sort_by(|a, b| pos.value(*a).cmp(pos.value(*b)));
-    let mut rows: HashMap<String, usize> = HashMap::new();
     for i in order {
         let key = crate::common::arrow_cell_text(&id, i).unwrap_or_default();
         match op.value(i) {
             "insert" | "update" => {
-                rows.insert(key, i);
+                rows.insert(key, (false, i));
             }
             "delete" => {
                 rows.remove(&key);
@@ -161,7 +177,6 @@ pub(crate) fn replay(changes: &RecordBatch) -> RecordBatch {
             other => panic!("unknown _rivet_op {other}"),
         }
     }
-    let indices = UInt32Array::from(rows.into_values().map(|i| i as u32).collect::<Vec<_>>());
     let n = changes.num_columns() - 4;
     let schema = Arc::new(
         changes
@@ -169,8 +184,29 @@ pub(crate) fn replay(changes: &RecordBatch) -> RecordBatch {
             .project(&(0..n).collect::<Vec<_>>())
             .unwrap(),
     );
+    let pick = |from_snapshot: bool| {
+        UInt32Array::from(
+            rows.values()
+                .filter(|(s, _)| *s == from_snapshot)
+                .map(|(_, i)| *i as u32)
+                .collect::<Vec<_>>(),
+        )
+    };
+    let (from_snap, from_changes) = (pick(true), pick(false));
     let cols = (0..n)
-        .map(|c| arrow::compute::take(changes.column(c).as_ref(), &indices, None).unwrap())
+        .map(|c| {
+            let name = schema.field(c).name();
+            let mut parts =
+                vec![
+                    arrow::compute::take(changes.column(c).as_ref(), &from_changes, None).unwrap(),
+                ];
+            if let Some(snap) = snapshot {
+                let col = snap.column_by_name(name).unwrap();
+                parts.push(arrow::compute::take(col.as_ref(), &from_snap, None).unwrap());
+            }
+            let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
+            arrow::compute::concat(&refs).unwrap()
+        })
         .collect();
     RecordBatch::try_new(schema, cols).unwrap()
 }
@@ -507,4 +543,54 @@ fn a_column_retyped_inside_the_window_is_never_written_under_the_planned_type() 
         .stderr(predicates::str::contains("changed type inside the window"));
     assert!(!t.project.path("out/window-00001/_SUCCESS").exists());
     assert_eq!(t.confirmed_flush(), before, "the slot did not move");
+}
+
+#[test]
+fn a_snapshot_and_slot_windows_planned_together_replay_to_the_table_with_no_gap() {
+    let Some(mut t) = CdcTable::new("handoff", "id int PRIMARY KEY, n int, s text") else {
+        return;
+    };
+    t.setup();
+    t.exec("INSERT INTO T.t SELECT i, i, 'before' FROM generate_series(1, 2000) i;");
+    t.project.config(&format!(
+        "source:\n  type: postgres\n  url_env: DATABASE_URL\nexports:\n  - name: snap\n    table: {s}.t\n    mode: chunked\n    chunk_size: 500\n    destination: {{ type: local, path: snap }}\n  - name: changes\n    table: {s}.t\n    mode: cdc\n    cdc: {{ slot: {slot} }}\n    destination: {{ type: local, path: out }}\n",
+        s = t.schema,
+        slot = t.slot
+    ));
+    t.project.plan();
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(t.project.path("plan.json")).unwrap()).unwrap();
+    let exports = plan["body"]["exports"].as_array().unwrap();
+    assert_eq!(exports[1]["wave"], 2, "the changes run after the snapshot");
+    assert_eq!(exports[0]["handoff"], exports[1]["handoff"]);
+    assert_eq!(
+        exports[1]["handoff"]["position"],
+        exports[1]["window"]["lower"]
+    );
+    // Changes between plan and apply are in the snapshot and in the next window.
+    t.exec("UPDATE T.t SET s = 'between' WHERE id <= 100; DELETE FROM T.t WHERE id BETWEEN 1900 AND 1999; INSERT INTO T.t VALUES (5000, 5000, 'between');");
+    t.project.apply("plan.json");
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(t.project.path("out/window-00001/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        manifest["handoff"], exports[1]["handoff"],
+        "the window's manifest records the handoff"
+    );
+    t.exec("UPDATE T.t SET n = -n WHERE id % 3 = 0; DELETE FROM T.t WHERE id <= 10; INSERT INTO T.t VALUES (6000, 6000, 'after');");
+    t.project.plan_to("plan2.json", &[]);
+    t.project.apply("plan2.json");
+    let snapshot = t.project.read_export("snap");
+    let mut batches = crate::common::read_export_parquet(&t.project.path("out/window-00001"));
+    batches.extend(crate::common::read_export_parquet(
+        &t.project.path("out/window-00002"),
+    ));
+    let replayed = replay_over(&snapshot, &crate::common::concat(&batches));
+    assert_matches_source(
+        &mut t.client,
+        &format!("{}.t", t.schema),
+        "\"id\"",
+        &replayed,
+    );
 }

@@ -372,6 +372,85 @@ fn plan_binlog(
     ))
 }
 
+/// Pairs every `cdc` export with the batch exports (full or chunked, no window) of the
+/// same table in the same plan: records the handoff on all of them and runs the `cdc`
+/// export in a later wave than its snapshots — after them when its wave is not set, and
+/// an error naming the key when it is set to run with or before one.
+pub(super) fn plan_handoffs(
+    config: &rivet_schema::config::Config,
+    exports: &mut [rivet_schema::plan::PlannedExport],
+) -> Result<(), PlanError> {
+    use rivet_schema::config::ExportMode;
+    use rivet_schema::plan::{Handoff, PlannedMode};
+    let cdc_indexes: Vec<usize> = (0..exports.len())
+        .filter(|&i| exports[i].cdc.is_some())
+        .collect();
+    for c in cdc_indexes {
+        let snapshots: Vec<usize> = (0..exports.len())
+            .filter(|&s| {
+                exports[s].cdc.is_none()
+                    && exports[s].window.is_none()
+                    && exports[s].repair_of.is_none()
+                    && matches!(exports[s].mode, PlannedMode::Full | PlannedMode::Chunked)
+                    && exports[s].relation == exports[c].relation
+            })
+            .collect();
+        if snapshots.is_empty() {
+            continue;
+        }
+        let latest = snapshots
+            .iter()
+            .map(|&s| exports[s].wave)
+            .max()
+            .unwrap_or(1);
+        let index = config
+            .exports
+            .iter()
+            .position(|e| e.name == exports[c].name && e.mode == ExportMode::Cdc)
+            .ok_or_else(|| {
+                PlanError::Internal(format!(
+                    "cdc export {} is not in the config",
+                    exports[c].name
+                ))
+            })?;
+        match config.exports[index].wave {
+            Some(w) if w <= latest => {
+                return Err(cfg_err(
+                    format!("exports[{index}].wave"),
+                    format!(
+                        "cdc export `{}` continues the snapshot of {} taken by {}, so it must run in a later wave than {latest}; remove `wave` (it is then placed after them) or raise it",
+                        exports[c].name,
+                        exports[c].relation.display_name(),
+                        snapshots.iter().map(|&s| format!("`{}`", exports[s].name)).collect::<Vec<_>>().join(", ")
+                    ),
+                ))
+            }
+            Some(_) => {}
+            None => exports[c].wave = exports[c].wave.max(latest + 1),
+        }
+        let position = exports[c]
+            .window
+            .as_ref()
+            .and_then(|w| w.lower.clone())
+            .ok_or_else(|| {
+                PlanError::Internal(format!(
+                    "cdc export {} has no window start",
+                    exports[c].name
+                ))
+            })?;
+        let handoff = Handoff {
+            snapshot_exports: snapshots.iter().map(|&s| exports[s].name.clone()).collect(),
+            cdc_export: exports[c].name.clone(),
+            position,
+        };
+        for &s in &snapshots {
+            exports[s].handoff = Some(handoff.clone());
+        }
+        exports[c].handoff = Some(handoff);
+    }
+    Ok(())
+}
+
 /// Warnings about the WAL each `cdc` export's slot holds back, from the facts sealed in
 /// the plan (see [`slot_warnings_of`]).
 pub fn slot_warnings(plan: &rivet_schema::Plan) -> Vec<String> {

@@ -316,9 +316,11 @@ pub fn compile(
                 .map_err(|m| cfg_err(format!("exports[{i}].max_file_size"), m))?,
             window,
             cdc,
+            handoff: None,
             chunks,
         });
     }
+    self::cdc::plan_handoffs(config, &mut exports)?;
     let mut waves: BTreeMap<u32, Vec<String>> = BTreeMap::new();
     for e in &exports {
         waves.entry(e.wave).or_default().push(e.name.clone());

@@ -494,13 +494,14 @@ fn utc_value(secs: i64, micros: u32) -> Result<Value, String> {
 }
 
 /// Brings one row-image value to what the binary protocol sends for the column, so the
-/// batch path's decoder reads it (see the module docs).
-fn normalize(v: &BinlogValue<'_>, c: &ColumnPlan, logged: ColumnType) -> Result<Value, String> {
+/// batch path's decoder reads it (see the module docs). Takes the value: text, the bulk
+/// of most rows, moves through without a copy.
+fn normalize(v: BinlogValue<'_>, c: &ColumnPlan, logged: ColumnType) -> Result<Value, String> {
     use ColumnType::*;
     let v = match v {
         BinlogValue::Value(v) => v,
         BinlogValue::Jsonb(j) => {
-            let dom = j.clone().parse().map_err(|e| format!("JSON value: {e}"))?;
+            let dom = j.parse().map_err(|e| format!("JSON value: {e}"))?;
             let json: serde_json::Value = dom.into();
             return Ok(Value::Bytes(json.to_string().into_bytes()));
         }
@@ -508,16 +509,32 @@ fn normalize(v: &BinlogValue<'_>, c: &ColumnPlan, logged: ColumnType) -> Result<
             return Err("the log holds a partial JSON update (only the change, not the value); set `binlog_row_value_options = ''` on the server, plan again and take a new snapshot".into())
         }
     };
-    if matches!(v, Value::NULL) {
-        return Ok(Value::NULL);
+    match (logged, v) {
+        (
+            MYSQL_TYPE_STRING
+            | MYSQL_TYPE_VARCHAR
+            | MYSQL_TYPE_VAR_STRING
+            | MYSQL_TYPE_BLOB
+            | MYSQL_TYPE_TINY_BLOB
+            | MYSQL_TYPE_MEDIUM_BLOB
+            | MYSQL_TYPE_LONG_BLOB,
+            Value::Bytes(b),
+        ) if c.column.data_type != "binary" => {
+            Ok(Value::Bytes(match c.column.charset.as_deref() {
+                Some("latin1") => latin1_to_utf8(&b).into_bytes(),
+                _ => b,
+            }))
+        }
+        (_, Value::NULL) => Ok(Value::NULL),
+        (_, v) => Ok(converted(&v, c, logged)?.unwrap_or(v)),
     }
-    let text = |raw: &[u8]| -> Result<Vec<u8>, String> {
-        Ok(match c.column.charset.as_deref() {
-            Some("latin1") => latin1_to_utf8(raw).into_bytes(),
-            _ => raw.to_vec(),
-        })
-    };
-    Ok(match (logged, v) {
+}
+
+/// The protocol form of a value whose storage form differs (ENUM, SET, TIMESTAMP,
+/// YEAR, integers of the other signedness, BINARY padding); None when it is the same.
+fn converted(v: &Value, c: &ColumnPlan, logged: ColumnType) -> Result<Option<Value>, String> {
+    use ColumnType::*;
+    Ok(Some(match (logged, v) {
         (MYSQL_TYPE_ENUM, Value::Int(i)) => {
             let label = match *i {
                 0 => String::new(),
@@ -608,18 +625,8 @@ fn normalize(v: &BinlogValue<'_>, c: &ColumnPlan, logged: ColumnType) -> Result<
             padded.resize(n, 0);
             Value::Bytes(padded)
         }
-        (
-            MYSQL_TYPE_STRING
-            | MYSQL_TYPE_VARCHAR
-            | MYSQL_TYPE_VAR_STRING
-            | MYSQL_TYPE_BLOB
-            | MYSQL_TYPE_TINY_BLOB
-            | MYSQL_TYPE_MEDIUM_BLOB
-            | MYSQL_TYPE_LONG_BLOB,
-            Value::Bytes(b),
-        ) => Value::Bytes(text(b)?),
-        (_, v) => v.clone(),
-    })
+        _ => return Ok(None),
+    }))
 }
 
 fn is_unsigned(l: &LogicalType) -> bool {
@@ -704,7 +711,7 @@ fn first_word(sql: &str) -> String {
 
 /// One row image to write: the row, which columns it holds (None: all), and the
 /// table map's column types.
-type Image<'r> = (&'r BinlogRow, Option<&'r [bool]>, &'r [ColumnType]);
+type Image<'r> = (&'r mut BinlogRow, Option<&'r [bool]>, &'r [ColumnType]);
 
 /// The transaction being read: where it starts in the log, its time and id.
 #[derive(Clone, Copy)]
@@ -1133,53 +1140,58 @@ impl Reader<'_, '_> {
             bits.map_or(ordinal, |b| b[..ordinal].iter().filter(|x| **x).count())
         };
         for row in rows.rows(tme) {
-            let (before, after) = row.map_err(|e| fail(format!("cannot parse a row: {e}")))?;
-            let before = before.map(|r| (r, before_bits.as_deref()));
-            let after = after.map(|r| (r, after_bits.as_deref()));
+            let (mut before, mut after) =
+                row.map_err(|e| fail(format!("cannot parse a row: {e}")))?;
             if op == "update" {
-                if let (Some((b, bb)), Some((a, ab))) = (&before, &after) {
-                    let moved = self
-                        .key_ordinals
-                        .iter()
-                        .any(|&o| b.as_ref(index_of(*bb, o)) != a.as_ref(index_of(*ab, o)));
-                    if moved {
-                        self.emit("delete", t, Some((b, *bb, types)))?;
-                    }
+                let moved = match (&before, &after) {
+                    (Some(b), Some(a)) => self.key_ordinals.iter().any(|&o| {
+                        b.as_ref(index_of(before_bits.as_deref(), o))
+                            != a.as_ref(index_of(after_bits.as_deref(), o))
+                    }),
+                    _ => false,
+                };
+                if moved {
+                    let b = before.as_mut().expect("matched above");
+                    self.emit("delete", t, Some((b, before_bits.as_deref(), types)))?;
                 }
             }
-            let image = match op {
-                "delete" => before.as_ref(),
-                _ => after.as_ref(),
-            }
-            .ok_or_else(|| fail(format!("a {op} row without its image")))?;
-            self.emit(op, t, Some((&image.0, image.1, types)))?;
+            let (image, bits) = match op {
+                "delete" => (before.as_mut(), before_bits.as_deref()),
+                _ => (after.as_mut(), after_bits.as_deref()),
+            };
+            let image = image.ok_or_else(|| fail(format!("a {op} row without its image")))?;
+            self.emit(op, t, Some((image, bits, types)))?;
         }
         Ok(())
     }
 
     /// Appends one change row: the image's values (all NULL for a truncate), then op,
     /// position, commit time and transaction id.
-    fn emit(&mut self, op: &str, t: &Txn, image: Option<Image<'_>>) -> Result<(), ReadFailure> {
+    fn emit(&mut self, op: &str, t: &Txn, mut image: Option<Image<'_>>) -> Result<(), ReadFailure> {
         self.seq += 1;
         let label = self.label;
         let ntable = self.plans.len();
         let mut bytes = 0usize;
-        let pos = format!("{:010}-{:020}-{:010}", t.file_index, t.offset, self.seq);
+        let seq = self.seq;
+        let pos = position_text(t.file_index, t.offset, seq);
         let decode_err = |column: &str, detail: String| -> ReadFailure {
             SourceError::Decode {
                 relation: label.to_owned(),
                 column: column.to_owned(),
-                detail: format!("{detail} ({op} at log position {pos})"),
+                detail: format!(
+                    "{detail} ({op} at log position {})",
+                    String::from_utf8_lossy(&position_text(t.file_index, t.offset, seq))
+                ),
             }
             .into()
         };
         for (i, p) in self.plans.iter().enumerate() {
-            let value = match image {
+            let value = match &mut image {
                 None => Value::NULL,
                 Some((row, bits, types)) => {
-                    let idx =
-                        bits.map_or(p.ordinal, |b| b[..p.ordinal].iter().filter(|x| **x).count());
-                    let raw = row.as_ref(idx).ok_or_else(|| {
+                    let idx = (*bits)
+                        .map_or(p.ordinal, |b| b[..p.ordinal].iter().filter(|x| **x).count());
+                    let raw = row.take(idx).ok_or_else(|| {
                         decode_err(&p.column.name, "the row image has no value here".into())
                     })?;
                     normalize(raw, p, types[p.ordinal])
@@ -1193,7 +1205,7 @@ impl Reader<'_, '_> {
         let ts = utc_value(i64::from(t.ts), 0).map_err(|d| decode_err("_rivet_commit_ts", d))?;
         let extra = [
             Value::Bytes(op.as_bytes().to_vec()),
-            Value::Bytes(pos.clone().into_bytes()),
+            Value::Bytes(pos),
             ts,
             t.id.map_or(Value::NULL, Value::Int),
         ];
@@ -1205,6 +1217,28 @@ impl Reader<'_, '_> {
         self.batcher.row(bytes + 64, self.decoders, self.sink)?;
         Ok(())
     }
+}
+
+/// `_rivet_pos` of a change: binary log file number (10 digits), offset of the
+/// transaction's first event (20 digits) and change number in the transaction (10
+/// digits), zero-padded and `-`-separated so text order is log order. Written by hand:
+/// it is made for every change.
+fn position_text(file_index: u64, offset: u64, seq: u64) -> Vec<u8> {
+    fn digits(out: &mut Vec<u8>, mut n: u64, width: usize) {
+        let start = out.len();
+        out.resize(start + width, b'0');
+        for slot in out[start..].iter_mut().rev() {
+            *slot = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    }
+    let mut out = Vec::with_capacity(42);
+    digits(&mut out, file_index, 10);
+    out.push(b'-');
+    digits(&mut out, offset, 20);
+    out.push(b'-');
+    digits(&mut out, seq, 10);
+    out
 }
 
 /// The tables a DDL statement changes (`ALTER TABLE a`, `DROP TABLE a, b`, `RENAME
@@ -1332,6 +1366,11 @@ mod tests {
         assert!(!mentions("INSERT INTO t2 VALUES (1)", "t"));
         assert!(mentions("alter table t add c int", "t"));
         assert_eq!(first_word("/* x */ -- y\n  begin"), "BEGIN");
+        assert_eq!(
+            position_text(42, 1234, 7),
+            format!("{:010}-{:020}-{:010}", 42, 1234, 7).into_bytes()
+        );
+        assert_eq!(position_text(u64::from(u32::MAX), u64::MAX, 1).len(), 42);
         let t = |db: Option<&str>, n: &str| (db.map(str::to_owned), n.to_owned());
         assert_eq!(
             ddl_targets("TRUNCATE TABLE `a``b`.`t`"),
@@ -1378,53 +1417,48 @@ mod tests {
         let v = |x: Value| BinlogValue::Value(x);
         let p = plan("int", "int(10) unsigned", LogicalType::UInt32);
         assert_eq!(
-            normalize(&v(Value::Int(-1)), &p, ColumnType::MYSQL_TYPE_LONG).unwrap(),
+            normalize(v(Value::Int(-1)), &p, ColumnType::MYSQL_TYPE_LONG).unwrap(),
             Value::Int(4_294_967_295)
         );
         let p = plan("mediumint", "mediumint unsigned", LogicalType::UInt32);
         assert_eq!(
-            normalize(&v(Value::Int(-1)), &p, ColumnType::MYSQL_TYPE_INT24).unwrap(),
+            normalize(v(Value::Int(-1)), &p, ColumnType::MYSQL_TYPE_INT24).unwrap(),
             Value::Int(16_777_215)
         );
         let p = plan("bigint", "bigint unsigned", LogicalType::UInt64);
         assert_eq!(
-            normalize(&v(Value::Int(-1)), &p, ColumnType::MYSQL_TYPE_LONGLONG).unwrap(),
+            normalize(v(Value::Int(-1)), &p, ColumnType::MYSQL_TYPE_LONGLONG).unwrap(),
             Value::UInt(u64::MAX)
         );
         let p = plan("int", "int", LogicalType::Int32);
         assert_eq!(
-            normalize(&v(Value::Int(-1)), &p, ColumnType::MYSQL_TYPE_LONG).unwrap(),
+            normalize(v(Value::Int(-1)), &p, ColumnType::MYSQL_TYPE_LONG).unwrap(),
             Value::Int(-1)
         );
         let p = plan("mediumint", "mediumint", LogicalType::Int32);
         assert_eq!(
-            normalize(&v(Value::Int(8_388_608)), &p, ColumnType::MYSQL_TYPE_INT24).unwrap(),
+            normalize(v(Value::Int(8_388_608)), &p, ColumnType::MYSQL_TYPE_INT24).unwrap(),
             Value::Int(-8_388_608)
         );
         assert_eq!(
-            normalize(&v(Value::Int(-5)), &p, ColumnType::MYSQL_TYPE_INT24).unwrap(),
+            normalize(v(Value::Int(-5)), &p, ColumnType::MYSQL_TYPE_INT24).unwrap(),
             Value::Int(-5)
         );
         let p = plan("enum", "enum('x','y')", LogicalType::Utf8);
         assert_eq!(
-            normalize(&v(Value::Int(2)), &p, ColumnType::MYSQL_TYPE_ENUM).unwrap(),
+            normalize(v(Value::Int(2)), &p, ColumnType::MYSQL_TYPE_ENUM).unwrap(),
             Value::Bytes(b"y".to_vec())
         );
-        assert!(normalize(&v(Value::Int(3)), &p, ColumnType::MYSQL_TYPE_ENUM).is_err());
+        assert!(normalize(v(Value::Int(3)), &p, ColumnType::MYSQL_TYPE_ENUM).is_err());
         let p = plan("set", "set('a','b','c')", LogicalType::Utf8);
         assert_eq!(
-            normalize(
-                &v(Value::Bytes(vec![0b101])),
-                &p,
-                ColumnType::MYSQL_TYPE_SET
-            )
-            .unwrap(),
+            normalize(v(Value::Bytes(vec![0b101])), &p, ColumnType::MYSQL_TYPE_SET).unwrap(),
             Value::Bytes(b"a,c".to_vec())
         );
         let p = plan("timestamp", "timestamp(6)", LogicalType::TimestampUtc);
         assert_eq!(
             normalize(
-                &v(Value::Bytes(b"86401.5".to_vec())),
+                v(Value::Bytes(b"86401.5".to_vec())),
                 &p,
                 ColumnType::MYSQL_TYPE_TIMESTAMP2
             )
@@ -1433,13 +1467,13 @@ mod tests {
         );
         let p = plan("binary", "binary(4)", LogicalType::Binary);
         assert_eq!(
-            normalize(&v(Value::Bytes(vec![1])), &p, ColumnType::MYSQL_TYPE_STRING).unwrap(),
+            normalize(v(Value::Bytes(vec![1])), &p, ColumnType::MYSQL_TYPE_STRING).unwrap(),
             Value::Bytes(vec![1, 0, 0, 0])
         );
         let p = plan("year", "year", LogicalType::Int16);
         assert_eq!(
             normalize(
-                &v(Value::Bytes(b"1900".to_vec())),
+                v(Value::Bytes(b"1900".to_vec())),
                 &p,
                 ColumnType::MYSQL_TYPE_YEAR
             )
@@ -1448,7 +1482,7 @@ mod tests {
         );
         assert_eq!(
             normalize(
-                &v(Value::Bytes(b"2024".to_vec())),
+                v(Value::Bytes(b"2024".to_vec())),
                 &p,
                 ColumnType::MYSQL_TYPE_YEAR
             )
