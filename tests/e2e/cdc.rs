@@ -594,3 +594,94 @@ fn a_snapshot_and_slot_windows_planned_together_replay_to_the_table_with_no_gap(
         &replayed,
     );
 }
+
+/// The crash harness on slot windows (see `crash.rs`): per trial, changes of every kind,
+/// a window planned, its apply killed at a random moment and resumed; the position is
+/// never ahead of a window's `_SUCCESS` (checked by the harness), the slot is confirmed
+/// to the window's end only after it, each window holds exactly the trial's changes,
+/// and the replay of all windows is the table. The first window runs uninterrupted to
+/// learn how long a window takes (a probe elsewhere would confirm the slot).
+#[test]
+fn slot_windows_survive_random_sigkills() {
+    let Some(mut t) = CdcTable::new("sigkill", "id int PRIMARY KEY, n int, s text") else {
+        return;
+    };
+    t.setup();
+    let (trials, mut rng) = crate::crash::trial_count();
+    // A killed apply's backend holds the slot until it notices: the resume retries.
+    t.project.config(&format!(
+        "source:\n  type: postgres\n  url_env: DATABASE_URL\nexports:\n  - name: events\n    table: {}.t\n    mode: cdc\n    cdc: {{ slot: {} }}\n    tuning: {{ batch_size: 2000, max_retries: 40, retry_backoff_ms: 250 }}\n    destination: {{ type: local, path: out }}\n",
+        t.schema, t.slot
+    ));
+    let url = t.project.url().to_owned();
+    let mut full_ms = 0;
+    let mut kills = 0;
+    for trial in 0..=trials {
+        let base = (trial + 1) * 100_000;
+        t.exec(&format!(
+            "INSERT INTO T.t SELECT i, i, 'trial {trial}' FROM generate_series({}, {}) i;
+             UPDATE T.t SET n = -n WHERE id % 5 = 0 AND id > {base};
+             DELETE FROM T.t WHERE id % 7 = 0 AND id > {base};",
+            base + 1,
+            base + 20_000
+        ));
+        let plan = format!("p{trial}.json");
+        t.project.plan_to(&plan, &[]);
+        let (_, end) = t.window(&plan);
+        if trial == 0 {
+            let started = std::time::Instant::now();
+            t.project.apply(&plan);
+            full_ms = started.elapsed().as_millis().max(50) as u64;
+        } else {
+            kills += u32::from(crate::crash::kill_check_resume(
+                t.project.dir(),
+                &url,
+                &plan,
+                &mut rng,
+                full_ms,
+            ));
+        }
+        assert_eq!(
+            t.confirmed_flush(),
+            end,
+            "trial {trial}: slot confirmed after _SUCCESS"
+        );
+        let window = t
+            .project
+            .read_export(&format!("out/window-{:05}", trial + 1));
+        let counts = ops(&window);
+        let ids = base + 1..=base + 20_000;
+        assert_eq!(
+            counts.get("insert"),
+            Some(&20_000),
+            "trial {trial}: {counts:?}"
+        );
+        assert_eq!(
+            counts.get("update"),
+            Some(&ids.clone().filter(|i| i % 5 == 0).count()),
+            "trial {trial}: {counts:?}"
+        );
+        assert_eq!(
+            counts.get("delete"),
+            Some(&ids.filter(|i| i % 7 == 0).count()),
+            "trial {trial}: {counts:?}"
+        );
+        eprintln!("trial {trial}: window exact");
+    }
+    let mut batches = Vec::new();
+    for w in 1..=trials + 1 {
+        batches.extend(crate::common::read_export_parquet(
+            &t.project.path(&format!("out/window-{w:05}")),
+        ));
+    }
+    assert_matches_source(
+        &mut t.client,
+        &format!("{}.t", t.schema),
+        "\"id\"",
+        &replay(&crate::common::concat(&batches)),
+    );
+    assert!(
+        kills > 0 || trials == 0,
+        "no trial killed apply before it finished"
+    );
+}

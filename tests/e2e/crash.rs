@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 
 /// A small deterministic generator (xorshift64*), so a failing seed can be replayed.
-struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -199,7 +199,7 @@ impl Drop for MyTable {
     }
 }
 
-fn trial_count() -> (u32, Rng) {
+pub(crate) fn trial_count() -> (u32, Rng) {
     let trials: u32 = std::env::var("RIVET_CRASH_TRIALS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -219,7 +219,7 @@ fn trial_count() -> (u32, Rng) {
 }
 
 /// The committed position of export `events`, read straight from the state database.
-fn committed_position(dir: &Path) -> Option<(String, i64)> {
+pub(crate) fn committed_position(dir: &Path) -> Option<(String, i64)> {
     let conn = rusqlite::Connection::open(dir.join(".rivet_state.db")).ok()?;
     conn.query_row(
         "SELECT position, seq FROM cursors WHERE export = 'events'",
@@ -248,7 +248,13 @@ fn window_ids(dir: &Path) -> Vec<i64> {
 
 /// Kills `apply plan` after a random delay, checks that the committed cursor is never
 /// ahead of complete files, then resumes.
-fn kill_check_resume(dir: &Path, url: &str, plan: &str, rng: &mut Rng, full_ms: u64) -> bool {
+pub(crate) fn kill_check_resume(
+    dir: &Path,
+    url: &str,
+    plan: &str,
+    rng: &mut Rng,
+    full_ms: u64,
+) -> bool {
     let delay = Duration::from_millis(rng.next() % full_ms.max(1));
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("rivet"))
         .current_dir(dir)
