@@ -163,7 +163,17 @@ fn check_source_into(
                     (&e.cdc, &rel)
                 {
                     checks.push(readable);
-                    if settings.kind == rivet_schema::config::SourceKind::Mysql {
+                    if settings.kind == rivet_schema::config::SourceKind::Mssql {
+                        let what = format!("export {} change data capture", e.name);
+                        match catalog.change_table_facts(schema, name, None) {
+                            Ok(f) => change_table_check(&what, &f),
+                            Err(err) => Check::fail(
+                                &what,
+                                settings.redact(&err.to_string()),
+                                "see docs/cdc.md#sql-server for what change capture needs",
+                            ),
+                        }
+                    } else if settings.kind == rivet_schema::config::SourceKind::Mysql {
                         let what = format!("export {} binary log", e.name);
                         match catalog.binlog_facts(schema, name) {
                             Ok(f) => binlog_check(&what, &f),
@@ -192,6 +202,54 @@ fn check_source_into(
         checks.push(check);
     }
     checks
+}
+
+/// Change data capture as a SQL Server `cdc` export needs it: enabled on the database
+/// and the table, the Agent running; the capture instances and their oldest change are
+/// shown.
+fn change_table_check(what: &str, f: &rivet_sources::ChangeTableFacts) -> Check {
+    if !f.database_enabled {
+        return Check::fail(
+            what,
+            "change data capture is not enabled on the database".into(),
+            "a member of sysadmin runs `EXEC sys.sp_cdc_enable_db;` (docs/cdc.md#sql-server)",
+        );
+    }
+    if f.instances.is_empty() {
+        return Check::fail(
+            what,
+            "the table is not tracked by change data capture".into(),
+            "a db_owner runs `EXEC sys.sp_cdc_enable_table @source_schema = N'<schema>', @source_name = N'<table>', @role_name = NULL;`",
+        );
+    }
+    let instances = f
+        .instances
+        .iter()
+        .map(|i| {
+            format!(
+                "{} (oldest change {})",
+                i.name,
+                rivet_schema::plan::mssql_lsn_text(&i.min_lsn)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    match &f.agent {
+        Ok(s) if s.eq_ignore_ascii_case("Running") => Check::pass(
+            what,
+            format!("capture instance(s) {instances}; SQL Server Agent running"),
+        ),
+        Ok(s) => Check::fail(
+            what,
+            format!("capture instance(s) {instances}; the SQL Server Agent is `{s}`, so no changes are captured"),
+            "start the SQL Server Agent service",
+        ),
+        Err(why) => Check::warn(
+            what,
+            format!("capture instance(s) {instances}; the SQL Server Agent: {why}"),
+            "grant VIEW SERVER STATE so rivet can check that the capture job runs",
+        ),
+    }
 }
 
 /// The binary log as a MySQL/MariaDB `cdc` export needs it: on, ROW, FULL images,

@@ -5,8 +5,8 @@
 
 use rivet_schema::config::BatchMemoryPolicy;
 use rivet_schema::plan::{
-    cdc_columns, parse_lsn, BinlogPos, PlannedCdc, PlannedChunk, PlannedExport, Relation,
-    WindowKind, CDC_COLUMNS,
+    cdc_columns, parse_lsn, parse_mssql_lsn, BinlogPos, PlannedCdc, PlannedChunk, PlannedExport,
+    Relation, WindowKind, CDC_COLUMNS,
 };
 use rivet_sources::{
     CdcLog, CdcWindow, ChunkRead, RangeFilter, ReadColumn, RelationRef, SqlValue, WindowFilter,
@@ -88,20 +88,25 @@ fn cdc_window(e: &PlannedExport) -> Result<Option<CdcWindow>, ExecError> {
             e.name
         )));
     };
-    let (lower, upper) = (
-        text("start", w.lower.as_ref())?,
-        text("end", w.upper.as_ref())?,
-    );
+    let upper = text("end", w.upper.as_ref())?;
+    // SQL Server's first window has no lower position (it starts at the capture
+    // instance's oldest change, sealed as `from_lsn`).
+    let lower = || text("start", w.lower.as_ref());
     let log = match cdc {
         PlannedCdc::Slot(s) => CdcLog::Slot {
             slot: s.slot.clone(),
             publication: s.publication.clone(),
-            start: parse_lsn(&lower).map_err(|d| unreadable("start", d))?,
+            start: parse_lsn(&lower()?).map_err(|d| unreadable("start", d))?,
             end: parse_lsn(&upper).map_err(|d| unreadable("end", d))?,
+        },
+        PlannedCdc::ChangeTable(c) => CdcLog::ChangeTable {
+            capture_instance: c.capture_instance.clone(),
+            from: parse_mssql_lsn(&c.from_lsn).map_err(|d| unreadable("start", d))?,
+            to: parse_mssql_lsn(&upper).map_err(|d| unreadable("end", d))?,
         },
         PlannedCdc::Binlog(b) => CdcLog::Binlog {
             server_id: b.server_id,
-            start: BinlogPos::parse(&lower).map_err(|d| unreadable("start", d))?,
+            start: BinlogPos::parse(&lower()?).map_err(|d| unreadable("start", d))?,
             end: BinlogPos::parse(&upper).map_err(|d| unreadable("end", d))?,
         },
     };

@@ -147,6 +147,13 @@ fn render_export(out: &mut String, e: &PlannedExport) {
                             ))
                         );
                     }
+                    Some(rivet_schema::plan::PlannedCdc::ChangeTable(c)) => {
+                        let _ = writeln!(
+                            out,
+                            "    change table of capture instance {} from {} (inclusive); SQL Server Agent {}",
+                            c.capture_instance, c.from_lsn, c.agent
+                        );
+                    }
                     None => {}
                 }
             }

@@ -456,6 +456,10 @@ pub struct CdcConfig {
     /// Continuous capture (`false`) is not offered; schedule `rivet run` instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until_current: Option<bool>,
+    /// SQL Server: the capture instance to read (default: the table's only one; required
+    /// while a table has two, during a schema change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_instance: Option<String>,
     /// MySQL/MariaDB: the replica id apply registers with to read the binary log
     /// (1 to 4294967295; default derived from the table and export, so exports never
     /// share one). PostgreSQL uses `slot` instead.

@@ -550,13 +550,33 @@ pub enum PlannedCdc {
     Slot(PlannedSlot),
     /// MySQL/MariaDB: the server's ROW binary log, read as a replica.
     Binlog(PlannedBinlog),
+    /// SQL Server: a capture instance's change table, read through
+    /// `cdc.fn_cdc_get_all_changes_<capture_instance>`.
+    ChangeTable(PlannedChangeTable),
+}
+
+/// The capture instance a SQL Server `cdc` export reads, and the window's first LSN.
+/// The window is `[from_lsn, window.upper]`, both inclusive, as the change function
+/// takes them; `window.lower` is the committed position the window continues from
+/// (exclusive; absent on the first window, which starts at the instance's oldest
+/// change). `from_lsn` above `window.upper` means an empty window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedChangeTable {
+    pub capture_instance: String,
+    /// `0x` and 20 hex digits: the first LSN the window reads.
+    pub from_lsn: String,
+    /// The SQL Server Agent's state at plan time (`Running`, `Stopped`, or why it could
+    /// not be read): without it the capture job harvests no changes.
+    pub agent: String,
 }
 
 impl PlannedCdc {
     /// Whether `_rivet_txid` may be NULL: MySQL transactions logged without a GTID
-    /// (`gtid_mode=OFF`) have no id; PostgreSQL and MariaDB always give one.
+    /// (`gtid_mode=OFF`) have no id, nor SQL Server changes whose transaction is not in
+    /// `cdc.lsn_time_mapping`; PostgreSQL and MariaDB always give one.
     pub fn txid_nullable(&self) -> bool {
-        matches!(self, PlannedCdc::Binlog(_))
+        !matches!(self, PlannedCdc::Slot(_))
     }
 }
 
@@ -626,6 +646,8 @@ pub enum CursorType {
     /// A MySQL/MariaDB binary log position, `binlog.000042:1234` (file and byte
     /// offset; a `cdc` window).
     Binlog,
+    /// A SQL Server log sequence number, `0x0000002A000001F40003` (a `cdc` window).
+    MssqlLsn,
 }
 
 /// An incremental export's committed position, as kept in the state database and read
@@ -656,6 +678,31 @@ pub fn parse_lsn(text: &str) -> Result<u64, String> {
             .ok_or_else(bad)
     };
     Ok((u64::from(part(hi)?) << 32) | u64::from(part(lo)?))
+}
+
+/// A SQL Server LSN (`binary(10)`) as `0x` and 20 uppercase hex digits, the form
+/// SQL Server prints; text order is LSN order.
+pub fn mssql_lsn_text(lsn: &[u8; 10]) -> String {
+    let mut out = String::with_capacity(22);
+    out.push_str("0x");
+    for b in lsn {
+        out.push_str(&format!("{b:02X}"));
+    }
+    out
+}
+
+/// Reads `0x0000002A000001F40003` back (the inverse of [`mssql_lsn_text`]).
+pub fn parse_mssql_lsn(text: &str) -> Result<[u8; 10], String> {
+    let bad = || format!("`{text}` is not a SQL Server LSN (like `0x0000002A000001F40003`)");
+    let hex = text.strip_prefix("0x").ok_or_else(bad)?;
+    if hex.len() != 20 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let mut out = [0u8; 10];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(out)
 }
 
 /// A position in a MySQL/MariaDB binary log: the file's name and a byte offset in it.
@@ -737,6 +784,19 @@ mod tests {
             assert_eq!(parse_lsn(&lsn_text(lsn)).unwrap(), lsn);
         }
         assert_eq!(lsn_text(0x16_B374_D848), "16/B374D848");
+        let lsn = [0, 0, 0, 0x2A, 0, 0, 1, 0xF4, 0, 3];
+        assert_eq!(mssql_lsn_text(&lsn), "0x0000002A000001F40003");
+        assert_eq!(parse_mssql_lsn("0x0000002A000001F40003").unwrap(), lsn);
+        assert_eq!(parse_mssql_lsn("0x0000002a000001f40003").unwrap(), lsn);
+        for bad in [
+            "",
+            "0x",
+            "0000002A000001F40003",
+            "0x0000002A000001F4000",
+            "0x0000002A000001F4000G",
+        ] {
+            assert!(parse_mssql_lsn(bad).is_err(), "{bad}");
+        }
         let p = BinlogPos::parse("my-bin.log.000042:1234").unwrap();
         assert_eq!(
             (p.index, p.file.as_str(), p.offset),

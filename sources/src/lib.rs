@@ -206,6 +206,37 @@ pub enum CdcLog {
         start: rivet_schema::plan::BinlogPos,
         end: rivet_schema::plan::BinlogPos,
     },
+    /// SQL Server: the changes of `capture_instance` with LSNs in `[from, to]`.
+    ChangeTable {
+        capture_instance: String,
+        from: [u8; 10],
+        to: [u8; 10],
+    },
+}
+
+/// What planning a SQL Server `cdc` export needs to know about change data capture on
+/// the database and the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeTableFacts {
+    /// `sys.databases.is_cdc_enabled` for the current database.
+    pub database_enabled: bool,
+    /// The table's capture instances (at most two), with the columns each captures.
+    pub instances: Vec<CaptureInstance>,
+    /// `sys.fn_cdc_get_max_lsn()`: the end of the window planned now.
+    pub max_lsn: [u8; 10],
+    /// `sys.fn_cdc_increment_lsn(committed)` when a committed position was given.
+    pub after_committed: Option<[u8; 10]>,
+    /// The SQL Server Agent's `status_desc`, or why it could not be read.
+    pub agent: Result<String, String>,
+}
+
+/// One capture instance of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureInstance {
+    pub name: String,
+    /// `sys.fn_cdc_get_min_lsn(name)`: the oldest change still in its change table.
+    pub min_lsn: [u8; 10],
+    pub captured_columns: Vec<String>,
 }
 
 /// What planning (and reading) a MySQL/MariaDB `cdc` export needs to know about the
@@ -337,7 +368,7 @@ impl SqlValue {
                 .num_days() as i32,
             ),
             CursorType::Text => SqlValue::Text(text.to_owned()),
-            CursorType::Lsn | CursorType::Binlog => {
+            CursorType::Lsn | CursorType::Binlog | CursorType::MssqlLsn => {
                 return Err(format!("`{text}` is a log position, not a row bound"))
             }
         })

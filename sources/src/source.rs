@@ -95,6 +95,21 @@ pub trait Catalog {
             transient: false,
         })
     }
+    /// What planning a SQL Server `cdc` export of `schema.table` needs to know about
+    /// change data capture; `committed` is the position the next window continues from.
+    fn change_table_facts(
+        &mut self,
+        schema: &str,
+        table: &str,
+        committed: Option<&[u8; 10]>,
+    ) -> Result<crate::ChangeTableFacts, SourceError> {
+        let _ = (schema, table, committed);
+        Err(SourceError::Query {
+            context: "planning a `cdc` export".into(),
+            detail: "this engine has no change tables".into(),
+            transient: false,
+        })
+    }
     /// What planning a MySQL/MariaDB `cdc` export of `schema.table` needs to know about
     /// the binary log. Engines without a binary log say so.
     fn binlog_facts(

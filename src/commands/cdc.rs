@@ -15,12 +15,7 @@ use crate::exit::{Status, UsageError};
 
 fn objects(config_path: &Path) -> Result<(SourceKind, ConnectionSettings, Vec<CdcObjects>)> {
     let config = rivet_planner::load_config(config_path)?;
-    if config.source.kind == SourceKind::Mssql {
-        return Err(UsageError(
-            "`rivet cdc` serves PostgreSQL slots and the MySQL/MariaDB binary log; SQL Server change tables are not read yet (docs/cdc.md)".into(),
-        )
-        .into());
-    }
+
     let mut out = Vec::new();
     for e in config.exports.iter().filter(|e| e.mode == ExportMode::Cdc) {
         let table = e.table.as_deref().unwrap_or_default();
@@ -66,12 +61,66 @@ pub fn setup(config_path: &Path) -> Result<Status> {
         (SourceKind::Mysql, settings, objects) => {
             report(rivet_sources::mysql::binlog::setup(&settings, &objects))
         }
+        (SourceKind::Mssql, settings, objects) => report(mssql_setup(&settings, &objects)),
         (_, settings, objects) => report(rivet_sources::cdc_setup(&settings, &objects)),
     }
 }
 
+/// SQL Server: rivet does not enable change data capture (that takes sysadmin and
+/// db_owner and starts jobs on the server); setup checks each table and says what to
+/// run when something is missing.
+fn mssql_setup(
+    settings: &ConnectionSettings,
+    objects: &[CdcObjects],
+) -> Result<Vec<String>, rivet_sources::SourceError> {
+    let mut catalog = rivet_sources::open_catalog(settings)?;
+    let mut out = Vec::new();
+    for o in objects {
+        let schema = o.schema.clone().unwrap_or_else(|| "dbo".to_owned());
+        let f = catalog.change_table_facts(&schema, &o.table, None)?;
+        let unmet = |detail: String| rivet_sources::SourceError::Settings {
+            key: "source".into(),
+            detail: format!("export {}: {detail}", o.export),
+        };
+        if !f.database_enabled {
+            return Err(unmet("change data capture is not enabled on the database; a member of sysadmin runs `EXEC sys.sp_cdc_enable_db;`".into()));
+        }
+        if f.instances.is_empty() {
+            return Err(unmet(format!(
+                "{schema}.{} is not tracked; a db_owner runs `EXEC sys.sp_cdc_enable_table @source_schema = N'{}', @source_name = N'{}', @role_name = NULL;`",
+                o.table,
+                schema.replace('\'', "''"),
+                o.table.replace('\'', "''")
+            )));
+        }
+        if let Ok(state) = &f.agent {
+            if !state.eq_ignore_ascii_case("Running") {
+                return Err(unmet(format!(
+                    "the SQL Server Agent is `{state}`: start it, or no changes are captured"
+                )));
+            }
+        }
+        out.push(format!(
+            "export {}: {schema}.{} is tracked by capture instance(s) {}; nothing is created by rivet: the first window starts at the oldest change in the change table",
+            o.export,
+            o.table,
+            f.instances.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(out)
+}
+
 pub fn teardown(config_path: &Path) -> Result<Status> {
     match objects(config_path)? {
+        (SourceKind::Mssql, _, objects) => report(Ok(objects
+            .iter()
+            .map(|o| {
+                format!(
+                    "export {}: nothing to drop (rivet creates nothing on SQL Server; `EXEC sys.sp_cdc_disable_table` is the owner's); `rivet state reset-cursor {}` forgets its position",
+                    o.export, o.export
+                )
+            })
+            .collect())),
         (SourceKind::Mysql, _, objects) => report(Ok(objects
             .iter()
             .map(|o| {

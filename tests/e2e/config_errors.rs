@@ -123,20 +123,21 @@ fn cdc_keys_of_the_reference_tool_are_refused_with_what_replaces_them() {
 }
 
 #[test]
-fn cdc_keys_are_checked_per_engine_and_sql_server_is_refused_naming_the_cdc_doc() {
-    plan_with("source:\n  type: mssql\n  url_env: DATABASE_URL\nexports:\n  - name: a\n    table: t\n    mode: cdc\n    destination: { type: local, path: o }\n")
+fn cdc_keys_are_checked_per_engine() {
+    plan_with("source:\n  type: mssql\n  url_env: DATABASE_URL\nexports:\n  - name: a\n    table: t\n    mode: cdc\n    cdc: { slot: s, server_id: 5 }\n    destination: { type: local, path: o }\n")
         .code(2)
         .stderr(
-            predicate::str::contains("exports[0].mode")
-                .and(predicate::str::contains("SQL Server change tables"))
-                .and(predicate::str::contains("docs/cdc.md")),
+            predicate::str::contains("exports[0].cdc.slot")
+                .and(predicate::str::contains("capture instance's change table"))
+                .and(predicate::str::contains("exports[0].cdc.server_id")),
         );
-    plan_with("source:\n  type: mysql\n  url_env: DATABASE_URL\nexports:\n  - name: a\n    table: t\n    mode: cdc\n    cdc: { slot: s, server_id: 0 }\n    destination: { type: local, path: o }\n")
+    plan_with("source:\n  type: mysql\n  url_env: DATABASE_URL\nexports:\n  - name: a\n    table: t\n    mode: cdc\n    cdc: { slot: s, server_id: 0, capture_instance: x }\n    destination: { type: local, path: o }\n")
         .code(2)
         .stderr(
             predicate::str::contains("exports[0].cdc.slot")
                 .and(predicate::str::contains("no slot or publication"))
-                .and(predicate::str::contains("exports[0].cdc.server_id")),
+                .and(predicate::str::contains("exports[0].cdc.server_id"))
+                .and(predicate::str::contains("exports[0].cdc.capture_instance")),
         );
 }
 

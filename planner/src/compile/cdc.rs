@@ -6,8 +6,9 @@
 
 use rivet_schema::config::{CdcConfig, ExportConfig, SourceKind};
 use rivet_schema::plan::{
-    lsn_text, parse_lsn, BinlogPos, CursorType, PlannedBinlog, PlannedCdc, PlannedColumn,
-    PlannedSlot, PlannedWindow, Relation, WindowKind,
+    lsn_text, mssql_lsn_text, parse_lsn, parse_mssql_lsn, BinlogPos, CursorType, PlannedBinlog,
+    PlannedCdc, PlannedChangeTable, PlannedColumn, PlannedSlot, PlannedWindow, Relation,
+    WindowKind,
 };
 use rivet_sources::Catalog;
 
@@ -31,7 +32,8 @@ pub(super) fn plan_cdc(
     refuse_converted(i, columns)?;
     match kind {
         SourceKind::Mysql => plan_binlog(i, e, schema, name, columns, catalog, inputs),
-        _ => plan_slot(i, e, schema, name, catalog, inputs),
+        SourceKind::Mssql => plan_change_table(i, e, schema, name, columns, catalog, inputs),
+        SourceKind::Postgres => plan_slot(i, e, schema, name, catalog, inputs),
     }
 }
 
@@ -372,6 +374,177 @@ fn plan_binlog(
     ))
 }
 
+/// The window of a SQL Server export: `[from, max LSN now]` of its capture instance,
+/// where `from` is the instance's oldest change on the first window and the LSN after
+/// the committed position later. Everything that would make the window unreadable or
+/// incomplete is refused with the statement that fixes it.
+fn plan_change_table(
+    i: usize,
+    e: &ExportConfig,
+    schema: &str,
+    name: &str,
+    columns: &[PlannedColumn],
+    catalog: &mut dyn Catalog,
+    inputs: &PlanInputs,
+) -> Result<(PlannedWindow, PlannedCdc), PlanError> {
+    let at = |k: &str| format!("exports[{i}].{k}");
+    let committed = match inputs.cursors.get(&e.name) {
+        None => None,
+        Some(c) if c.value_type == CursorType::MssqlLsn => Some((
+            parse_mssql_lsn(&c.position).map_err(|d| {
+                PlanError::Internal(format!(
+                    "export {}: the state database's LSN cannot be read: {d}",
+                    e.name
+                ))
+            })?,
+            c.seq,
+        )),
+        Some(c) => {
+            return Err(cfg_err(
+                at("mode"),
+                format!(
+                    "the state database holds an `{}` position for export `{}` from another mode; reset it with `rivet state reset-cursor {}` and take a new snapshot",
+                    c.column, e.name, e.name
+                ),
+            ))
+        }
+    };
+    let facts = catalog
+        .change_table_facts(schema, name, committed.as_ref().map(|c| &c.0))
+        .map_err(|source| PlanError::SourceFor {
+            what: format!("reading change data capture for export `{}`", e.name),
+            source,
+        })?;
+    let (window, cdc) = change_table_window(i, e, schema, name, columns, &facts, committed)?;
+    Ok((window, cdc))
+}
+
+/// The decisions of [`plan_change_table`] on facts already read (tested offline).
+pub(super) fn change_table_window(
+    i: usize,
+    e: &ExportConfig,
+    schema: &str,
+    name: &str,
+    columns: &[PlannedColumn],
+    facts: &rivet_sources::ChangeTableFacts,
+    committed: Option<([u8; 10], u32)>,
+) -> Result<(PlannedWindow, PlannedCdc), PlanError> {
+    let at = |k: &str| format!("exports[{i}].{k}");
+    let literal = |s: &str| s.replace('\'', "''");
+    if !facts.database_enabled {
+        return Err(cfg_err(
+            at("mode"),
+            "change data capture is not enabled on this database; a member of sysadmin runs `EXEC sys.sp_cdc_enable_db;` in it (docs/cdc.md#sql-server)",
+        ));
+    }
+    let wanted = e.cdc.as_ref().and_then(|c| c.capture_instance.clone());
+    let instance = match (&wanted, facts.instances.as_slice()) {
+        (_, []) => {
+            return Err(cfg_err(
+                at("table"),
+                format!(
+                    "{schema}.{name} is not tracked by change data capture; a db_owner runs `EXEC sys.sp_cdc_enable_table @source_schema = N'{}', @source_name = N'{}', @role_name = NULL;` (the SQL Server Agent must run the capture job)",
+                    literal(schema),
+                    literal(name)
+                ),
+            ))
+        }
+        (None, [only]) => only,
+        (None, several) => {
+            return Err(cfg_err(
+                at("cdc.capture_instance"),
+                format!(
+                    "{schema}.{name} has {} capture instances ({}), as during a schema change; name the one to read with `cdc.capture_instance`",
+                    several.len(),
+                    several.iter().map(|c| format!("`{}`", c.name)).collect::<Vec<_>>().join(", ")
+                ),
+            ))
+        }
+        (Some(w), all) => all.iter().find(|c| &c.name == w).ok_or_else(|| {
+            cfg_err(
+                at("cdc.capture_instance"),
+                format!(
+                    "{schema}.{name} has no capture instance `{w}` (it has {})",
+                    all.iter().map(|c| format!("`{}`", c.name)).collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })?,
+    };
+    let missing: Vec<&str> = columns
+        .iter()
+        .filter(|c| !instance.captured_columns.contains(&c.name))
+        .map(|c| c.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(cfg_err(
+            at("columns"),
+            format!(
+                "capture instance `{}` does not capture {}; leave them out with `columns:` or recreate the instance with them (`@captured_column_list`)",
+                instance.name,
+                missing.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+    if let Ok(state) = &facts.agent {
+        if !state.eq_ignore_ascii_case("Running") {
+            return Err(cfg_err(
+                at("mode"),
+                format!(
+                    "the SQL Server Agent is `{state}`: the capture job that copies changes into the change tables does not run, so a window would miss changes; start the SQL Server Agent service"
+                ),
+            ));
+        }
+    }
+    let (from, lower, seq) = match committed {
+        None => (instance.min_lsn, None, 1),
+        Some((position, seq)) => {
+            let after = facts.after_committed.ok_or_else(|| {
+                PlanError::Internal(format!(
+                    "export {}: the LSN after the committed position was not read",
+                    e.name
+                ))
+            })?;
+            if instance.min_lsn > after {
+                return Err(cfg_err(
+                    at("mode"),
+                    format!(
+                        "the change table of `{}` starts at {}, after the committed position {}: the cleanup job removed changes that were never exported; reset the position with `rivet state reset-cursor {}` and take a new snapshot (and keep the cleanup retention longer than the gap between applies)",
+                        instance.name,
+                        mssql_lsn_text(&instance.min_lsn),
+                        mssql_lsn_text(&position),
+                        e.name
+                    ),
+                ));
+            }
+            (after, Some(position), seq + 1)
+        }
+    };
+    // Nothing new: the window is empty and its end stays at the committed position.
+    let upper = match lower {
+        Some(l) if facts.max_lsn < from => l,
+        _ => facts.max_lsn,
+    };
+    Ok((
+        PlannedWindow {
+            kind: WindowKind::Cdc,
+            column: instance.name.clone(),
+            fallback_column: None,
+            value_type: CursorType::MssqlLsn,
+            lower: lower.map(|l| mssql_lsn_text(&l)),
+            upper: Some(mssql_lsn_text(&upper)),
+            seq: Some(seq),
+        },
+        PlannedCdc::ChangeTable(PlannedChangeTable {
+            capture_instance: instance.name.clone(),
+            from_lsn: mssql_lsn_text(&from),
+            agent: facts
+                .agent
+                .clone()
+                .unwrap_or_else(|why| format!("unknown: {why}")),
+        }),
+    ))
+}
+
 /// Pairs every `cdc` export with the batch exports (full or chunked, no window) of the
 /// same table in the same plan: records the handoff on all of them and runs the `cdc`
 /// export in a later wave than its snapshots — after them when its wave is not set, and
@@ -459,6 +632,10 @@ pub fn slot_warnings(plan: &rivet_schema::Plan) -> Vec<String> {
         .iter()
         .filter_map(|e| match e.cdc.as_ref() {
             Some(PlannedCdc::Slot(c)) => Some(slot_warnings_of(&e.name, c)),
+            Some(PlannedCdc::ChangeTable(c)) if c.agent.starts_with("unknown") => Some(vec![format!(
+                "export {}: the SQL Server Agent's state is {}; if it is not running, the capture job harvests no changes and windows stay empty (grant VIEW SERVER STATE to let rivet check)",
+                e.name, c.agent
+            )]),
             _ => None,
         })
         .flatten()
@@ -523,5 +700,191 @@ mod slot_tests {
         let w = slot_warnings_of("e", &slot("extended", 3 << 20, Some(2 << 20)));
         assert!(w[0].contains("retains 3.0 MiB of WAL"), "{w:?}");
         assert!(w[1].contains("only 2.0 MiB more WAL"), "{w:?}");
+    }
+}
+
+#[cfg(test)]
+mod change_table_tests {
+    use super::change_table_window;
+    use rivet_schema::config::ExportConfig;
+    use rivet_schema::plan::{PlannedCdc, PlannedColumn};
+    use rivet_sources::{CaptureInstance, ChangeTableFacts};
+
+    fn export(cdc: serde_json::Value) -> ExportConfig {
+        serde_json::from_value(serde_json::json!({
+            "name": "orders_changes", "table": "dbo.orders", "mode": "cdc", "cdc": cdc,
+            "destination": {"type": "local", "path": "out"}
+        }))
+        .unwrap()
+    }
+
+    fn column(name: &str) -> PlannedColumn {
+        serde_json::from_value(serde_json::json!({
+            "name": name, "declared_type": "int", "wire_type": "int", "logical": {"kind": "int32"},
+            "mapping": "native", "nullable": true, "dictionary": false
+        }))
+        .unwrap()
+    }
+
+    fn lsn(n: u8) -> [u8; 10] {
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, n]
+    }
+
+    fn facts(instances: &[(&str, u8, &[&str])]) -> ChangeTableFacts {
+        ChangeTableFacts {
+            database_enabled: true,
+            instances: instances
+                .iter()
+                .map(|(name, min, cols)| CaptureInstance {
+                    name: (*name).into(),
+                    min_lsn: lsn(*min),
+                    captured_columns: cols.iter().map(|c| (*c).to_owned()).collect(),
+                })
+                .collect(),
+            max_lsn: lsn(90),
+            after_committed: Some(lsn(41)),
+            agent: Ok("Running".into()),
+        }
+    }
+
+    fn err(r: Result<impl std::fmt::Debug, crate::error::PlanError>) -> String {
+        r.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn first_and_next_windows_cover_the_change_table_without_gap_or_overlap() {
+        let cols = [column("id"), column("n")];
+        let f = facts(&[("dbo_orders", 10, &["id", "n"])]);
+        let (w, c) = change_table_window(
+            0,
+            &export(serde_json::json!({})),
+            "dbo",
+            "orders",
+            &cols,
+            &f,
+            None,
+        )
+        .unwrap();
+        let PlannedCdc::ChangeTable(c) = c else {
+            panic!()
+        };
+        assert_eq!(
+            (w.lower, w.upper.as_deref(), w.seq),
+            (None, Some("0x0000000000000000005A"), Some(1))
+        );
+        assert_eq!(
+            c.from_lsn, "0x0000000000000000000A",
+            "the first window starts at the oldest change"
+        );
+        // The next window starts right after the committed end (fn_cdc_increment_lsn).
+        let (w, c) = change_table_window(
+            0,
+            &export(serde_json::json!({})),
+            "dbo",
+            "orders",
+            &cols,
+            &f,
+            Some((lsn(40), 3)),
+        )
+        .unwrap();
+        let PlannedCdc::ChangeTable(c) = c else {
+            panic!()
+        };
+        assert_eq!(
+            (w.lower.as_deref(), w.seq),
+            (Some("0x00000000000000000028"), Some(4))
+        );
+        assert_eq!(c.from_lsn, "0x00000000000000000029");
+        // Nothing new: an empty window whose end stays at the committed position.
+        let mut idle = f.clone();
+        idle.max_lsn = lsn(40);
+        let (w, c) = change_table_window(
+            0,
+            &export(serde_json::json!({})),
+            "dbo",
+            "orders",
+            &cols,
+            &idle,
+            Some((lsn(40), 3)),
+        )
+        .unwrap();
+        let PlannedCdc::ChangeTable(c) = c else {
+            panic!()
+        };
+        assert_eq!(w.upper.as_deref(), Some("0x00000000000000000028"));
+        assert!(
+            c.from_lsn.as_str() > w.upper.as_deref().unwrap(),
+            "from past to reads nothing"
+        );
+    }
+
+    #[test]
+    fn what_would_lose_or_miss_changes_is_refused_with_the_fix() {
+        let cols = [column("id"), column("n")];
+        let e = export(serde_json::json!({}));
+        let mut off = facts(&[]);
+        off.database_enabled = false;
+        assert!(err(change_table_window(
+            0, &e, "dbo", "orders", &cols, &off, None
+        ))
+        .contains("sys.sp_cdc_enable_db"));
+        assert!(err(change_table_window(
+            0,
+            &e,
+            "dbo",
+            "o'rders",
+            &cols,
+            &facts(&[]),
+            None
+        ))
+        .contains("@source_name = N'o''rders'"));
+        let two = facts(&[("a", 10, &["id", "n"]), ("b", 50, &["id", "n"])]);
+        assert!(err(change_table_window(
+            0, &e, "dbo", "orders", &cols, &two, None
+        ))
+        .contains("exports[0].cdc.capture_instance"));
+        let (_, c) = change_table_window(
+            0,
+            &export(serde_json::json!({"capture_instance": "b"})),
+            "dbo",
+            "orders",
+            &cols,
+            &two,
+            None,
+        )
+        .unwrap();
+        assert!(matches!(c, PlannedCdc::ChangeTable(ref t) if t.capture_instance == "b"));
+        let partial = facts(&[("dbo_orders", 10, &["id"])]);
+        assert!(err(change_table_window(
+            0, &e, "dbo", "orders", &cols, &partial, None
+        ))
+        .contains("does not capture `n`"));
+        let mut stopped = facts(&[("dbo_orders", 10, &["id", "n"])]);
+        stopped.agent = Ok("Stopped".into());
+        assert!(err(change_table_window(
+            0, &e, "dbo", "orders", &cols, &stopped, None
+        ))
+        .contains("start the SQL Server Agent"));
+        // The cleanup job removed changes past the committed position.
+        let cleaned = facts(&[("dbo_orders", 60, &["id", "n"])]);
+        let msg = err(change_table_window(
+            0,
+            &e,
+            "dbo",
+            "orders",
+            &cols,
+            &cleaned,
+            Some((lsn(40), 1)),
+        ));
+        assert!(
+            msg.contains("cleanup job removed")
+                && msg.contains("rivet state reset-cursor orders_changes"),
+            "{msg}"
+        );
+        // An Agent whose state cannot be read is not a refusal: plan warns instead.
+        let mut unknown = facts(&[("dbo_orders", 10, &["id", "n"])]);
+        unknown.agent = Err("its state cannot be read: permission denied".into());
+        let (_, c) = change_table_window(0, &e, "dbo", "orders", &cols, &unknown, None).unwrap();
+        assert!(matches!(c, PlannedCdc::ChangeTable(ref t) if t.agent.starts_with("unknown")));
     }
 }

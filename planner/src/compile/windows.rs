@@ -138,7 +138,7 @@ pub(super) fn plan_window(
     let seq = committed.map_or(1, |c| c.seq + 1);
     let lag = i64::try_from(lag).unwrap_or(i64::MAX);
     let upper = match value_type {
-        CursorType::Lsn | CursorType::Binlog => {
+        CursorType::Lsn | CursorType::Binlog | CursorType::MssqlLsn => {
             return Err(PlanError::Internal(
                 "a row window cannot be on a log position".into(),
             ))

@@ -94,12 +94,6 @@ fn cdc_problems(
         return;
     }
     let kind = source.map(|s| s.kind);
-    if kind == Some(crate::config::SourceKind::Mssql) {
-        push(
-            at("mode"),
-            "mode `cdc` reads PostgreSQL logical replication slots and the MySQL/MariaDB binary log in this version; SQL Server change tables are not read yet (docs/cdc.md); use `incremental` meanwhile",
-        );
-    }
     if e.table.is_none() {
         push(
             at("table"),
@@ -138,12 +132,30 @@ fn cdc_problems(
             "a replica id is 1 to 4294967295 (0 means \"not a replica\" to the server)",
         );
     }
-    if mysql {
+    let mssql = kind == Some(crate::config::SourceKind::Mssql);
+    if c.capture_instance.is_some() && !mssql {
+        push(
+            at("cdc.capture_instance"),
+            "`capture_instance` names a SQL Server change data capture instance; this source has none (docs/cdc.md); remove the key",
+        );
+    }
+    if mysql || mssql {
+        let (what, instead) = if mysql {
+            (
+                "MySQL/MariaDB capture reads the binary log as a replica",
+                "`cdc.server_id` names the replica id",
+            )
+        } else {
+            (
+                "SQL Server capture reads a capture instance's change table",
+                "`cdc.capture_instance` names the instance",
+            )
+        };
         for (key, name) in [("cdc.slot", &c.slot), ("cdc.publication", &c.publication)] {
             if name.is_some() {
                 push(
                     at(key),
-                    "MySQL/MariaDB capture reads the binary log as a replica and has no slot or publication; remove the key (`cdc.server_id` names the replica id)",
+                    &format!("{what} and has no slot or publication; remove the key ({instead})"),
                 );
             }
         }

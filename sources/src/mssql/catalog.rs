@@ -207,6 +207,15 @@ impl Catalog for MsCatalog {
         profile_target / 4
     }
 
+    fn change_table_facts(
+        &mut self,
+        schema: &str,
+        table: &str,
+        committed: Option<&[u8; 10]>,
+    ) -> Result<crate::ChangeTableFacts, SourceError> {
+        super::cdc::facts(self, schema, table, committed)
+    }
+
     fn identity(&mut self) -> Result<SourceIdentity, SourceError> {
         let context = "reading the database's identity";
         let rows = self.results(context, IDENTITY_SQL, &[], CATALOG_TIMEOUT)?;

@@ -14,6 +14,7 @@
 //! [`ChunkSource`]: crate::ChunkSource
 
 mod catalog;
+pub mod cdc;
 pub mod health;
 mod reader;
 mod survey;

@@ -342,7 +342,39 @@ impl ChunkSource for MsReader {
             }
             .into());
         };
-        let (sql, bounds) = chunk_batch(req);
+        let (sql, bounds) = match req.cdc.as_ref().map(|w| &w.log) {
+            None => chunk_batch(req),
+            Some(crate::CdcLog::ChangeTable {
+                capture_instance,
+                from,
+                to,
+            }) => {
+                if from > to {
+                    // An empty window: nothing was captured since the last one.
+                    self.client = Some(client);
+                    return Ok(ReadStats {
+                        rows: 0,
+                        nulled_values: Vec::new(),
+                        batches_over_memory_target: 0,
+                    });
+                }
+                (
+                    super::cdc::change_batch(req, capture_instance, from, to),
+                    Vec::new(),
+                )
+            }
+            Some(_) => {
+                self.client = Some(client);
+                return Err(SourceError::Query {
+                    context: label.to_owned(),
+                    detail:
+                        "a SQL Server source was handed another engine's log window; plan again"
+                            .into(),
+                    transient: false,
+                }
+                .into());
+            }
+        };
         let params: Vec<&dyn ToSql> = bounds
             .iter()
             .map(|b| match b {
@@ -353,7 +385,7 @@ impl ChunkSource for MsReader {
         let limit = Duration::from_millis(req.statement_timeout_ms.max(1));
         // Chunk reads are one short statement; whole-table reads are one long one whose
         // every wait for the next row is bounded instead.
-        let per_row = req.range.is_none();
+        let per_row = req.range.is_none() || req.cdc.is_some();
         let mut batcher = Batcher::new(req, label);
         let ctx = |what: &str| format!("{label}: {what}");
         let outcome = self.rt.block_on(async {
