@@ -175,7 +175,7 @@ fn check_source_into(
                         }
                     } else if settings.kind == rivet_schema::config::SourceKind::Mysql {
                         let what = format!("export {} binary log", e.name);
-                        match catalog.binlog_facts(schema, name) {
+                        match catalog.binlog_facts(schema, name, None) {
                             Ok(f) => binlog_check(&what, &f),
                             Err(err) => Check::fail(
                                 &what,

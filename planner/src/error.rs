@@ -14,12 +14,10 @@ pub enum PlanError {
     #[error(transparent)]
     ConfigFile(#[from] rivet_schema::ConfigError),
     /// A source failure while planning particular exports (a permission, a timeout).
-    #[error("{what}: {source}")]
-    SourceFor {
-        what: String,
-        #[source]
-        source: SourceError,
-    },
+    /// The message holds the source error's text, so it is not also chained (which
+    /// would print it twice).
+    #[error("{what}: {cause}")]
+    SourceFor { what: String, cause: SourceError },
     /// The source could not be reached or queried.
     #[error(transparent)]
     Source(#[from] SourceError),
@@ -35,7 +33,11 @@ impl PlanError {
             PlanError::Config { .. } | PlanError::ConfigFile(_) => rivet_schema::FailureKind::Usage,
             // Connection settings that cannot be used are fixed in the config or the
             // environment it names, like any other config problem.
-            PlanError::Source(e) if e.is_settings_error() => rivet_schema::FailureKind::Usage,
+            PlanError::Source(e) | PlanError::SourceFor { cause: e, .. }
+                if e.is_settings_error() =>
+            {
+                rivet_schema::FailureKind::Usage
+            }
             PlanError::Source(_) | PlanError::SourceFor { .. } | PlanError::Internal(_) => {
                 rivet_schema::FailureKind::Runtime
             }

@@ -111,13 +111,16 @@ pub trait Catalog {
         })
     }
     /// What planning a MySQL/MariaDB `cdc` export of `schema.table` needs to know about
-    /// the binary log. Engines without a binary log say so.
+    /// the binary log. With `probe_as` (a replica id), also asks for the log as that
+    /// replica once, non-blocking at its end, so a missing REPLICATION SLAVE grant is a
+    /// plan error rather than an apply failure. Engines without a binary log say so.
     fn binlog_facts(
         &mut self,
         schema: &str,
         table: &str,
+        probe_as: Option<u32>,
     ) -> Result<crate::BinlogFacts, SourceError> {
-        let _ = (schema, table);
+        let _ = (schema, table, probe_as);
         Err(SourceError::Query {
             context: "planning a `cdc` export".into(),
             detail: "this engine has no binary log".into(),

@@ -256,6 +256,19 @@ fn binlog_capture_keys_are_checked_per_engine() {
         .assert()
         .code(2)
         .stderr(predicates::str::contains("exports[0].cdc.slot"));
+    // A user without the replica's grants is refused at plan time with the GRANT.
+    let reader = crate::common::mysql_url().expect("the MariaDB reader URL");
+    t.project.config(&format!(
+        "source:\n  type: mysql\n  url_env: DATABASE_URL\nexports:\n  - name: changes\n    table: {}.t\n    mode: cdc\n    destination: {{ type: local, path: out }}\n",
+        t.db
+    ));
+    t.project
+        .rivet()
+        .env("DATABASE_URL", &reader)
+        .args(["plan", "-c", "rivet.yaml", "-o", "plan.json"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("REPLICATION SLAVE"));
     // A type the row images are not decoded for is refused at plan time, by name.
     t.project.config(&format!(
         "source:\n  type: mysql\n  url_env: DATABASE_URL\nexports:\n  - name: changes\n    table: {}.t\n    mode: cdc\n    cdc: {{ server_id: 777001 }}\n    destination: {{ type: local, path: out }}\n",

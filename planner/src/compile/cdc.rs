@@ -74,9 +74,9 @@ fn plan_slot(
     let publication = CdcConfig::publication_name(e.cdc.as_ref(), &e.name);
     let facts = catalog
         .cdc_facts(schema, name, &slot, &publication)
-        .map_err(|source| PlanError::SourceFor {
+        .map_err(|cause| PlanError::SourceFor {
             what: format!("reading the log position of export `{}`", e.name),
-            source,
+            cause,
         })?;
     let table = format!(
         "{}.{}",
@@ -227,11 +227,16 @@ fn plan_binlog(
     inputs: &PlanInputs,
 ) -> Result<(PlannedWindow, PlannedCdc), PlanError> {
     let at = |k: &str| format!("exports[{i}].{k}");
+    let server_id = e
+        .cdc
+        .as_ref()
+        .and_then(|c| c.server_id)
+        .unwrap_or_else(|| derived_server_id(schema, name, &e.name));
     let facts = catalog
-        .binlog_facts(schema, name)
-        .map_err(|source| PlanError::SourceFor {
+        .binlog_facts(schema, name, Some(server_id))
+        .map_err(|cause| PlanError::SourceFor {
             what: format!("reading the binary log position of export `{}`", e.name),
-            source,
+            cause,
         })?;
     if !facts.log_bin {
         return Err(cfg_err(
@@ -276,11 +281,6 @@ fn plan_binlog(
             ),
         ));
     }
-    let server_id = e
-        .cdc
-        .as_ref()
-        .and_then(|c| c.server_id)
-        .unwrap_or_else(|| derived_server_id(schema, name, &e.name));
     if server_id == facts.server_id {
         return Err(cfg_err(
             at("cdc.server_id"),
@@ -411,9 +411,9 @@ fn plan_change_table(
     };
     let facts = catalog
         .change_table_facts(schema, name, committed.as_ref().map(|c| &c.0))
-        .map_err(|source| PlanError::SourceFor {
+        .map_err(|cause| PlanError::SourceFor {
             what: format!("reading change data capture for export `{}`", e.name),
-            source,
+            cause,
         })?;
     let (window, cdc) = change_table_window(i, e, schema, name, columns, &facts, committed)?;
     Ok((window, cdc))

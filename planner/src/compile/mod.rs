@@ -129,17 +129,16 @@ pub fn compile(
                 // can read page ranges.
                 Err(no_key) if e.chunk_column.is_none() => {
                     let rel = relation_ref(&d.relation);
-                    let pages =
-                        catalog
-                            .heap_pages(&rel)
-                            .map_err(|source| PlanError::SourceFor {
-                                what: format!(
-                                    "reading the size in pages of {} (export `{}`)",
-                                    d.relation.display_name(),
-                                    e.name
-                                ),
-                                source,
-                            })?;
+                    let pages = catalog
+                        .heap_pages(&rel)
+                        .map_err(|cause| PlanError::SourceFor {
+                            what: format!(
+                                "reading the size in pages of {} (export `{}`)",
+                                d.relation.display_name(),
+                                e.name
+                            ),
+                            cause,
+                        })?;
                     match pages {
                         Ok((pages, page_bytes)) => Some(ChunkBy::Pages { pages, page_bytes }),
                         Err(why) => return Err(no_key_and_no_pages(no_key, &why)),
@@ -166,7 +165,7 @@ pub fn compile(
         .unwrap_or(60_000);
     let bounds = catalog
         .key_bounds(&bound_requests, bounds_timeout)
-        .map_err(|source| PlanError::SourceFor {
+        .map_err(|cause| PlanError::SourceFor {
             what: format!(
                 "reading the chunk key bounds (MIN/MAX) of {}",
                 pending
@@ -176,7 +175,7 @@ pub fn compile(
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            source,
+            cause,
         })?;
     let mut bounds = bounds.into_iter();
     for (i, e, d, columns, key) in pending {

@@ -209,6 +209,31 @@ pub(crate) fn facts(
     })
 }
 
+/// Asks for the binary log as replica `server_id` at `at` (the log's end), non-blocking,
+/// and reads until the server ends the stream: proves the REPLICATION SLAVE grant and
+/// that the id is accepted, reading nothing of the log.
+pub(crate) fn probe_replica(
+    settings: &ConnectionSettings,
+    server_id: u32,
+    at: &BinlogPos,
+) -> Result<(), SourceError> {
+    let (conn, _) = connect(settings)?;
+    let request = mysql::BinlogRequest::new(server_id)
+        .with_filename(at.file.as_bytes())
+        .with_pos(at.offset)
+        .with_flags(mysql::BinlogDumpFlags::BINLOG_DUMP_NON_BLOCK);
+    let context = format!("reading the binary log as replica {server_id}");
+    let stream = conn
+        .get_binlog_stream(request)
+        .map_err(|e| privilege(e, &context))?;
+    // A few events at most (the rotate and format description the server sends first),
+    // then the end of the stream.
+    for event in stream.take(16) {
+        event.map_err(|e| privilege(e, &context))?;
+    }
+    Ok(())
+}
+
 /// `rivet cdc setup` for MySQL/MariaDB exports: nothing is created on the server (a
 /// replica needs no slot), so this checks every prerequisite a plan would refuse and
 /// says where the first window will start. One line per export.

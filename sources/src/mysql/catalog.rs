@@ -415,8 +415,13 @@ impl Catalog for MyCatalog {
         &mut self,
         schema: &str,
         table: &str,
+        probe_as: Option<u32>,
     ) -> Result<crate::BinlogFacts, SourceError> {
-        super::binlog::facts(&mut self.conn, schema, table)
+        let facts = super::binlog::facts(&mut self.conn, schema, table)?;
+        if let Some(server_id) = probe_as.filter(|id| facts.log_bin && *id != facts.server_id) {
+            super::binlog::probe_replica(&self.settings, server_id, &facts.current)?;
+        }
+        Ok(facts)
     }
 
     fn can_read(&mut self, relation: &RelationRef) -> Result<(), SourceError> {
