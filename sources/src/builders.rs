@@ -354,6 +354,23 @@ pub(crate) struct Batcher<'a> {
 }
 
 impl<'a> Batcher<'a> {
+    /// What the read reports besides its batches: rows, values written as NULL per
+    /// column (`nulled`, one count per requested column in order), batches over target.
+    pub(crate) fn stats(&self, nulled: impl IntoIterator<Item = u64>) -> crate::ReadStats {
+        crate::ReadStats {
+            rows: self.total_rows,
+            nulled_values: self
+                .req
+                .columns
+                .iter()
+                .zip(nulled)
+                .filter(|(_, n)| *n > 0)
+                .map(|(c, n)| (c.name.clone(), n))
+                .collect(),
+            batches_over_memory_target: self.over_target,
+        }
+    }
+
     pub(crate) fn new(req: &'a ChunkRead, label: &'a str) -> Self {
         let schema = Arc::new(crate::arrow_types::schema(req.columns.iter().map(|c| {
             (

@@ -763,14 +763,7 @@ pub(crate) fn read_window(
     sink: &mut dyn FnMut(RecordBatch) -> Result<(), SinkClosed>,
 ) -> Result<ReadStats, ReadFailure> {
     let ntable = req.columns.len() - 4;
-    let fail = |detail: String| -> ReadFailure {
-        SourceError::Query {
-            context: label.to_owned(),
-            detail,
-            transient: false,
-        }
-        .into()
-    };
+    let fail = |detail: String| refused(label, detail);
     let facts = facts(conn, &w.schema, &w.table)?;
     if !facts.log_bin {
         return Err(fail("binary logging is off on the server now (log_bin=OFF); enable it, take a new snapshot and plan again".into()));
@@ -849,18 +842,17 @@ pub(crate) fn read_window(
         read.stream(settings, w, &facts.columns, server_id, start, end)?;
     }
     read.batcher.flush(read.decoders, read.sink)?;
-    let nulled_values = req
-        .columns
-        .iter()
-        .zip(decoders.iter())
-        .filter(|(_, d)| d.nulled > 0)
-        .map(|(c, d)| (c.name.clone(), d.nulled))
-        .collect();
-    Ok(ReadStats {
-        rows: batcher.total_rows,
-        nulled_values,
-        batches_over_memory_target: batcher.over_target,
-    })
+    Ok(batcher.stats(decoders.iter().map(|d| d.nulled)))
+}
+
+/// A window that cannot be read as planned: not transient, retrying changes nothing.
+fn refused(label: &str, detail: String) -> ReadFailure {
+    SourceError::Query {
+        context: label.to_owned(),
+        detail,
+        transient: false,
+    }
+    .into()
 }
 
 /// The state of one window read: where values go and the change counter of the
@@ -887,14 +879,7 @@ impl Reader<'_, '_> {
         end: &BinlogPos,
     ) -> Result<(), ReadFailure> {
         let label = self.label;
-        let fail = |detail: String| -> ReadFailure {
-            SourceError::Query {
-                context: label.to_owned(),
-                detail,
-                transient: false,
-            }
-            .into()
-        };
+        let fail = |detail: String| refused(label, detail);
         let (mut dump, flavor) = connect(settings)?;
         if flavor == Flavor::MariaDb {
             dump.query_drop(format!(
@@ -933,22 +918,25 @@ impl Reader<'_, '_> {
                 offset: end_pos,
             };
             let event_start = end_pos.saturating_sub(u64::from(header.event_size()));
+            // A transaction starting at this event.
+            let here = |id: Option<i64>| Txn {
+                file_index,
+                offset: event_start,
+                ts: header.timestamp(),
+                id,
+            };
             if event.header().event_type_raw() == MARIADB_GTID_EVENT {
                 let data = event.data();
                 let seq_no = data
                     .get(..8)
                     .map(|b| u64::from_le_bytes(b.try_into().expect("eight bytes")))
                     .ok_or_else(|| fail(format!("a GTID event at {at} is too short")))?;
-                txn = Some(Txn {
-                    file_index,
-                    offset: event_start,
-                    ts: header.timestamp(),
-                    id: Some(i64::try_from(seq_no).map_err(|_| {
-                        fail(format!(
-                            "GTID sequence {seq_no} at {at} does not fit a signed 64-bit id"
-                        ))
-                    })?),
-                });
+                let id = i64::try_from(seq_no).map_err(|_| {
+                    fail(format!(
+                        "GTID sequence {seq_no} at {at} does not fit a signed 64-bit id"
+                    ))
+                })?;
+                txn = Some(here(Some(id)));
                 self.seq = 0;
             }
             let data = event
@@ -973,33 +961,18 @@ impl Reader<'_, '_> {
                     continue;
                 }
                 Some(EventData::GtidEvent(g)) => {
-                    txn = Some(Txn {
-                        file_index,
-                        offset: event_start,
-                        ts: header.timestamp(),
-                        id: i64::try_from(g.gno()).ok(),
-                    });
+                    txn = Some(here(i64::try_from(g.gno()).ok()));
                     self.seq = 0;
                 }
                 Some(EventData::AnonymousGtidEvent(_)) => {
-                    txn = Some(Txn {
-                        file_index,
-                        offset: event_start,
-                        ts: header.timestamp(),
-                        id: None,
-                    });
+                    txn = Some(here(None));
                     self.seq = 0;
                 }
                 Some(EventData::QueryEvent(q)) if end_pos != 0 => {
                     let sql = q.query();
                     match first_word(&sql).as_str() {
                         "BEGIN" if txn.is_none() => {
-                            txn = Some(Txn {
-                                file_index,
-                                offset: event_start,
-                                ts: header.timestamp(),
-                                id: None,
-                            });
+                            txn = Some(here(None));
                             self.seq = 0;
                         }
                         "COMMIT" | "ROLLBACK" | "SAVEPOINT" | "XA" => {}
@@ -1008,12 +981,7 @@ impl Reader<'_, '_> {
                                 t == &w.table && db.as_deref().unwrap_or(&q.schema()) == w.schema
                             });
                             if ours && word == "TRUNCATE" {
-                                let t = txn.unwrap_or(Txn {
-                                    file_index,
-                                    offset: event_start,
-                                    ts: header.timestamp(),
-                                    id: None,
-                                });
+                                let t = txn.unwrap_or(here(None));
                                 self.emit("truncate", &t, None)?;
                             } else if ours {
                                 return Err(self.statement_refused(word, w, &at, &sql));
@@ -1054,12 +1022,7 @@ impl Reader<'_, '_> {
                             })?;
                             slot.insert(types);
                         }
-                        let t = txn.unwrap_or(Txn {
-                            file_index,
-                            offset: event_start,
-                            ts: header.timestamp(),
-                            id: None,
-                        });
+                        let t = txn.unwrap_or(here(None));
                         self.rows(&rows, tme, &types_of[&table_id], &t, &at)?;
                     }
                 }
@@ -1087,17 +1050,15 @@ impl Reader<'_, '_> {
         at: &BinlogPos,
         sql: &str,
     ) -> ReadFailure {
-        SourceError::Query {
-            context: self.label.to_owned(),
-            detail: format!(
+        refused(
+            self.label,
+            format!(
                 "the binary log holds a {word} statement on {}.{} at {at} (`{}`): a statement-format change or DDL inside the window, which row events cannot show, so nothing of this window is written; plan again (DDL: take a new snapshot of the table; statements: make every writer use binlog_format=ROW)",
                 w.schema,
                 w.table,
                 sql.chars().take(200).collect::<String>()
             ),
-            transient: false,
-        }
-        .into()
+        )
     }
 
     /// Appends the changes of one rows event.

@@ -338,18 +338,7 @@ impl ChunkSource for MyReader {
         batcher.flush(&mut decoders, sink)?;
         tx.commit()
             .map_err(|e| query_err(&ctx("committing the read transaction"))(e))?;
-        let nulled_values = req
-            .columns
-            .iter()
-            .zip(&decoders)
-            .filter(|(_, d)| d.nulled > 0)
-            .map(|(c, d)| (c.name.clone(), d.nulled))
-            .collect();
-        Ok(ReadStats {
-            rows: batcher.total_rows,
-            nulled_values,
-            batches_over_memory_target: batcher.over_target,
-        })
+        Ok(batcher.stats(decoders.iter().map(|d| d.nulled)))
     }
 }
 

@@ -671,18 +671,7 @@ pub(crate) async fn read_window(
     tx.commit()
         .await
         .map_err(q(format!("{label}: ending the window's transaction")))?;
-    let nulled_values = req
-        .columns
-        .iter()
-        .zip(decoders.iter())
-        .filter(|(_, d)| d.nulled > 0)
-        .map(|(c, d)| (c.name.clone(), d.nulled))
-        .collect();
-    Ok(ReadStats {
-        rows: batcher.total_rows,
-        nulled_values,
-        batches_over_memory_target: batcher.over_target,
-    })
+    Ok(batcher.stats(decoders.iter().map(|d| d.nulled)))
 }
 
 /// Whether an update moved the row to another primary key (old and new key values

@@ -256,17 +256,6 @@ impl ChunkSource for ChunkReader {
                 .map_err(q("committing the read transaction"))?;
             Ok::<(), ReadFailure>(())
         })?;
-        let nulled_values = req
-            .columns
-            .iter()
-            .zip(&decoders)
-            .filter(|(_, d)| d.nulled > 0)
-            .map(|(c, d)| (c.name.clone(), d.nulled))
-            .collect();
-        Ok(ReadStats {
-            rows: batcher.total_rows,
-            nulled_values,
-            batches_over_memory_target: batcher.over_target,
-        })
+        Ok(batcher.stats(decoders.iter().map(|d| d.nulled)))
     }
 }
