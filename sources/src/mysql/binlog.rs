@@ -19,7 +19,6 @@
 
 use arrow::record_batch::RecordBatch;
 use mysql::binlog::events::{EventData, RowsEventData, TableMapEvent};
-use mysql::binlog::row::BinlogRow;
 use mysql::binlog::value::BinlogValue;
 use mysql::consts::ColumnType;
 use mysql::prelude::Queryable;
@@ -663,10 +662,7 @@ fn is_unsigned(l: &LogicalType) -> bool {
 
 /// A table map's column types against the table's columns now: the same count and,
 /// per position, a type the column's `DATA_TYPE` is logged as.
-fn check_table_map(
-    tme: &TableMapEvent<'_>,
-    columns: &[BinlogColumn],
-) -> Result<Vec<ColumnType>, String> {
+fn check_table_map(tme: &TableMapEvent<'_>, columns: &[BinlogColumn]) -> Result<Layout, String> {
     let n = tme.columns_count() as usize;
     if n != columns.len() {
         return Err(format!(
@@ -675,6 +671,7 @@ fn check_table_map(
         ));
     }
     let mut types = Vec::with_capacity(n);
+    let mut meta = Vec::with_capacity(n);
     for (i, c) in columns.iter().enumerate() {
         let ty = tme
             .get_column_type(i)
@@ -696,8 +693,51 @@ fn check_table_map(
             ));
         }
         types.push(ty);
+        meta.push(tme.get_column_metadata(i).unwrap_or_default().to_vec());
     }
-    Ok(types)
+    Ok(Layout { types, meta })
+}
+
+/// How a table's row images are laid out, from its table map: each column's logged
+/// type and metadata (lengths, precision), computed once per table id.
+struct Layout {
+    types: Vec<ColumnType>,
+    meta: Vec<Vec<u8>>,
+}
+
+/// One row image read straight from the event bytes: per column (by ordinal) its value,
+/// or None when the image does not hold the column. The same parser per value as the
+/// `mysql_common` row type, without its per-row column descriptors (which dominated a
+/// profile: a formatted name, an `Arc` and several allocations for every value).
+fn read_image<'d>(
+    buf: &mut mysql_common::io::ParseBuf<'d>,
+    present: &[bool],
+    layout: &'d Layout,
+) -> Result<Vec<Option<BinlogValue<'static>>>, String> {
+    let n = layout.types.len();
+    let count = present.iter().take(n).filter(|p| **p).count();
+    let nulls = buf
+        .checked_eat(count.div_ceil(8))
+        .ok_or("a row image ends inside its NULL bitmap")?;
+    let mut out = Vec::with_capacity(n);
+    let mut k = 0;
+    for i in 0..n {
+        if !present.get(i).copied().unwrap_or(false) {
+            out.push(None);
+            continue;
+        }
+        let null = nulls[k / 8] & (1 << (k % 8)) != 0;
+        k += 1;
+        if null {
+            out.push(Some(BinlogValue::Value(Value::NULL)));
+            continue;
+        }
+        let v: BinlogValue<'d> = buf
+            .parse((layout.types[i], layout.meta[i].as_slice(), false, false))
+            .map_err(|e| format!("column {}: {e}", i + 1))?;
+        out.push(Some(v.into_owned()));
+    }
+    Ok(out)
 }
 
 /// Whether a statement text names `table` as an identifier (backticked, or bare with
@@ -734,9 +774,9 @@ fn first_word(sql: &str) -> String {
         .to_ascii_uppercase()
 }
 
-/// One row image to write: the row, which columns it holds (None: all), and the
+/// One row image to write: its values by ordinal (taken as they are written), and the
 /// table map's column types.
-type Image<'r> = (&'r mut BinlogRow, Option<&'r [bool]>, &'r [ColumnType]);
+type Image<'r> = (&'r mut [Option<BinlogValue<'static>>], &'r [ColumnType]);
 
 /// The transaction being read: where it starts in the log, its time and id.
 #[derive(Clone, Copy)]
@@ -900,7 +940,7 @@ impl Reader<'_, '_> {
         let mut file = start.file.clone();
         let mut file_index = start.index;
         let mut txn: Option<Txn> = None;
-        let mut types_of: std::collections::HashMap<u64, Vec<ColumnType>> = Default::default();
+        let mut types_of: std::collections::HashMap<u64, Layout> = Default::default();
         let mut reached = false;
         let mut seen_fde = false;
         while let Some(event) = stream.next() {
@@ -1023,7 +1063,7 @@ impl Reader<'_, '_> {
                             slot.insert(types);
                         }
                         let t = txn.unwrap_or(here(None));
-                        self.rows(&rows, tme, &types_of[&table_id], &t, &at)?;
+                        self.rows(&rows, &types_of[&table_id], &t, &at)?;
                     }
                 }
                 _ => {}
@@ -1065,11 +1105,11 @@ impl Reader<'_, '_> {
     fn rows(
         &mut self,
         rows: &RowsEventData<'_>,
-        tme: &TableMapEvent<'_>,
-        types: &[ColumnType],
+        layout: &Layout,
         t: &Txn,
         at: &BinlogPos,
     ) -> Result<(), ReadFailure> {
+        let types = layout.types.as_slice();
         let label = self.label;
         let fail = |detail: String| -> ReadFailure {
             SourceError::Decode {
@@ -1120,33 +1160,34 @@ impl Reader<'_, '_> {
         if partial {
             return Err(fail("the log holds a partial JSON update (only the change, not the value); set `binlog_row_value_options = ''` on the server, plan again and take a new snapshot".into()));
         }
-        // Row images hold the present columns in ordinal order: a value's index is the
-        // number of present columns before it.
-        let index_of = |bits: Option<&[bool]>, ordinal: usize| -> usize {
-            bits.map_or(ordinal, |b| b[..ordinal].iter().filter(|x| **x).count())
-        };
-        for row in rows.rows(tme) {
-            let (mut before, mut after) =
-                row.map_err(|e| fail(format!("cannot parse a row: {e}")))?;
+        // Each row: the before image (updates, deletes), then the after image (inserts,
+        // updates), each a NULL bitmap over its columns and their values.
+        let mut buf = mysql_common::io::ParseBuf(rows.rows_data());
+        while !buf.is_empty() {
+            let mut image = |bits: &Option<Vec<bool>>| {
+                bits.as_deref()
+                    .map(|b| read_image(&mut buf, b, layout))
+                    .transpose()
+                    .map_err(|e| fail(format!("cannot parse a row: {e}")))
+            };
+            let mut before = image(&before_bits)?;
+            let mut after = image(&after_bits)?;
             if op == "update" {
                 let moved = match (&before, &after) {
-                    (Some(b), Some(a)) => self.key_ordinals.iter().any(|&o| {
-                        b.as_ref(index_of(before_bits.as_deref(), o))
-                            != a.as_ref(index_of(after_bits.as_deref(), o))
-                    }),
+                    (Some(b), Some(a)) => self.key_ordinals.iter().any(|&o| b[o] != a[o]),
                     _ => false,
                 };
                 if moved {
                     let b = before.as_mut().expect("matched above");
-                    self.emit("delete", t, Some((b, before_bits.as_deref(), types)))?;
+                    self.emit("delete", t, Some((b, types)))?;
                 }
             }
-            let (image, bits) = match op {
-                "delete" => (before.as_mut(), before_bits.as_deref()),
-                _ => (after.as_mut(), after_bits.as_deref()),
-            };
-            let image = image.ok_or_else(|| fail(format!("a {op} row without its image")))?;
-            self.emit(op, t, Some((image, bits, types)))?;
+            let image = match op {
+                "delete" => before.as_mut(),
+                _ => after.as_mut(),
+            }
+            .ok_or_else(|| fail(format!("a {op} row without its image")))?;
+            self.emit(op, t, Some((image, types)))?;
         }
         Ok(())
     }
@@ -1174,10 +1215,8 @@ impl Reader<'_, '_> {
         for (i, p) in self.plans.iter().enumerate() {
             let value = match &mut image {
                 None => Value::NULL,
-                Some((row, bits, types)) => {
-                    let idx = (*bits)
-                        .map_or(p.ordinal, |b| b[..p.ordinal].iter().filter(|x| **x).count());
-                    let raw = row.take(idx).ok_or_else(|| {
+                Some((row, types)) => {
+                    let raw = row[p.ordinal].take().ok_or_else(|| {
                         decode_err(&p.column.name, "the row image has no value here".into())
                     })?;
                     normalize(raw, p, types[p.ordinal])
