@@ -361,13 +361,27 @@ pub fn window_text(w: &rivet_schema::plan::PlannedWindow) -> String {
         None => w.column.clone(),
     };
     if w.kind == rivet_schema::plan::WindowKind::Cdc {
-        return format!(
-            "cdc through slot {}: transactions committed from {} (inclusive) to {} (exclusive), window {}",
-            w.column,
+        let (lower, upper, seq) = (
             w.lower.as_deref().unwrap_or("?"),
             w.upper.as_deref().unwrap_or("?"),
-            w.seq.unwrap_or(0)
+            w.seq.unwrap_or(0),
         );
+        return match w.value_type {
+            rivet_schema::plan::CursorType::Binlog => format!(
+                "cdc from the binary log: transactions from {lower} to {upper} (positions between transactions), window {seq}"
+            ),
+            rivet_schema::plan::CursorType::MssqlLsn => format!(
+                "cdc from capture instance {}: changes {} up to {upper} (inclusive), window {seq}",
+                w.column,
+                w.lower
+                    .as_deref()
+                    .map_or("from the oldest in the change table".to_owned(), |l| format!("after {l}"))
+            ),
+            _ => format!(
+                "cdc through slot {}: transactions committed from {lower} (inclusive) to {upper} (exclusive), window {seq}",
+                w.column
+            ),
+        };
     }
     let kind = variant_name(&w.kind);
     let ty = variant_name(&w.value_type);

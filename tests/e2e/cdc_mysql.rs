@@ -121,7 +121,10 @@ fn binlog_window_replayed_by_key_equals_the_source_and_ddl_inside_a_window_is_re
         .args(["plan", "show", "plan.json"])
         .assert()
         .success()
-        .stdout(predicates::str::contains("binary log as replica"));
+        .stdout(predicates::str::contains("binary log as replica"))
+        .stdout(predicates::str::contains(format!(
+            "cdc from the binary log: transactions from {lower1} to {upper1} (positions between transactions), window 1"
+        )));
     t.project.apply("plan.json");
     assert!(t.project.path("out/window-00001/_SUCCESS").exists());
     let manifest: serde_json::Value = serde_json::from_slice(
