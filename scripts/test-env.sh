@@ -556,6 +556,7 @@ my_setup_database() {
     sql="CREATE DATABASE IF NOT EXISTS \`$MY_TYPES_DB\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"
     for host in 127.0.0.1 localhost; do
         sql+="GRANT SELECT, SHOW VIEW ON \`$MY_TYPES_DB\`.* TO '$MY_READER'@'$host';"
+        sql+="GRANT SELECT ON \`$MY_TYPES_DB\`.* TO '$MY_CDC'@'$host';"
     done
     my_admin -e "$sql" >&2 || die "could not set up the MariaDB every-type database"
     have=""
