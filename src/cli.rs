@@ -458,6 +458,11 @@ pub struct StateArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// Also ask the source this config names, read-only, how far each `cdc` export's
+    /// log has moved past its committed position (slot lag and retained WAL, binary log
+    /// after the position and whether it is still on the server, SQL Server's max LSN).
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -94,6 +94,7 @@ pub fn dispatch(cli: Cli, progress: crate::progress::Mode) -> Result<Status> {
             &args.state.unwrap_or_else(|| PathBuf::from(STATE_FILE)),
             args.limit,
             args.json,
+            args.config.as_deref(),
         ),
         Command::Journal(args) => journal::show(
             &args.state.unwrap_or_else(|| PathBuf::from(STATE_FILE)),

@@ -29,6 +29,90 @@ pub fn reset_cursor(path: &Path, export: &str) -> Result<Status> {
     }
 }
 
+/// For each `cdc` export of the config, one line on how far the source's log has moved
+/// past the position committed in the state database, read on the source now.
+fn live_log_lines(
+    config_path: &Path,
+    summary: &rivet_executor::summary::StateSummary,
+) -> Result<Vec<String>> {
+    use rivet_schema::config::{CdcConfig, ExportMode, SourceKind};
+    let config = rivet_planner::load_config(config_path)?;
+    let settings = rivet_sources::ConnectionSettings::resolve(&config.source)?;
+    let committed = |export: &str| summary.cursors.iter().find(|c| c.export == export);
+    let mut catalog = rivet_sources::open_catalog(&settings)?;
+    let mut out = Vec::new();
+    let mib = |b: u64| format!("{:.1} MiB", b as f64 / 1_048_576.0);
+    for e in config.exports.iter().filter(|e| e.mode == ExportMode::Cdc) {
+        let table = rivet_schema::names::split_table_name(e.table.as_deref().unwrap_or_default())
+            .map_err(|m| UsageError(format!("export {}: table: {m}", e.name)))?;
+        let position = committed(&e.name).map(|c| c.position.clone());
+        let line = match config.source.kind {
+            SourceKind::Postgres => {
+                let slot = CdcConfig::slot_name(e.cdc.as_ref(), &e.name);
+                let publication = CdcConfig::publication_name(e.cdc.as_ref(), &e.name);
+                let f = catalog.cdc_facts(
+                    table.schema.as_deref().unwrap_or("public"),
+                    &table.name,
+                    &slot,
+                    &publication,
+                )?;
+                match f.slot {
+                    None => format!("slot `{slot}` does not exist"),
+                    Some(s) => format!(
+                        "slot `{slot}` (wal_status {}): {} not yet confirmed (lag), {} of WAL retained",
+                        s.wal_status,
+                        s.confirmed_flush.map_or("all".to_owned(), |c| mib(f.current_lsn.saturating_sub(c))),
+                        s.restart_lsn.map_or("unknown".to_owned(), |r| mib(f.current_lsn.saturating_sub(r)))
+                    ),
+                }
+            }
+            SourceKind::Mysql => match &position {
+                None => "no committed binary log position yet".to_owned(),
+                Some(p) => {
+                    let pos =
+                        rivet_schema::plan::BinlogPos::parse(p).map_err(anyhow::Error::msg)?;
+                    let section = rivet_sources::mysql::binlog::checkpoint_section(
+                        &settings,
+                        &[(e.name.clone(), pos)],
+                    );
+                    match section.rows.first() {
+                        Some(r) if r["readable"] == true => format!(
+                            "binary log position {p}: {} of log after it in {} file(s)",
+                            mib(r["bytes_after"].as_u64().unwrap_or(0)),
+                            r["files_after"]
+                        ),
+                        Some(_) => format!("binary log position {p}: its file is PURGED from the server; `rivet state reset-cursor {}` and take a new snapshot", e.name),
+                        None => format!("binary log position {p}: {}", section.note.unwrap_or_default()),
+                    }
+                }
+            },
+            SourceKind::Mssql => {
+                let f = catalog.change_table_facts(
+                    table.schema.as_deref().unwrap_or("dbo"),
+                    &table.name,
+                    None,
+                )?;
+                format!(
+                    "max LSN now {}; committed {}; capture instance(s) {}",
+                    rivet_schema::plan::mssql_lsn_text(&f.max_lsn),
+                    position.as_deref().unwrap_or("nothing yet"),
+                    f.instances
+                        .iter()
+                        .map(|i| format!(
+                            "{} (oldest change {})",
+                            i.name,
+                            rivet_schema::plan::mssql_lsn_text(&i.min_lsn)
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        };
+        out.push(format!("{}: {line}", e.name));
+    }
+    Ok(out)
+}
+
 /// `rivet state reset-shape EXPORT`: the export's next apply has no drift history.
 pub fn reset_shape(path: &Path, export: &str) -> Result<Status> {
     require_state(path)?;
@@ -51,12 +135,23 @@ pub fn reset_shape(path: &Path, export: &str) -> Result<Status> {
 }
 
 /// `rivet state [--json]`.
-pub fn show(path: &Path, limit: u32, as_json: bool) -> Result<Status> {
+pub fn show(path: &Path, limit: u32, as_json: bool, config: Option<&Path>) -> Result<Status> {
     require_state(path)?;
     let summary = rivet_executor::summary::state_summary(path, limit)?;
+    let live = config.map(|c| live_log_lines(c, &summary)).transpose()?;
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        let mut value = serde_json::to_value(&summary)?;
+        if let (Some(lines), Some(obj)) = (&live, value.as_object_mut()) {
+            obj.insert("cdc_live".into(), serde_json::Value::from(lines.clone()));
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(Status::Success);
+    }
+    if let Some(lines) = &live {
+        println!("change capture, read live from the source:");
+        for l in lines {
+            println!("  {l}");
+        }
     }
     let runs = &summary.runs;
     if runs.is_empty() {

@@ -352,6 +352,16 @@ fn cdc_window_replayed_by_key_equals_the_source_and_the_next_window_starts_where
     assert_eq!(lower2, upper);
     t.project.apply("plan2.json");
     let second = t.project.read_export("out/window-00002");
+    // `rivet state -c` reads the slot live: confirmed up to the window just applied.
+    t.project
+        .rivet()
+        .args(["state", "-c", "rivet.yaml"])
+        .assert()
+        .success()
+        .stdout(predicates::str::is_match(format!(
+            r"changes: slot `{}` \(wal_status reserved\): [0-9.]+ MiB not yet confirmed \(lag\), [0-9.]+ MiB of WAL retained",
+            t.slot
+        )).unwrap());
     assert_eq!(second.num_rows(), 1);
     assert_eq!(ops(&second).get("insert"), Some(&1));
     let schema = changes.schema();

@@ -193,6 +193,16 @@ fn binlog_window_replayed_by_key_equals_the_source_and_ddl_inside_a_window_is_re
     write_parquet(dir.path(), &replay(&changes));
     assert_matches_mysql(dir.path(), &t.url, &format!("`{}`.at_end", t.db), "id");
 
+    // `rivet state -c` compares it with the log on the server, live.
+    t.project
+        .rivet()
+        .args(["state", "-c", "rivet.yaml"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(format!(
+            "changes: binary log position {upper2}: "
+        )))
+        .stdout(predicates::str::contains("of log after it in"));
     // The MCP server compares the committed position with the log on the server.
     let plan2 = t.project.path("plan2.json").display().to_string();
     let report = crate::mcp::mcp_session(
