@@ -208,6 +208,37 @@ fn init_refuses_what_it_cannot_do_and_never_overwrites() {
         .assert()
         .code(2)
         .stderr(predicates::str::contains("rivet_fixture.no_pk"));
+    // cdc replays by primary key: refused without one, scaffolded with one.
+    p.rivet()
+        .args(["init", "--source-env", "DATABASE_URL"])
+        .args([
+            "--table",
+            "rivet_fixture.no_pk",
+            "--mode",
+            "cdc",
+            "-o",
+            "cdc.yaml",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("replays changes by primary key"));
+    p.rivet()
+        .args(["init", "--source-env", "DATABASE_URL"])
+        .args([
+            "--table",
+            "rivet_fixture.big_gappy",
+            "--mode",
+            "cdc",
+            "-o",
+            "cdc.yaml",
+        ])
+        .assert()
+        .success();
+    let yaml = std::fs::read_to_string(p.path("cdc.yaml")).unwrap();
+    assert!(
+        yaml.contains("mode: cdc") && yaml.contains("rivet cdc setup"),
+        "{yaml}"
+    );
     p.rivet()
         .args(["init", "--source-env", "NOT_SET_ANYWHERE", "-o", "x.yaml"])
         .env_remove("NOT_SET_ANYWHERE")

@@ -125,6 +125,7 @@ pub(super) fn table(
         columns: &columns,
         integer_key: integer_key.as_deref(),
         pk_key: pk_key.is_some(),
+        has_primary_key: !info.primary_key.is_empty(),
         cursors: &cursor_candidates,
         size: format!(
             "about {} rows, {}{}",
@@ -163,6 +164,8 @@ struct Ctx<'a> {
     columns: &'a [DiscoveredColumn],
     integer_key: Option<&'a str>,
     pk_key: bool,
+    /// Change rows are replayed by primary key: a `cdc` export needs one.
+    has_primary_key: bool,
     cursors: &'a [CursorCandidate],
     size: String,
     small: bool,
@@ -316,10 +319,15 @@ impl Ctx<'_> {
                     "time_window mode needs a date/time column, and this table has none".into(),
                 )),
             },
-            ExportMode::Cdc => Err(PlanError::Config {
-                path: "--mode".into(),
-                message: "change data capture is not supported by this version of rivet; use `incremental` (a cursor column) or leave --mode out".into(),
-            }),
+            ExportMode::Cdc if self.has_primary_key => Ok(self.choice(
+                ExportMode::Cdc,
+                format!(
+                    "{lead}every insert, update and delete from the source's log, one sealed window per run; run `rivet cdc setup -c <config>` first (docs/cdc.md)."
+                ),
+            )),
+            ExportMode::Cdc => Err(refuse(
+                "cdc mode replays changes by primary key, and this table has none; add one, or leave --mode out to choose per table".into(),
+            )),
         }
     }
 }
