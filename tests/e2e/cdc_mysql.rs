@@ -332,16 +332,35 @@ fn binlog_killed_apply_keeps_the_position_and_resumes_the_same_window() {
     };
     t.project.plan();
     t.project.apply("plan.json");
+    // The server switches to a new binary log file twice inside the window (FLUSH
+    // BINARY LOGS, as a restart or max_binlog_size would): the window spans three files.
+    let socket = std::env::var("RIVET_TEST_MYSQL_ADMIN_SOCKET")
+        .expect("scripts/test-env.sh exports RIVET_TEST_MYSQL_ADMIN_SOCKET");
+    let mut admin = mysql::Conn::new(
+        mysql::OptsBuilder::new()
+            .user(Some("root"))
+            .socket(Some(socket)),
+    )
+    .unwrap();
     for k in 0..4 {
         t.exec(&format!(
             "INSERT INTO DB.t SELECT seq, seq, REPEAT('x', 50) FROM seq_{}_to_{}",
             k * 100_000 + 1,
             (k + 1) * 100_000
         ));
+        if k == 1 || k == 2 {
+            admin.query_drop("FLUSH BINARY LOGS").unwrap();
+        }
     }
     t.exec("UPDATE DB.t SET n = -n WHERE id % 7 = 0");
     t.project.plan_to("plan2.json", &[]);
     let (start, end) = t.window("plan2.json");
+    let file_of = |p: &str| p.rsplit_once(':').unwrap().0.to_owned();
+    assert_ne!(
+        file_of(&start),
+        file_of(&end),
+        "the window spans binary log files"
+    );
     let dir = t.project.path("out/window-00002");
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("rivet"))
         .current_dir(t.project.dir())
