@@ -233,7 +233,10 @@ fn plan_binlog(
         .and_then(|c| c.server_id)
         .unwrap_or_else(|| derived_server_id(schema, name, &e.name));
     let facts = catalog
-        .binlog_facts(schema, name, Some(server_id))
+        // The grant check registers as a neighbouring id, never the export's own: a
+        // replica registering with an id the server already streams to disconnects the
+        // other one, which would be this export's apply if it is running now.
+        .binlog_facts(schema, name, Some(server_id ^ 0x4000_0000))
         .map_err(|cause| PlanError::SourceFor {
             what: format!("reading the binary log position of export `{}`", e.name),
             cause,
