@@ -166,7 +166,7 @@ fn check_source_into(
                     if settings.kind == rivet_schema::config::SourceKind::Mssql {
                         let what = format!("export {} change data capture", e.name);
                         match catalog.change_table_facts(schema, name, None) {
-                            Ok(f) => change_table_check(&what, &f),
+                            Ok(f) => change_table_check(&what, &f, schema, name),
                             Err(err) => Check::fail(
                                 &what,
                                 settings.redact(&err.to_string()),
@@ -207,20 +207,14 @@ fn check_source_into(
 /// Change data capture as a SQL Server `cdc` export needs it: enabled on the database
 /// and the table, the Agent running; the capture instances and their oldest change are
 /// shown.
-fn change_table_check(what: &str, f: &rivet_sources::ChangeTableFacts) -> Check {
-    if !f.database_enabled {
-        return Check::fail(
-            what,
-            "change data capture is not enabled on the database".into(),
-            "a member of sysadmin runs `EXEC sys.sp_cdc_enable_db;` (docs/cdc.md#sql-server)",
-        );
-    }
-    if f.instances.is_empty() {
-        return Check::fail(
-            what,
-            "the table is not tracked by change data capture".into(),
-            "a db_owner runs `EXEC sys.sp_cdc_enable_table @source_schema = N'<schema>', @source_name = N'<table>', @role_name = NULL;`",
-        );
+fn change_table_check(
+    what: &str,
+    f: &rivet_sources::ChangeTableFacts,
+    schema: &str,
+    table: &str,
+) -> Check {
+    if let Some(u) = rivet_sources::mssql::cdc::unmet_prerequisite(f, schema, table) {
+        return Check::fail(what, u.problem, &u.fix);
     }
     let instances = f
         .instances
@@ -235,14 +229,10 @@ fn change_table_check(what: &str, f: &rivet_sources::ChangeTableFacts) -> Check 
         .collect::<Vec<_>>()
         .join(", ");
     match &f.agent {
-        Ok(s) if s.eq_ignore_ascii_case("Running") => Check::pass(
+        // A stopped Agent is an unmet prerequisite, refused above.
+        Ok(_) => Check::pass(
             what,
             format!("capture instance(s) {instances}; SQL Server Agent running"),
-        ),
-        Ok(s) => Check::fail(
-            what,
-            format!("capture instance(s) {instances}; the SQL Server Agent is `{s}`, so no changes are captured"),
-            "start the SQL Server Agent service",
         ),
         Err(why) => Check::warn(
             what,
@@ -255,26 +245,8 @@ fn change_table_check(what: &str, f: &rivet_sources::ChangeTableFacts) -> Check 
 /// The binary log as a MySQL/MariaDB `cdc` export needs it: on, ROW, FULL images,
 /// columns the row images are decoded for; the log's end, size and expiry are shown.
 fn binlog_check(what: &str, f: &rivet_sources::BinlogFacts) -> Check {
-    if !f.log_bin {
-        return Check::fail(
-            what,
-            "binary logging is off (log_bin=OFF)".into(),
-            "start the server with `log_bin` and `binlog_format=ROW` (docs/cdc.md#mysql-and-mariadb)",
-        );
-    }
-    if !f.binlog_format.eq_ignore_ascii_case("ROW") {
-        return Check::fail(
-            what,
-            format!("binlog_format is `{}`", f.binlog_format),
-            "run `SET GLOBAL binlog_format = 'ROW';` and set it in the server's configuration",
-        );
-    }
-    if !f.row_image.eq_ignore_ascii_case("FULL") {
-        return Check::fail(
-            what,
-            format!("binlog_row_image is `{}`", f.row_image),
-            "run `SET GLOBAL binlog_row_image = 'FULL';` and set it in the server's configuration",
-        );
+    if let Some(u) = rivet_sources::mysql::binlog::unmet_prerequisite(f) {
+        return Check::fail(what, u.problem, &u.fix);
     }
     let problems: Vec<String> = f
         .columns
@@ -299,7 +271,7 @@ fn binlog_check(what: &str, f: &rivet_sources::BinlogFacts) -> Check {
         f.current,
         f.files.len(),
         human_bytes(bytes),
-        f.files.first().map_or("none", |(n, _)| n.as_str())
+        f.files.first().map_or("none", |(n, _)| n.file.as_str())
     );
     if f.retention_seconds.is_none() {
         return Check::warn(

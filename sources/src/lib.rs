@@ -214,6 +214,17 @@ pub enum CdcLog {
     },
 }
 
+/// A prerequisite of change capture the source does not meet: what is wrong and the
+/// statement or action that fixes it. One function per engine decides these, so `rivet
+/// plan`, `rivet cdc setup` and `rivet doctor` say the same thing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unmet {
+    /// The export's config key a plan reports it under (`mode` or `table`).
+    pub key: &'static str,
+    pub problem: String,
+    pub fix: String,
+}
+
 /// What planning a SQL Server `cdc` export needs to know about change data capture on
 /// the database and the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,8 +262,9 @@ pub struct BinlogFacts {
     pub server_id: u32,
     /// The end of the log now (`SHOW MASTER STATUS`).
     pub current: rivet_schema::plan::BinlogPos,
-    /// The binary log files on the server, oldest first, with their sizes.
-    pub files: Vec<(String, u64)>,
+    /// The binary log files on the server, oldest first (each as its start, offset 0),
+    /// with their sizes.
+    pub files: Vec<(rivet_schema::plan::BinlogPos, u64)>,
     pub retention_seconds: Option<u64>,
     pub gtid_position: Option<String>,
     /// The table's columns in their ordinal order, as the log's row images hold them.

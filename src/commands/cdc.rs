@@ -82,23 +82,8 @@ fn mssql_setup(
             key: "source".into(),
             detail: format!("export {}: {detail}", o.export),
         };
-        if !f.database_enabled {
-            return Err(unmet("change data capture is not enabled on the database; a member of sysadmin runs `EXEC sys.sp_cdc_enable_db;`".into()));
-        }
-        if f.instances.is_empty() {
-            return Err(unmet(format!(
-                "{schema}.{} is not tracked; a db_owner runs `EXEC sys.sp_cdc_enable_table @source_schema = N'{}', @source_name = N'{}', @role_name = NULL;`",
-                o.table,
-                schema.replace('\'', "''"),
-                o.table.replace('\'', "''")
-            )));
-        }
-        if let Ok(state) = &f.agent {
-            if !state.eq_ignore_ascii_case("Running") {
-                return Err(unmet(format!(
-                    "the SQL Server Agent is `{state}`: start it, or no changes are captured"
-                )));
-            }
+        if let Some(u) = rivet_sources::mssql::cdc::unmet_prerequisite(&f, &schema, &o.table) {
+            return Err(unmet(format!("{}; {}", u.problem, u.fix)));
         }
         out.push(format!(
             "export {}: {schema}.{} is tracked by capture instance(s) {}; nothing is created by rivet: the first window starts at the oldest change in the change table",

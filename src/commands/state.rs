@@ -43,7 +43,10 @@ fn live_log_lines(
     let mut out = Vec::new();
     let mib = |b: u64| format!("{:.1} MiB", b as f64 / 1_048_576.0);
     for e in config.exports.iter().filter(|e| e.mode == ExportMode::Cdc) {
-        let table = rivet_schema::names::split_table_name(e.table.as_deref().unwrap_or_default())
+        let named = e.table.as_deref().ok_or_else(|| {
+            UsageError(format!("export {}: a `cdc` export names a `table`", e.name))
+        })?;
+        let table = rivet_schema::names::split_table_name(named)
             .map_err(|m| UsageError(format!("export {}: table: {m}", e.name)))?;
         let position = committed(&e.name).map(|c| c.position.clone());
         let line = match config.source.kind {
@@ -71,18 +74,18 @@ fn live_log_lines(
                 Some(p) => {
                     let pos =
                         rivet_schema::plan::BinlogPos::parse(p).map_err(anyhow::Error::msg)?;
-                    let section = rivet_sources::mysql::binlog::checkpoint_section(
+                    let health = rivet_sources::mysql::binlog::live_positions(
                         &settings,
                         &[(e.name.clone(), pos)],
-                    );
-                    match section.rows.first() {
-                        Some(r) if r["readable"] == true => format!(
+                    )?;
+                    match health.first() {
+                        Some(h) if h.readable => format!(
                             "binary log position {p}: {} of log after it in {} file(s)",
-                            mib(r["bytes_after"].as_u64().unwrap_or(0)),
-                            r["files_after"]
+                            mib(h.bytes_after),
+                            h.files_after
                         ),
                         Some(_) => format!("binary log position {p}: its file is PURGED from the server; `rivet state reset-cursor {}` and take a new snapshot", e.name),
-                        None => format!("binary log position {p}: {}", section.note.unwrap_or_default()),
+                        None => anyhow::bail!("export {}: no answer for its binary log position", e.name),
                     }
                 }
             },

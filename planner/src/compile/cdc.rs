@@ -241,29 +241,8 @@ fn plan_binlog(
             what: format!("reading the binary log position of export `{}`", e.name),
             cause,
         })?;
-    if !facts.log_bin {
-        return Err(cfg_err(
-            at("mode"),
-            "change capture reads the binary log, and binary logging is off (log_bin=OFF); start the server with `log_bin` and `binlog_format=ROW` (a restart), then plan again",
-        ));
-    }
-    if !facts.binlog_format.eq_ignore_ascii_case("ROW") {
-        return Err(cfg_err(
-            at("mode"),
-            format!(
-                "change capture needs binlog_format = ROW (it is `{}`): statement events cannot be read as rows; run `SET GLOBAL binlog_format = 'ROW';` and set it in the server's configuration (sessions already open keep their format until they reconnect)",
-                facts.binlog_format
-            ),
-        ));
-    }
-    if !facts.row_image.eq_ignore_ascii_case("FULL") {
-        return Err(cfg_err(
-            at("mode"),
-            format!(
-                "change capture needs binlog_row_image = FULL (it is `{}`): other images leave columns out of updates and deletes, and rivet never writes a value it was not sent as NULL; run `SET GLOBAL binlog_row_image = 'FULL';` and set it in the server's configuration",
-                facts.row_image
-            ),
-        ));
+    if let Some(u) = rivet_sources::mysql::binlog::unmet_prerequisite(&facts) {
+        return Err(unmet_err(i, &u));
     }
     let problems: Vec<String> = columns
         .iter()
@@ -311,10 +290,10 @@ fn plan_binlog(
             ))
         }
     };
-    let Some(oldest) = facts.files.first().map(|(f, _)| f.clone()) else {
+    let Some(oldest) = facts.files.first().map(|(f, _)| f.file.clone()) else {
         return Err(cfg_err(at("mode"), "the server lists no binary log file (SHOW BINARY LOGS is empty); check that log_bin is on"));
     };
-    if !facts.files.iter().any(|(f, _)| *f == start.file) {
+    if !facts.files.iter().any(|(f, _)| f.file == start.file) {
         return Err(cfg_err(
             at("mode"),
             format!(
@@ -333,29 +312,8 @@ fn plan_binlog(
         ));
     }
     let end = facts.current.clone();
-    // Bytes of log the window spans: the rest of the start file, whole files between,
-    // and the end file up to the end.
-    let window_bytes: u64 = facts
-        .files
-        .iter()
-        .filter_map(|(f, size)| {
-            let p = BinlogPos::new(f, *size).ok()?;
-            if p.index < start.index || p.index > end.index {
-                return None;
-            }
-            let from = if p.index == start.index {
-                start.offset
-            } else {
-                0
-            };
-            let to = if p.index == end.index {
-                end.offset
-            } else {
-                *size
-            };
-            Some(to.saturating_sub(from))
-        })
-        .sum();
+    let (_, window_bytes) =
+        rivet_sources::mysql::binlog::log_span(&facts.files, &start, Some(&end));
     Ok((
         PlannedWindow {
             kind: WindowKind::Cdc,
@@ -375,6 +333,14 @@ fn plan_binlog(
             gtid_position: facts.gtid_position,
         }),
     ))
+}
+
+/// An unmet prerequisite as a plan error under the export's key.
+fn unmet_err(i: usize, u: &rivet_sources::Unmet) -> PlanError {
+    cfg_err(
+        format!("exports[{i}].{}", u.key),
+        format!("{}; {}", u.problem, u.fix),
+    )
 }
 
 /// The window of a SQL Server export: `[from, max LSN now]` of its capture instance,
@@ -433,23 +399,14 @@ pub(super) fn change_table_window(
     committed: Option<([u8; 10], u32)>,
 ) -> Result<(PlannedWindow, PlannedCdc), PlanError> {
     let at = |k: &str| format!("exports[{i}].{k}");
-    let literal = |s: &str| s.replace('\'', "''");
-    if !facts.database_enabled {
-        return Err(cfg_err(
-            at("mode"),
-            "change data capture is not enabled on this database; a member of sysadmin runs `EXEC sys.sp_cdc_enable_db;` in it (docs/cdc.md#sql-server)",
-        ));
+    if let Some(u) = rivet_sources::mssql::cdc::unmet_prerequisite(facts, schema, name) {
+        return Err(unmet_err(i, &u));
     }
     let wanted = e.cdc.as_ref().and_then(|c| c.capture_instance.clone());
     let instance = match (&wanted, facts.instances.as_slice()) {
         (_, []) => {
-            return Err(cfg_err(
-                at("table"),
-                format!(
-                    "{schema}.{name} is not tracked by change data capture; a db_owner runs `EXEC sys.sp_cdc_enable_table @source_schema = N'{}', @source_name = N'{}', @role_name = NULL;` (the SQL Server Agent must run the capture job)",
-                    literal(schema),
-                    literal(name)
-                ),
+            return Err(PlanError::Internal(
+                "a table without capture instances passed the prerequisite check".into(),
             ))
         }
         (None, [only]) => only,
@@ -487,16 +444,6 @@ pub(super) fn change_table_window(
                 missing.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
             ),
         ));
-    }
-    if let Ok(state) = &facts.agent {
-        if !state.eq_ignore_ascii_case("Running") {
-            return Err(cfg_err(
-                at("mode"),
-                format!(
-                    "the SQL Server Agent is `{state}`: the capture job that copies changes into the change tables does not run, so a window would miss changes; start the SQL Server Agent service"
-                ),
-            ));
-        }
     }
     let (from, lower, seq) = match committed {
         None => (instance.min_lsn, None, 1),

@@ -118,6 +118,42 @@ pub(crate) fn facts(
     })
 }
 
+/// What change data capture of `schema.table` lacks on the server: CDC on the database,
+/// a capture instance on the table, a running SQL Server Agent (whose capture job fills
+/// the change tables). An Agent whose state cannot be read is not reported here: plan
+/// warns and doctor says so, since Azure SQL Database has no Agent to read.
+pub fn unmet_prerequisite(f: &ChangeTableFacts, schema: &str, table: &str) -> Option<crate::Unmet> {
+    let literal = |s: &str| s.replace('\'', "''");
+    if !f.database_enabled {
+        return Some(crate::Unmet {
+            key: "mode",
+            problem: "change data capture is not enabled on this database".into(),
+            fix: "a member of sysadmin runs `EXEC sys.sp_cdc_enable_db;` in it (docs/cdc.md#sql-server)".into(),
+        });
+    }
+    if f.instances.is_empty() {
+        return Some(crate::Unmet {
+            key: "table",
+            problem: format!("{schema}.{table} is not tracked by change data capture"),
+            fix: format!(
+                "a db_owner runs `EXEC sys.sp_cdc_enable_table @source_schema = N'{}', @source_name = N'{}', @role_name = NULL;` (the SQL Server Agent must run the capture job)",
+                literal(schema),
+                literal(table)
+            ),
+        });
+    }
+    match &f.agent {
+        Ok(state) if !state.eq_ignore_ascii_case("Running") => Some(crate::Unmet {
+            key: "mode",
+            problem: format!(
+                "the SQL Server Agent is `{state}`: the capture job that copies changes into the change tables does not run, so a window would miss changes"
+            ),
+            fix: "start the SQL Server Agent service".into(),
+        }),
+        _ => None,
+    }
+}
+
 /// The batch that reads `[from, to]` of `capture_instance` as the request's columns:
 /// the planned table columns, then `_rivet_op`, `_rivet_pos` (start LSN and sequence
 /// value as hex, so text order is log order), `_rivet_commit_ts` (the transaction's

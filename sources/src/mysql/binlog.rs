@@ -137,24 +137,7 @@ pub(crate) fn facts(
             detail: "log_bin is ON but SHOW MASTER STATUS returned no row".into(),
             transient: false,
         })?;
-        let rows: Vec<mysql::Row> = conn
-            .query("SHOW BINARY LOGS")
-            .map_err(|e| privilege(e, "listing the binary logs (SHOW BINARY LOGS)"))?;
-        let mut files = Vec::with_capacity(rows.len());
-        for r in rows {
-            let name: Option<String> = r.get(0);
-            let size: Option<u64> = r.get(1);
-            match (name, size) {
-                (Some(n), Some(s)) => files.push((n, s)),
-                _ => {
-                    return Err(SourceError::Query {
-                        context: "listing the binary logs".into(),
-                        detail: "SHOW BINARY LOGS returned a row without a name and size".into(),
-                        transient: false,
-                    })
-                }
-            }
-        }
+        let files = binary_logs(conn)?;
         (current, files)
     } else {
         (
@@ -233,6 +216,41 @@ pub(crate) fn probe_replica(
     Ok(())
 }
 
+/// The server settings binary log capture needs: the log on, ROW events, FULL images
+/// (other images leave columns out of updates and deletes, and rivet never writes a
+/// value it was not sent as NULL).
+pub fn unmet_prerequisite(f: &BinlogFacts) -> Option<crate::Unmet> {
+    let unmet = |problem: String, fix: &str| {
+        Some(crate::Unmet {
+            key: "mode",
+            problem,
+            fix: fix.to_owned(),
+        })
+    };
+    if !f.log_bin {
+        return unmet(
+            "binary logging is off (log_bin=OFF)".into(),
+            "start the server with `log_bin` and `binlog_format=ROW` (a restart), then plan again",
+        );
+    }
+    if !f.binlog_format.eq_ignore_ascii_case("ROW") {
+        return unmet(
+            format!("binlog_format is `{}`: statement events cannot be read as rows", f.binlog_format),
+            "run `SET GLOBAL binlog_format = 'ROW';` and set it in the server's configuration (sessions already open keep their format until they reconnect)",
+        );
+    }
+    if !f.row_image.eq_ignore_ascii_case("FULL") {
+        return unmet(
+            format!(
+                "binlog_row_image is `{}`: other images leave columns out of updates and deletes, and rivet never writes a value it was not sent as NULL",
+                f.row_image
+            ),
+            "run `SET GLOBAL binlog_row_image = 'FULL';` and set it in the server's configuration",
+        );
+    }
+    None
+}
+
 /// `rivet cdc setup` for MySQL/MariaDB exports: nothing is created on the server (a
 /// replica needs no slot), so this checks every prerequisite a plan would refuse and
 /// says where the first window will start. One line per export.
@@ -261,14 +279,8 @@ pub fn setup(
             key: "source".into(),
             detail: format!("export {}: {what}", o.export),
         };
-        if !f.log_bin {
-            return Err(unmet("binary logging is off (log_bin=OFF); start the server with `log_bin` and `binlog_format=ROW`".into()));
-        }
-        if !f.binlog_format.eq_ignore_ascii_case("ROW") {
-            return Err(unmet(format!("binlog_format is `{}`; run `SET GLOBAL binlog_format = 'ROW';` and set it in the server's configuration", f.binlog_format)));
-        }
-        if !f.row_image.eq_ignore_ascii_case("FULL") {
-            return Err(unmet(format!("binlog_row_image is `{}`; run `SET GLOBAL binlog_row_image = 'FULL';` and set it in the server's configuration", f.row_image)));
+        if let Some(u) = unmet_prerequisite(&f) {
+            return Err(unmet(format!("{}; {}", u.problem, u.fix)));
         }
         let problems: Vec<String> = f.columns.iter().filter_map(column_problem).collect();
         if !problems.is_empty() {
@@ -298,62 +310,31 @@ pub fn checkpoint_section(
 ) -> crate::health::HealthSection {
     use crate::health::HealthSection;
     const NAME: &str = "rivet_binlog_positions";
-    let files: Result<Vec<(String, u64)>, SourceError> =
-        connect(settings).and_then(|(mut conn, _)| {
-            let rows: Vec<mysql::Row> = conn
-                .query("SHOW BINARY LOGS")
-                .map_err(|e| privilege(e, "listing the binary logs (SHOW BINARY LOGS)"))?;
-            rows.into_iter()
-                .map(|r| {
-                    match (
-                        r.get::<Option<String>, _>(0).flatten(),
-                        r.get::<Option<u64>, _>(1).flatten(),
-                    ) {
-                        (Some(n), Some(s)) => Ok((n, s)),
-                        _ => Err(SourceError::Query {
-                            context: "listing the binary logs".into(),
-                            detail: "SHOW BINARY LOGS returned a row without a name and size"
-                                .into(),
-                            transient: false,
-                        }),
-                    }
-                })
-                .collect()
+    let health = connect(settings)
+        .and_then(|(mut conn, _)| binary_logs(&mut conn))
+        .map(|files| {
+            let health = positions_health(&files, positions);
+            (files, health)
         });
-    let files = match files {
-        Ok(f) => f,
+    let (files, health) = match health {
+        Ok(h) => h,
         Err(e) => return HealthSection::missing(NAME, settings.redact(&e.to_string())),
     };
-    let mut lost = 0;
-    let rows = positions
+    let lost = health.iter().filter(|h| !h.readable).count();
+    let rows = health
         .iter()
-        .map(|(export, pos)| {
-            let readable = files.iter().any(|(f, _)| *f == pos.file);
-            lost += u64::from(!readable);
-            let after: Vec<(u64, u64)> = files
-                .iter()
-                .filter_map(|(f, size)| {
-                    let p = BinlogPos::new(f, *size).ok()?;
-                    (p.index >= pos.index).then(|| {
-                        let from = if p.index == pos.index { pos.offset } else { 0 };
-                        (p.index, size.saturating_sub(from))
-                    })
-                })
-                .collect();
+        .map(|h| {
             let mut row = serde_json::Map::new();
-            row.insert("export".into(), export.clone().into());
-            row.insert("position".into(), pos.to_string().into());
-            row.insert("readable".into(), readable.into());
-            row.insert("files_after".into(), (after.len() as u64).into());
-            row.insert(
-                "bytes_after".into(),
-                after.iter().map(|(_, b)| b).sum::<u64>().into(),
-            );
+            row.insert("export".into(), h.export.clone().into());
+            row.insert("position".into(), h.position.to_string().into());
+            row.insert("readable".into(), h.readable.into());
+            row.insert("files_after".into(), h.files_after.into());
+            row.insert("bytes_after".into(), h.bytes_after.into());
             row.insert(
                 "oldest_file".into(),
                 files
                     .first()
-                    .map_or(serde_json::Value::Null, |(f, _)| f.clone().into()),
+                    .map_or(serde_json::Value::Null, |(f, _)| f.file.clone().into()),
             );
             row
         })
@@ -363,6 +344,102 @@ pub fn checkpoint_section(
     } else {
         "every committed position is still on the server; bytes_after is the log the next window reads (the server purges by age whether Rivet read it or not)".to_owned()
     })
+}
+
+/// A committed binary log position against the log on the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PositionHealth {
+    pub export: String,
+    pub position: BinlogPos,
+    /// Its file is still on the server.
+    pub readable: bool,
+    /// Files and bytes of log from the position to the end of the newest file.
+    pub files_after: u64,
+    pub bytes_after: u64,
+}
+
+/// Each committed position against the server's binary logs `files`.
+pub fn positions_health(
+    files: &[(BinlogPos, u64)],
+    positions: &[(String, BinlogPos)],
+) -> Vec<PositionHealth> {
+    positions
+        .iter()
+        .map(|(export, pos)| {
+            let (files_after, bytes_after) = log_span(files, pos, None);
+            PositionHealth {
+                export: export.clone(),
+                position: pos.clone(),
+                readable: files.iter().any(|(f, _)| f.file == pos.file),
+                files_after,
+                bytes_after,
+            }
+        })
+        .collect()
+}
+
+/// Live positions for `rivet state -c`: a connection, the server's binary logs, then
+/// [`positions_health`].
+pub fn live_positions(
+    settings: &ConnectionSettings,
+    positions: &[(String, BinlogPos)],
+) -> Result<Vec<PositionHealth>, SourceError> {
+    let (mut conn, _) = connect(settings)?;
+    let files = binary_logs(&mut conn)?;
+    Ok(positions_health(&files, positions))
+}
+
+/// The binary log files on the server, oldest first (`SHOW BINARY LOGS`), each as its
+/// start position; a row without a name and size, or a name that is not a binary log
+/// file name, is an error.
+fn binary_logs(conn: &mut mysql::Conn) -> Result<Vec<(BinlogPos, u64)>, SourceError> {
+    let bad = |detail: String| SourceError::Query {
+        context: "listing the binary logs (SHOW BINARY LOGS)".into(),
+        detail,
+        transient: false,
+    };
+    let rows: Vec<mysql::Row> = conn
+        .query("SHOW BINARY LOGS")
+        .map_err(|e| privilege(e, "listing the binary logs (SHOW BINARY LOGS)"))?;
+    rows.into_iter()
+        .map(|r| {
+            match (
+                r.get::<Option<String>, _>(0).flatten(),
+                r.get::<Option<u64>, _>(1).flatten(),
+            ) {
+                (Some(n), Some(size)) => Ok((BinlogPos::new(&n, 0).map_err(bad)?, size)),
+                _ => Err(bad("a row without a name and size".into())),
+            }
+        })
+        .collect()
+}
+
+/// Files and bytes of log from `from` to `to` (None: the end of the newest file): the
+/// rest of `from`'s file, the files between, and `to`'s file up to `to`.
+pub fn log_span(
+    files: &[(BinlogPos, u64)],
+    from: &BinlogPos,
+    to: Option<&BinlogPos>,
+) -> (u64, u64) {
+    let mut count = 0;
+    let mut bytes = 0;
+    for (f, size) in files {
+        if f.index < from.index || to.is_some_and(|t| f.index > t.index) {
+            continue;
+        }
+        let start = if f.index == from.index {
+            from.offset
+        } else {
+            0
+        };
+        let end = match to {
+            Some(t) if t.index == f.index => t.offset,
+            _ => *size,
+        };
+        count += 1;
+        bytes += end.saturating_sub(start);
+    }
+    (count, bytes)
 }
 
 /// The row-event column types a column of this `DATA_TYPE` is logged as; None for
@@ -695,7 +772,16 @@ fn check_table_map(tme: &TableMapEvent<'_>, columns: &[BinlogColumn]) -> Result<
             ));
         }
         types.push(ty);
-        meta.push(tme.get_column_metadata(i).unwrap_or_default().to_vec());
+        // Types without metadata have an empty slice; None means the table map itself
+        // cannot be read past this column, and values must not be parsed by guesswork.
+        let m = tme.get_column_metadata(i).ok_or_else(|| {
+            format!(
+                "column {} (`{}`) has no readable metadata in the table map",
+                i + 1,
+                c.name
+            )
+        })?;
+        meta.push(m.to_vec());
     }
     Ok(Layout { types, meta })
 }
@@ -810,11 +896,11 @@ pub(crate) fn read_window(
     if !facts.log_bin {
         return Err(fail("binary logging is off on the server now (log_bin=OFF); enable it, take a new snapshot and plan again".into()));
     }
-    if !facts.files.iter().any(|(f, _)| *f == start.file) {
+    if !facts.files.iter().any(|(f, _)| f.file == start.file) {
         return Err(fail(format!(
             "binary log {} holding this window's start ({start}) is no longer on the server (purged; the oldest is {}): the changes since cannot be read; reset the position with `rivet state reset-cursor <export>` and take a new snapshot of the table (docs/cdc.md)",
             start.file,
-            facts.files.first().map_or("none", |(f, _)| f.as_str())
+            facts.files.first().map_or("none", |(f, _)| f.file.as_str())
         )));
     }
     if facts.current < *end {
@@ -1003,7 +1089,13 @@ impl Reader<'_, '_> {
                     continue;
                 }
                 Some(EventData::GtidEvent(g)) => {
-                    txn = Some(here(i64::try_from(g.gno()).ok()));
+                    let id = i64::try_from(g.gno()).map_err(|_| {
+                        fail(format!(
+                            "GTID number {} at {at} does not fit a signed 64-bit id",
+                            g.gno()
+                        ))
+                    })?;
+                    txn = Some(here(Some(id)));
                     self.seq = 0;
                 }
                 Some(EventData::AnonymousGtidEvent(_)) => {
@@ -1367,6 +1459,26 @@ fn ddl_targets(sql: &str) -> Vec<(Option<String>, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_spans_count_the_rest_of_the_first_file_whole_files_and_the_last_up_to_its_end() {
+        let p = |f: &str, o: u64| BinlogPos::new(f, o).unwrap();
+        let files = [
+            (p("b.000001", 0), 100),
+            (p("b.000002", 0), 200),
+            (p("b.000003", 0), 50),
+        ];
+        assert_eq!(
+            log_span(&files, &p("b.000001", 40), Some(&p("b.000003", 20))),
+            (3, 280)
+        );
+        assert_eq!(log_span(&files, &p("b.000001", 40), None), (3, 310));
+        assert_eq!(
+            log_span(&files, &p("b.000002", 200), Some(&p("b.000002", 200))),
+            (1, 0)
+        );
+        assert_eq!(log_span(&files, &p("b.000003", 50), None), (1, 0));
+    }
 
     #[test]
     fn enum_and_set_labels_read_back_with_their_escapes() {
