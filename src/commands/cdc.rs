@@ -76,7 +76,20 @@ fn mssql_setup(
     let mut catalog = rivet_sources::open_catalog(settings)?;
     let mut out = Vec::new();
     for o in objects {
-        let schema = o.schema.clone().unwrap_or_else(|| "dbo".to_owned());
+        let schema = super::table_schema(
+            catalog.as_mut(),
+            &rivet_schema::names::TableName {
+                schema: o.schema.clone(),
+                name: o.table.clone(),
+            },
+        )
+        .map_err(|e| match e.downcast::<rivet_sources::SourceError>() {
+            Ok(source) => source,
+            Err(usage) => rivet_sources::SourceError::Settings {
+                key: "source".into(),
+                detail: format!("export {}: {usage:#}", o.export),
+            },
+        })?;
         let f = catalog.change_table_facts(&schema, &o.table, None)?;
         let unmet = |detail: String| rivet_sources::SourceError::Settings {
             key: "source".into(),

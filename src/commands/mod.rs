@@ -176,6 +176,29 @@ fn write_plan_file(path: &Path, plan: &Plan) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// The schema a config's table name lives in: the one it names, else the one the source
+/// resolves it to for this connection (PostgreSQL's search path, SQL Server's default
+/// schema), as planning does — never an assumed `public` or `dbo`.
+fn table_schema(
+    catalog: &mut dyn rivet_sources::Catalog,
+    table: &rivet_schema::names::TableName,
+) -> Result<String> {
+    if let Some(s) = &table.schema {
+        return Ok(s.clone());
+    }
+    let found = catalog.describe_tables(&[rivet_sources::TableRequest {
+        schema: None,
+        name: table.name.clone(),
+    }])?;
+    found.into_iter().next().map(|t| t.schema).ok_or_else(|| {
+        UsageError(format!(
+            "table `{}` is not in the connection's default schema; write it as `schema.table`",
+            table.name
+        ))
+        .into()
+    })
+}
+
 /// A usage error unless a state database exists at `path`.
 fn require_state(path: &Path) -> Result<()> {
     if path.exists() {

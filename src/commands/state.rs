@@ -53,12 +53,8 @@ fn live_log_lines(
             SourceKind::Postgres => {
                 let slot = CdcConfig::slot_name(e.cdc.as_ref(), &e.name);
                 let publication = CdcConfig::publication_name(e.cdc.as_ref(), &e.name);
-                let f = catalog.cdc_facts(
-                    table.schema.as_deref().unwrap_or("public"),
-                    &table.name,
-                    &slot,
-                    &publication,
-                )?;
+                let schema = super::table_schema(catalog.as_mut(), &table)?;
+                let f = catalog.cdc_facts(&schema, &table.name, &slot, &publication)?;
                 match f.slot {
                     None => format!("slot `{slot}` does not exist"),
                     Some(s) => format!(
@@ -90,11 +86,8 @@ fn live_log_lines(
                 }
             },
             SourceKind::Mssql => {
-                let f = catalog.change_table_facts(
-                    table.schema.as_deref().unwrap_or("dbo"),
-                    &table.name,
-                    None,
-                )?;
+                let schema = super::table_schema(catalog.as_mut(), &table)?;
+                let f = catalog.change_table_facts(&schema, &table.name, None)?;
                 format!(
                     "max LSN now {}; committed {}; capture instance(s) {}",
                     rivet_schema::plan::mssql_lsn_text(&f.max_lsn),

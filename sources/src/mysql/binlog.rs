@@ -119,7 +119,19 @@ pub(crate) fn facts(
         )
         .map_err(query_err("reading the binary log settings"))?;
     let var = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let num = |k: &str| var(k).and_then(|v| v.parse::<f64>().ok());
+    // A retention setting the server prints but that does not read as a number is an
+    // error: reading it as "no expiry" would misstate how long the log is kept.
+    let num = |k: &str| -> Result<Option<f64>, SourceError> {
+        var(k)
+            .map(|v| {
+                v.parse::<f64>().map_err(|_| SourceError::Query {
+                    context: "reading the binary log settings".into(),
+                    detail: format!("@@{k} is `{v}`, not a number"),
+                    transient: false,
+                })
+            })
+            .transpose()
+    };
     let log_bin = var("log_bin").is_some_and(|v| v.eq_ignore_ascii_case("ON") || v == "1");
     let server_id = var("server_id")
         .and_then(|v| v.parse::<u32>().ok())
@@ -172,8 +184,8 @@ pub(crate) fn facts(
         current,
         files,
         retention_seconds: retention_seconds(
-            num("binlog_expire_logs_seconds"),
-            num("expire_logs_days"),
+            num("binlog_expire_logs_seconds")?,
+            num("expire_logs_days")?,
         )
         .map(|s| s as u64),
         gtid_position: var("gtid_binlog_pos")
